@@ -1,0 +1,62 @@
+"""HTTP plumbing shared by the API views: a stricter request-body parser and ETag helpers."""
+
+import json
+
+from flask import Request, request
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+
+class StrictJsonParser(FlaskParser):
+    """webargs' parser, minus the ways a bad body could slip through or crash the server.
+
+    - a body that is not declared as JSON is refused (415) instead of being silently ignored;
+    - deeply nested JSON (RecursionError in the decoder) is a 400, not a 500;
+    - a syntax error says where it is.
+    """
+
+    def _raw_load_json(self, req: Request):
+        body = req.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+        if not body:
+            return core.missing
+        if not is_json_request(req):
+            abort(415, message="Send the request body as JSON, with 'Content-Type: application/json'.")
+        try:
+            return core.parse_json(body)
+        except RecursionError:
+            abort(400, message="Invalid JSON body: nested too deeply.", errors={"json": ["Nested too deeply."]})
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        where = f": {error.msg}: line {error.lineno} column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
+        message = f"Invalid JSON body{where}."
+        abort(400, message=message, errors={"json": [message]})
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = StrictJsonParser()
+
+
+def if_match() -> frozenset[str] | None:
+    """The strong ETags of the request's If-Match header, ``{"*"}``, or None when it has none."""
+    if "If-Match" not in request.headers:
+        return None
+    tags = request.if_match
+    return frozenset({"*"}) if tags.star_tag else frozenset(tags.as_set())
+
+
+def etag_header(row) -> dict[str, str]:
+    return {"ETag": f'"{row.etag}"'}
+
+
+def add_etag(response):
+    """after_request: every response carries an ETag (model responses set theirs from the version);
+    GETs then honour If-None-Match with a 304."""
+    if response.direct_passthrough or response.status_code == 304:
+        return response
+    if "ETag" not in response.headers:
+        response.add_etag()
+    if request.method in ("GET", "HEAD") and response.status_code == 200:
+        response.make_conditional(request)
+    return response

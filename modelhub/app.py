@@ -1,0 +1,47 @@
+"""The application factory."""
+
+from flask import Flask
+
+from modelhub.database import engine_options, migrations_dir, prepare_sqlite, upgrade_database
+from modelhub.errors import ModelhubApi
+from modelhub.extensions import db, migrate
+from modelhub.paths import resource_dir
+from modelhub.settings import base_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the modelhub web app. ``test_config`` overrides the environment and the defaults."""
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.from_mapping(base_config())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["MODELHUB_BUSY_TIMEOUT"]),
+    )
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    with app.app_context():
+        prepare_sqlite(app, db.engine)
+    migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
+    _register_views(app)
+    if app.config["MODELHUB_AUTO_UPGRADE"]:
+        upgrade_database(app)
+    return app
+
+
+def _register_views(app: Flask) -> None:
+    # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
+    from modelhub import pages
+    from modelhub.api.http import add_etag
+    from modelhub.api.models import blp as models_api
+
+    api = ModelhubApi(app)
+    api.register_blueprint(models_api)
+    app.register_blueprint(pages.bp)
+    app.after_request(add_etag)

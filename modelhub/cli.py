@@ -1,0 +1,136 @@
+"""The ``modelhub`` command: serve, add, list, and the database migration commands (``modelhub db``)."""
+
+import json
+import os
+import sys
+
+import click
+from flask.cli import ScriptInfo
+from flask_migrate.cli import db as db_commands
+from marshmallow import ValidationError
+
+from modelhub import __version__
+from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
+
+
+def _create_app():
+    from modelhub.app import create_app
+
+    return create_app()
+
+
+def _set_data_dir(ctx, _param, value):
+    if value:
+        os.environ["MODELHUB_HOME"] = value
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    metavar="DIR",
+    callback=_set_data_dir,
+    expose_value=False,
+    is_eager=True,
+    help="Where models.db lives (default: $MODELHUB_HOME, else ~/.local/share/modelhub).",
+)
+@click.version_option(__version__, prog_name="modelhub")
+@click.pass_context
+def main(ctx):
+    """modelhub: a registry and loader for Hugging Face causal language models."""
+    # flask_migrate's commands find the app through Flask's ScriptInfo.
+    ctx.obj = ScriptInfo(create_app=_create_app)
+
+
+main.add_command(db_commands, "db")
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to bind.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
+def serve(host, port, workers, threads):
+    """Start the web server (gunicorn)."""
+    from modelhub.server import serve as run_server
+
+    app = _create_app()  # creates or upgrades the database before any worker starts
+    database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"modelhub {__version__}: serving on http://{shown_host}:{port}/")
+    click.echo(f"Registry database: {database}")
+    sys.stdout.flush()
+    run_server(host, port, workers=workers, threads=threads)
+
+
+@main.command()
+@click.argument("model_name")
+@click.option("--hf-path", help="Hugging Face repository path (default: the name).")
+@click.option("--cache-location", type=click.Choice(["primary", "secondary", "custom"]), default="primary")
+@click.option("--cache-path", help="Where the files are, for a custom location.")
+@click.option("--status", "compatibility_status", help="Compatibility status (default: unknown).")
+@click.option("--notes", "compatibility_notes", help="Compatibility notes.")
+@click.option("--load-config", help="A JSON object of from_pretrained settings.")
+def add(**options):
+    """Register a model."""
+    from modelhub import registry
+    from modelhub.schemas import ModelCreateSchema
+
+    app = _create_app()
+    with app.app_context():
+        try:
+            fields = ModelCreateSchema().load({k: v for k, v in options.items() if v is not None})
+            row = registry.create_model(fields)
+        except ValidationError as error:
+            lines = [f"  {field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items()]
+            raise click.ClickException("invalid model:\n" + "\n".join(lines)) from None
+        except registry.DuplicateModel as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Registered {row.model_name} ({row.cache_location}).")
+
+
+@main.command("list")
+@click.option("--status", multiple=True, help="Only this status (repeatable).")
+@click.option("--search", "q", help="Only names containing this text.")
+@click.option("--sort", default="model_name", show_default=True, help="Column, '-column' for descending.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's model objects).")
+def list_(status, q, sort, as_json):
+    """List registered models."""
+    from modelhub import registry
+    from modelhub.schemas import ModelListQuerySchema, ModelSchema
+
+    app = _create_app()
+    with app.app_context():
+        try:
+            raw = {"status": list(status), "sort": sort, "per_page": 500}
+            if q:
+                raw["q"] = q
+            query = ModelListQuerySchema().load(raw)
+        except ValidationError as error:
+            raise click.ClickException(json.dumps(error.messages)) from None
+        rows = _all_pages(registry, query)
+        if as_json:
+            click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
+        else:
+            _print_table(rows)
+
+
+def _all_pages(registry, query):
+    rows, page = [], 1
+    while True:
+        result = registry.list_models(**{**query, "page": page})
+        rows.extend(result.items)
+        if page >= result.pages:
+            return rows
+        page += 1
+
+
+def _print_table(rows):
+    if not rows:
+        click.echo("No models registered. Add one with: modelhub add ORG/NAME")
+        return
+    headers = ("MODEL", "STATUS", "LOCATION", "HF PATH")
+    table = [(r.model_name, r.compatibility_status, r.cache_location, r.hf_path) for r in rows]
+    widths = [max(len(str(row[i])) for row in [headers, *table]) for i in range(len(headers))]
+    for row in [headers, *table]:
+        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

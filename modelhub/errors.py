@@ -1,0 +1,78 @@
+"""One error shape for the whole API, and the mapping of service errors onto HTTP statuses.
+
+Every error answers ``{"code": 4xx, "status": "...", "message": "...", "errors": {...}}``; ``errors``
+(validation only) holds a list of messages per field, by request location (``json``, ``query``).
+"""
+
+import logging
+
+from flask import current_app
+from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "1"
+
+
+class ModelhubApi(Api):
+    """flask-smorest's Api with a human ``message`` on every error and the service errors mapped."""
+
+    def _register_error_handlers(self):
+        super()._register_error_handlers()
+        # Imported here: the registry imports the extensions module, which imports this one.
+        from modelhub import registry
+
+        app = self._app
+        app.register_error_handler(registry.ModelNotFound, lambda e: self._error(404, str(e)))
+        app.register_error_handler(registry.DuplicateModel, lambda e: self._error(409, str(e)))
+        app.register_error_handler(registry.PreconditionFailed, self._precondition_failed)
+        app.register_error_handler(registry.WriteContention, lambda e: self._unavailable(str(e)))
+        app.register_error_handler(OperationalError, self._database_unavailable)
+
+    def handle_http_exception(self, error: HTTPException):
+        payload, code, headers = super().handle_http_exception(error)
+        if code >= 500:
+            _rollback()
+        if "errors" in payload and "message" not in payload:
+            payload["message"] = "Invalid request: " + "; ".join(_flatten(payload["errors"]))
+        payload.setdefault("message", error.description)
+        return payload, code, headers
+
+    def _error(self, code: int, message: str, headers: dict | None = None):
+        from werkzeug.http import HTTP_STATUS_CODES
+
+        return {"code": code, "status": HTTP_STATUS_CODES[code], "message": message}, code, headers or {}
+
+    def _precondition_failed(self, error):
+        return self._error(412, str(error), {"ETag": f'"{error.current_etag}"'})
+
+    def _unavailable(self, message: str):
+        return self._error(503, message, {"Retry-After": RETRY_AFTER_SECONDS})
+
+    def _database_unavailable(self, error: OperationalError):
+        _rollback()
+        log.warning("database unavailable: %s", error.orig)
+        return self._unavailable(f"The database is busy or unavailable ({error.orig}); retry shortly.")
+
+
+def _rollback() -> None:
+    db = current_app.extensions["sqlalchemy"]
+    db.session.rollback()
+
+
+def _flatten(errors, prefix: str = ""):
+    """``{"json": {"metadata": {"mmlu_score": ["Too big."]}}}`` -> ``["metadata.mmlu_score: Too big."]``."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            # The request location ("json", "query") is noise in a sentence meant for people.
+            # "_schema" marks an error about the request as a whole.
+            location = not prefix and key in ("json", "query", "headers")
+            name = prefix.rstrip(".") if location or key == "_schema" else f"{prefix}{key}"
+            yield from _flatten(value, f"{name}." if name else "")
+    elif isinstance(errors, list):
+        for item in errors:
+            yield from _flatten(item, prefix)
+    else:
+        yield f"{prefix.rstrip('.')}: {errors}" if prefix else str(errors)

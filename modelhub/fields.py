@@ -1,0 +1,136 @@
+"""Marshmallow fields that refuse what the registry must never store.
+
+Each refusal is a validation error with a message a user can act on, never an exception that would
+become a 500: NUL bytes (PostgreSQL rejects them), lone surrogates (not encodable as UTF-8), numbers
+sent as strings or booleans, NaN/Infinity, and load_config text that is not a JSON object.
+"""
+
+import json
+import math
+import re
+from datetime import UTC
+
+from marshmallow import ValidationError, fields
+
+LOAD_CONFIG_MAX_CHARS = 64 * 1024
+LOAD_CONFIG_MAX_DEPTH = 32
+
+
+class Text(fields.String):
+    """A string that can be stored in every supported database, with a length cap."""
+
+    def __init__(self, *, max_length: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Must be valid Unicode text (no lone surrogates).") from None
+        if len(text) > self.max_length:
+            raise ValidationError(f"Longer than the maximum of {self.max_length} characters.")
+        return text
+
+
+class HubId(Text):
+    """A Hugging Face style id: ``name`` or ``org/name`` (letters, digits, ``.``, ``_``, ``-``)."""
+
+    PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not self.PATTERN.match(text) or ".." in text:
+            raise ValidationError(
+                "Must look like a Hugging Face id, 'name' or 'org/name': letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, no '..'."
+            )
+        return text
+
+
+class StrictFloat(fields.Float):
+    """A JSON number: strings, booleans, NaN and Infinity are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a number (not a string or a boolean).")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class LoadConfig(fields.Field):
+    """load_config: a JSON object, sent either as a string holding JSON (the seed's form) or as an object.
+
+    Deserializes to the text to store: a string is kept exactly as the user wrote it, an object is
+    serialized; ``""`` and ``null`` clear it (``None``: use system defaults).
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            if len(value) > LOAD_CONFIG_MAX_CHARS:
+                raise ValidationError(f"Longer than the maximum of {LOAD_CONFIG_MAX_CHARS} characters.")
+            parsed = parse_json_text(value)
+            text = value
+        elif isinstance(value, dict):
+            parsed = value
+            text = None
+        else:
+            raise ValidationError("Must be a JSON object, or a string holding one.")
+        if not isinstance(parsed, dict):
+            raise ValidationError(f"Must be a JSON object ({{...}}), not {_json_type(parsed)}.")
+        check_json_value(parsed)
+        if text is None:
+            text = json.dumps(parsed, ensure_ascii=False)
+            if len(text) > LOAD_CONFIG_MAX_CHARS:
+                raise ValidationError(f"Longer than the maximum of {LOAD_CONFIG_MAX_CHARS} characters.")
+        Text(max_length=LOAD_CONFIG_MAX_CHARS).deserialize(text)
+        return text
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+def _refuse_constant(name: str):
+    raise ValidationError(f"Invalid JSON: {name} is not allowed.")
+
+
+def parse_json_text(text: str):
+    """Parse JSON the strict way (no NaN/Infinity), turning every failure into a ValidationError."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ValidationError(f"Invalid JSON: {error.msg}: line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise ValidationError("Invalid JSON: nested too deeply.") from None
+
+
+def check_json_value(value, depth: int = 0) -> None:
+    """Refuse nesting deeper than LOAD_CONFIG_MAX_DEPTH and non-finite numbers inside a JSON value."""
+    if depth > LOAD_CONFIG_MAX_DEPTH:
+        raise ValidationError(f"Nested deeper than {LOAD_CONFIG_MAX_DEPTH} levels.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("NaN and Infinity are not valid JSON numbers.")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        check_json_value(child, depth + 1)
+
+
+def _json_type(value) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 with an explicit UTC offset. SQLite hands back naive datetimes; they were stored as UTC."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)

@@ -1,0 +1,88 @@
+"""The registry table. Its name and column names are a contract with users (see the seed spec):
+they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelregistry;"``."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from modelhub.extensions import db
+
+COMPATIBILITY_STATUSES = ("unknown", "compatible", "incompatible", "degraded", "testing")
+CACHE_LOCATIONS = ("primary", "secondary", "custom")
+QUALITY_SCORES = (
+    "mmlu_score",
+    "gpqa_score",
+    "hellaswag_score",
+    "humaneval_score",
+    "mbpp_score",
+    "math_score",
+    "truthfulqa_score",
+)
+OPERATIONAL_METRICS = ("perplexity", "max_throughput_tokens_sec", "avg_latency_ms")
+NUMERIC_METRICS = QUALITY_SCORES + OPERATIONAL_METRICS
+CONFIG_FIELDS = ("compatibility_status", "compatibility_notes", "load_config")
+METADATA_FIELDS = NUMERIC_METRICS + ("quantization",)
+
+MODEL_NAME_MAX = 200
+QUANTIZATION_MAX = 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"ck_modelregistry_{column}")
+
+
+class ModelRegistry(db.Model):
+    """One registered model: where it lives, whether it loads here, how to load it, how good it is."""
+
+    __tablename__ = "modelregistry"
+    __table_args__ = (
+        _one_of("compatibility_status", COMPATIBILITY_STATUSES),
+        _one_of("cache_location", CACHE_LOCATIONS),
+        # Never reuse the id of a deleted row: ETags are built from (id, version).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(MODEL_NAME_MAX), unique=True)
+    hf_path: Mapped[str] = mapped_column(String(MODEL_NAME_MAX))
+    cache_location: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
+    cache_path: Mapped[str | None] = mapped_column(Text)
+    compatibility_status: Mapped[str] = mapped_column(
+        String(16), default="unknown", server_default="unknown", index=True
+    )
+    compatibility_notes: Mapped[str | None] = mapped_column(Text)
+    # The JSON exactly as the user saved it; NULL means "system defaults".
+    load_config: Mapped[str | None] = mapped_column(Text)
+
+    mmlu_score: Mapped[float | None] = mapped_column(Float)
+    gpqa_score: Mapped[float | None] = mapped_column(Float)
+    hellaswag_score: Mapped[float | None] = mapped_column(Float)
+    humaneval_score: Mapped[float | None] = mapped_column(Float)
+    mbpp_score: Mapped[float | None] = mapped_column(Float)
+    math_score: Mapped[float | None] = mapped_column(Float)
+    truthfulqa_score: Mapped[float | None] = mapped_column(Float)
+    perplexity: Mapped[float | None] = mapped_column(Float)
+    max_throughput_tokens_sec: Mapped[float | None] = mapped_column(Float)
+    avg_latency_ms: Mapped[float | None] = mapped_column(Float)
+    quantization: Mapped[str | None] = mapped_column(String(QUANTIZATION_MAX))
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Bumped by SQLAlchemy on every UPDATE, which then checks it in the WHERE clause: a write based
+    # on a stale read fails instead of silently overwriting someone else's change.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def etag(self) -> str:
+        return f"{self.id}.{self.version}"
+
+    def __repr__(self) -> str:
+        return f"<ModelRegistry {self.model_name!r} v{self.version}>"

@@ -1,0 +1,142 @@
+"""The registry service: every read and write of registered models goes through here.
+
+The JSON API, the HTML pages and the CLI all call these functions, so the rules (unique names, guarded
+writes, partial updates) hold whichever way a change arrives. Nothing here knows about HTTP.
+"""
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from modelhub.extensions import db
+from modelhub.models import MODEL_NAME_MAX, ModelRegistry
+
+# Writes without If-Match retry when a concurrent writer got in between our read and our write, so
+# that fields the request named are applied on top of the newest row (and the other fields survive).
+UNGUARDED_WRITE_ATTEMPTS = 20
+
+
+class ModelNotFound(LookupError):
+    def __init__(self, name: str):
+        super().__init__(f"No model named {name!r} in the registry.")
+        self.name = name
+
+
+class DuplicateModel(ValueError):
+    def __init__(self, name: str):
+        super().__init__(f"A model named {name!r} is already registered.")
+        self.name = name
+
+
+class PreconditionFailed(RuntimeError):
+    """The client's If-Match no longer names the stored version: someone else changed the model."""
+
+    def __init__(self, row: ModelRegistry):
+        super().__init__(
+            f"Model {row.model_name!r} was changed since you read it (it is now at version {row.version}). "
+            "Reload it, re-apply your change and send the new ETag in If-Match."
+        )
+        self.current_etag = row.etag
+
+
+class WriteContention(RuntimeError):
+    """Too many concurrent writers on one model for an unguarded write to get through."""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ModelRegistry]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def list_models(
+    *, status: list[str] | None = None, q: str | None = None, sort: str = "model_name", page: int = 1, per_page: int = 50
+) -> Page:
+    """Filter by status, search the name, sort by any column (``-col`` descending, empty values last)."""
+    query = select(ModelRegistry)
+    if status:
+        query = query.where(ModelRegistry.compatibility_status.in_(status))
+    if q:
+        query = query.where(ModelRegistry.model_name.icontains(q, autoescape=True))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    column = getattr(ModelRegistry, sort.lstrip("-"))
+    order = column.desc() if sort.startswith("-") else column.asc()
+    query = query.order_by(order.nulls_last(), ModelRegistry.model_name).limit(per_page).offset((page - 1) * per_page)
+    return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
+
+
+def get_model(name: str) -> ModelRegistry:
+    if not _storable(name):
+        # Could never have been registered; some databases would even reject it as a parameter.
+        raise ModelNotFound(name)
+    row = db.session.scalar(select(ModelRegistry).where(ModelRegistry.model_name == name))
+    if row is None:
+        raise ModelNotFound(name)
+    return row
+
+
+def create_model(fields: dict) -> ModelRegistry:
+    """Register a model; ``fields`` are validated column values (``hf_path`` defaults to the name)."""
+    name = fields["model_name"]
+    if db.session.scalar(select(ModelRegistry.id).where(ModelRegistry.model_name == name)) is not None:
+        raise DuplicateModel(name)
+    row = ModelRegistry(**{"hf_path": name, **fields})
+    db.session.add(row)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request registered the same name between our check and our insert.
+        db.session.rollback()
+        raise DuplicateModel(name) from None
+    return row
+
+
+def update_model(name: str, changes: dict, *, if_match: frozenset[str] | None = None) -> ModelRegistry:
+    """Apply ``changes`` (column -> value) to one model in one transaction, touching no other column.
+
+    With ``if_match`` (ETags, or ``"*"``) the write happens only if the stored version is still one of
+    them, else :class:`PreconditionFailed` and nothing changes.
+    """
+    for _ in range(UNGUARDED_WRITE_ATTEMPTS):
+        row = get_model(name)
+        _check_precondition(row, if_match)
+        for column, value in changes.items():
+            setattr(row, column, value)
+        try:
+            db.session.commit()
+            return row
+        except StaleDataError:
+            # The UPDATE's "WHERE version = <what we read>" matched nothing: a concurrent write won.
+            db.session.rollback()
+            if if_match is not None:
+                raise PreconditionFailed(get_model(name)) from None
+    raise WriteContention(f"Model {name!r} is being written by too many clients at once; retry shortly.")
+
+
+def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
+    row = get_model(name)
+    _check_precondition(row, if_match)
+    db.session.delete(row)
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise PreconditionFailed(get_model(name)) from None
+
+
+def _storable(name: str) -> bool:
+    return 0 < len(name) <= MODEL_NAME_MAX and "\x00" not in name and name.isprintable()
+
+
+def _check_precondition(row: ModelRegistry, if_match: frozenset[str] | None) -> None:
+    if if_match is not None and "*" not in if_match and row.etag not in if_match:
+        raise PreconditionFailed(row)

@@ -1,0 +1,138 @@
+"""Marshmallow schemas: the one definition of what the API (and the CLI and the pages) accept and return."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from modelhub import models as m
+from modelhub.fields import HubId, LoadConfig, StrictFloat, Text, UtcDateTime
+
+NOTES_MAX = 10_000
+CACHE_PATH_MAX = 4096
+SCORE_RANGE = validate.Range(min=0, max=100)
+NON_NEGATIVE = validate.Range(min=0)
+
+
+def _score(description: str) -> StrictFloat:
+    return StrictFloat(allow_none=True, validate=SCORE_RANGE, metadata={"description": f"{description} (0-100)"})
+
+
+def _non_negative(description: str) -> StrictFloat:
+    return StrictFloat(allow_none=True, validate=NON_NEGATIVE, metadata={"description": description})
+
+
+class ConfigFields(Schema):
+    """Compatibility configuration (seed: ``PATCH /api/models/{name}/config``)."""
+
+    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
+    load_config = LoadConfig(
+        allow_none=True,
+        metadata={
+            "description": "A JSON object, or a string holding one; empty string or null = system defaults.",
+            "oneOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}],
+        },
+    )
+
+
+class MetadataFields(Schema):
+    """Benchmark metrics (seed: ``PATCH /api/models/{name}/metadata``); null clears a value."""
+
+    mmlu_score = _score("MMLU: general knowledge")
+    gpqa_score = _score("GPQA: graduate-level reasoning")
+    hellaswag_score = _score("HellaSwag: common sense reasoning")
+    humaneval_score = _score("HumanEval: Python coding ability")
+    mbpp_score = _score("MBPP: more Python coding")
+    math_score = _score("MATH: mathematical reasoning")
+    truthfulqa_score = _score("TruthfulQA: honesty/hallucination resistance")
+    perplexity = _non_negative("Perplexity: fluency, lower is better, no maximum")
+    max_throughput_tokens_sec = _non_negative("Max throughput in tokens per second")
+    avg_latency_ms = _non_negative("Average time to first token in milliseconds")
+    quantization = Text(max_length=m.QUANTIZATION_MAX, allow_none=True)
+
+
+class _RequireAnyField:
+    """A PATCH that names no field is a mistake (usually a typo'd key or an empty body)."""
+
+    @validates_schema(pass_original=True)
+    def _require_any(self, data, original, **kwargs):
+        if not data and not (isinstance(original, dict) and original):
+            raise ValidationError(f"Send at least one of: {', '.join(self.fields)}.", "_schema")
+
+
+class ConfigUpdateSchema(_RequireAnyField, ConfigFields):
+    pass
+
+
+class MetadataUpdateSchema(_RequireAnyField, MetadataFields):
+    pass
+
+
+class CombinedUpdateSchema(_RequireAnyField, Schema):
+    """What "Save All Changes" sends: both halves are validated, then written in one transaction."""
+
+    config = fields.Nested(ConfigFields)
+    metadata = fields.Nested(MetadataFields)
+
+
+class ModelCreateSchema(ConfigFields, MetadataFields):
+    """Register a model. Only ``model_name`` is required; ``hf_path`` defaults to it."""
+
+    model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    hf_path = HubId(max_length=m.MODEL_NAME_MAX)
+    cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS), load_default="primary")
+    cache_path = Text(max_length=CACHE_PATH_MAX, allow_none=True)
+
+
+class ModelSchema(Schema):
+    """A registry entry as the API returns it. ``load_config`` is the text as saved (or null)."""
+
+    model_name = fields.String()
+    hf_path = fields.String()
+    cache_location = fields.String()
+    cache_path = fields.String(allow_none=True)
+    compatibility_status = fields.String()
+    compatibility_notes = fields.String(allow_none=True)
+    load_config = fields.String(allow_none=True)
+    mmlu_score = fields.Float(allow_none=True)
+    gpqa_score = fields.Float(allow_none=True)
+    hellaswag_score = fields.Float(allow_none=True)
+    humaneval_score = fields.Float(allow_none=True)
+    mbpp_score = fields.Float(allow_none=True)
+    math_score = fields.Float(allow_none=True)
+    truthfulqa_score = fields.Float(allow_none=True)
+    perplexity = fields.Float(allow_none=True)
+    max_throughput_tokens_sec = fields.Float(allow_none=True)
+    avg_latency_ms = fields.Float(allow_none=True)
+    quantization = fields.String(allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
+    version = fields.Integer(metadata={"description": "Bumped on every write; the ETag is built from it."})
+
+
+SORTABLE = tuple(name for name in ModelSchema._declared_fields if name != "version")
+
+
+class ModelListQuerySchema(Schema):
+    status = fields.List(
+        fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES)),
+        metadata={"description": "Only these statuses (repeat the parameter for several)."},
+    )
+    q = Text(max_length=m.MODEL_NAME_MAX, metadata={"description": "Case-insensitive substring of the name."})
+    sort = fields.String(
+        load_default="model_name",
+        validate=validate.OneOf(SORTABLE + tuple(f"-{name}" for name in SORTABLE)),
+        metadata={"description": "A column; prefix with '-' for descending. Empty values sort last."},
+    )
+    page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class PaginationSchema(Schema):
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+
+
+class ModelListSchema(Schema):
+    items = fields.List(fields.Nested(ModelSchema))
+    pagination = fields.Nested(PaginationSchema)

@@ -1,0 +1,56 @@
+"""Configuration: where the data lives and which database to use.
+
+Precedence, highest first: values passed to ``create_app(test_config)``, environment variables
+(``MODELHUB_HOME``, ``MODELHUB_DATABASE_URL``, ...), then the defaults below.
+"""
+
+import os
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+DATABASE_FILENAME = "models.db"
+
+
+def default_data_dir() -> Path:
+    """``$MODELHUB_HOME``, else ``$XDG_DATA_HOME/modelhub``, else ``~/.local/share/modelhub``."""
+    if os.environ.get("MODELHUB_HOME"):
+        return Path(os.environ["MODELHUB_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "modelhub"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / DATABASE_FILENAME).resolve()}"
+
+
+def base_config() -> dict:
+    """The configuration the app starts from before ``test_config`` is applied."""
+    data_dir = default_data_dir()
+    return {
+        "MODELHUB_HOME": str(data_dir),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("MODELHUB_DATABASE_URL") or sqlite_url(data_dir),
+        # Seconds a write waits for another writer before the request answers 503.
+        "MODELHUB_BUSY_TIMEOUT": float(os.environ.get("MODELHUB_BUSY_TIMEOUT", "5")),
+        "MODELHUB_AUTO_UPGRADE": os.environ.get("MODELHUB_AUTO_UPGRADE", "1") != "0",
+        # Registry requests are small; anything bigger is a mistake or an attack (413).
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "API_TITLE": "modelhub",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "JSON_SORT_KEYS": False,
+    }
+
+
+def describe_database(url: str) -> str:
+    """A human-readable location for start-up messages and the page footer (no passwords)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
