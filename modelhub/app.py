@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from modelhub.database import engine_options, migrations_dir, prepare_sqlite, upgrade_database
+from modelhub.database import configure_connections, engine_options, migrations_dir, upgrade_database
 from modelhub.errors import ModelhubApi
 from modelhub.extensions import db, migrate
 from modelhub.paths import resource_dir
@@ -21,13 +21,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
-        engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["MODELHUB_BUSY_TIMEOUT"]),
+        engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
     )
     app.json.sort_keys = False
 
     db.init_app(app)
     with app.app_context():
-        prepare_sqlite(app, db.engine)
+        configure_connections(app, db.engine)
     migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
     _register_views(app)
     if app.config["MODELHUB_AUTO_UPGRADE"]:

@@ -10,33 +10,35 @@ from sqlalchemy.engine import make_url
 from modelhub.paths import resource_dir
 
 
-def engine_options(url: str, busy_timeout: float) -> dict:
-    """Per-backend options so that a write waiting on a lock gives up after ``busy_timeout`` seconds
-    (the API then answers 503 with Retry-After) instead of hanging or failing at once."""
-    backend = make_url(url).get_backend_name()
-    if backend == "sqlite":
-        return {"connect_args": {"timeout": busy_timeout}}
-    if backend == "postgresql":
-        return {"connect_args": {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}, "pool_pre_ping": True}
-    return {}
+def engine_options(url: str) -> dict:
+    """Pool settings per backend: a PostgreSQL server may restart under a long-running registry."""
+    return {"pool_pre_ping": True} if make_url(url).get_backend_name() == "postgresql" else {}
 
 
-def prepare_sqlite(app: Flask, engine) -> None:
-    """WAL (readers never block the writer), busy timeout, foreign keys; create the data directory."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite":
-        return
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+def configure_connections(app: Flask, engine) -> None:
+    """Per-connection settings. SQLite: WAL (readers never block the writer), busy timeout, foreign
+    keys, and the data directory created. PostgreSQL: a lock timeout, so a blocked write fails (503)
+    instead of hanging."""
     busy_ms = int(app.config["MODELHUB_BUSY_TIMEOUT"] * 1000)
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        statements = ["PRAGMA journal_mode=WAL", f"PRAGMA busy_timeout={busy_ms}", "PRAGMA foreign_keys=ON"]
+    elif backend == "postgresql":
+        statements = [f"SET lock_timeout = {busy_ms}"]
+    else:
+        return
 
     @event.listens_for(engine, "connect")
-    def _set_pragmas(dbapi_connection, _record):
+    def _configure(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for statement in statements:
+            cursor.execute(statement)
         cursor.close()
+        # psycopg opened a transaction for SET; end it so the setting outlives the pool's rollback.
+        dbapi_connection.commit()
 
 
 def migrations_dir() -> str:

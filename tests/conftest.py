@@ -1,0 +1,91 @@
+"""Fixtures: a fresh registry database per test, on SQLite always and on PostgreSQL when
+``MODELHUB_TEST_DATABASE_URL`` is set (``.ci/run`` sets it), an app and client on it, and a real
+server on loopback."""
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from modelhub.app import create_app
+from tests.support import LiveServer
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """No test reads the developer's own registry or settings."""
+    for name in list(os.environ):
+        if name.startswith("MODELHUB_") and name != "MODELHUB_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MODELHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """An empty database: a new SQLite file, or a new schema in the test PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'models.db'}"
+        return
+    base = os.environ.get("MODELHUB_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("set MODELHUB_TEST_DATABASE_URL to run the PostgreSQL variant")
+    yield from _postgres_schema(base)
+
+
+def _postgres_schema(base_url: str):
+    schema = f"mh_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "MODELHUB_HOME": str(tmp_path)})
+    yield app
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def stored(app):
+    """Read a model's row straight from the database, bypassing the app's session and schemas."""
+
+    def read(model_name: str) -> dict | None:
+        engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        try:
+            with engine.connect() as connection:
+                row = connection.execute(
+                    text("SELECT * FROM modelregistry WHERE model_name = :name"), {"name": model_name}
+                ).mappings().first()
+            return dict(row) if row else None
+        finally:
+            engine.dispose()
+
+    return read
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path):
+    """``modelhub serve`` in a subprocess on a free loopback port."""
+    server = LiveServer(tmp_path / "server-home", database_url)
+    server.start()
+    yield server
+    server.stop()
