@@ -82,8 +82,7 @@ def add(**options):
             fields = ModelCreateSchema().load({k: v for k, v in options.items() if v is not None})
             row = registry.create_model(fields)
         except ValidationError as error:
-            lines = [f"  {field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items()]
-            raise click.ClickException("invalid model:\n" + "\n".join(lines)) from None
+            raise _invalid("model", error) from None
         except registry.DuplicateModel as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Registered {row.model_name} ({row.cache_location}).")
@@ -107,12 +106,17 @@ def list_(status, q, sort, as_json):
                 raw["q"] = q
             query = ModelListQuerySchema().load(raw)
         except ValidationError as error:
-            raise click.ClickException(json.dumps(error.messages)) from None
+            raise _invalid("options", error) from None
         rows = _all_pages(registry, query)
         if as_json:
             click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
         else:
             _print_table(rows)
+
+
+def _invalid(what: str, error: ValidationError) -> click.ClickException:
+    lines = [f"  {field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items()]
+    return click.ClickException(f"invalid {what}:\n" + "\n".join(lines))
 
 
 def _all_pages(registry, query):

@@ -21,8 +21,16 @@ def free_port() -> int:
 class LiveServer:
     """Runs ``modelhub --data-dir HOME serve --port PORT`` and waits until it answers."""
 
-    def __init__(self, home: Path, database_url: str | None = None, executable: str = MODELHUB, env: dict | None = None):
+    def __init__(
+        self,
+        home: Path,
+        database_url: str | None = None,
+        executable: str = MODELHUB,
+        env: dict | None = None,
+        cwd: Path | None = None,
+    ):
         self.home = home
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [executable, "--data-dir", str(home), "serve", "--port", str(self.port)]
@@ -35,7 +43,9 @@ class LiveServer:
     def start(self, timeout: float = 30) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        self.process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

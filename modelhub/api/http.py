@@ -5,6 +5,7 @@ import json
 from flask import Request, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
+from marshmallow import RAISE
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -14,8 +15,11 @@ class StrictJsonParser(FlaskParser):
 
     - a body that is not declared as JSON is refused (415) instead of being silently ignored;
     - deeply nested JSON (RecursionError in the decoder) is a 400, not a 500;
-    - a syntax error says where it is.
+    - a syntax error says where it is;
+    - an unknown query parameter (``?stauts=``) is refused rather than silently ignored.
     """
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
 
     def _raw_load_json(self, req: Request):
         body = req.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH

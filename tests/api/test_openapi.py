@@ -1,0 +1,43 @@
+"""The OpenAPI document describes every endpoint and every error it really returns."""
+
+import pytest
+
+EXPECTED = {
+    ("/api/models", "get"): {"200", "422", "503"},
+    ("/api/models", "post"): {"201", "400", "409", "413", "415", "422", "503"},
+    ("/api/models/{model_name}", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}", "patch"): {"200", "400", "404", "412", "413", "415", "422", "503"},
+    ("/api/models/{model_name}", "delete"): {"204", "404", "412", "503"},
+    ("/api/models/{model_name}/config", "patch"): {"200", "400", "404", "412", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/metadata", "patch"): {"200", "400", "404", "412", "413", "415", "422", "503"},
+}
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.json
+
+
+def test_every_endpoint_and_its_status_codes_are_documented(spec):
+    documented = {
+        (path, method): set(operation["responses"]) - {"default"}
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method != "parameters"
+    }
+    assert documented == EXPECTED
+
+
+def test_request_bodies_name_the_seed_fields(spec):
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["ConfigUpdate"]["properties"]) == {"compatibility_status", "compatibility_notes", "load_config"}
+    assert schemas["ConfigUpdate"]["properties"]["compatibility_status"]["enum"] == [
+        "unknown", "compatible", "incompatible", "degraded", "testing",
+    ]
+    assert {"mmlu_score", "perplexity", "max_throughput_tokens_sec", "avg_latency_ms", "quantization"} <= set(
+        schemas["MetadataUpdate"]["properties"]
+    )
+    assert schemas["MetadataUpdate"]["properties"]["mmlu_score"]["maximum"] == 100
+    assert set(schemas["CombinedUpdate"]["properties"]) == {"config", "metadata"}

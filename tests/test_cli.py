@@ -1,0 +1,90 @@
+"""The ``modelhub`` command: add, list, db, --data-dir."""
+
+import json
+import sqlite3
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from modelhub.cli import main
+from tests.support import MODELHUB
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, ["--data-dir", str(tmp_path / "data"), *args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_add_then_list(run, tmp_path):
+    added = run("add", "microsoft/phi-2", "--status", "degraded", "--load-config", '{"attn_implementation": "eager"}')
+    assert added.exit_code == 0, added.output
+    assert added.output == "Registered microsoft/phi-2 (primary).\n"
+    run("add", "gpt2")
+
+    listed = run("list")
+    lines = listed.output.splitlines()
+    assert lines[0].split() == ["MODEL", "STATUS", "LOCATION", "HF", "PATH"]
+    assert lines[1].split() == ["gpt2", "unknown", "primary", "gpt2"]
+    assert lines[2].split() == ["microsoft/phi-2", "degraded", "primary", "microsoft/phi-2"]
+
+    with sqlite3.connect(tmp_path / "data" / "models.db") as connection:
+        rows = connection.execute("SELECT model_name, load_config FROM modelregistry ORDER BY model_name").fetchall()
+    assert rows == [("gpt2", None), ("microsoft/phi-2", '{"attn_implementation": "eager"}')]
+
+
+def test_list_filters_and_json(run):
+    run("add", "microsoft/phi-2", "--status", "degraded")
+    run("add", "gpt2")
+    result = run("list", "--status", "degraded", "--json")
+    assert [m["model_name"] for m in json.loads(result.output)] == ["microsoft/phi-2"]
+
+
+def test_list_on_an_empty_registry_says_what_to_do(run):
+    assert "Add one with: modelhub add" in run("list").output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "../etc"], "model_name: Must look like a Hugging Face id"),
+        (["add", "gpt2", "--load-config", "{bad"], "load_config: Invalid JSON: Expecting property name"),
+        (["add", "gpt2", "--status", "fine"], "compatibility_status: Must be one of"),
+    ],
+)
+def test_add_refuses_bad_input_with_the_field_named(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "No models registered" in run("list").output
+
+
+def test_add_twice_is_refused(run):
+    run("add", "gpt2")
+    result = run("add", "gpt2")
+    assert result.exit_code == 1
+    assert "A model named 'gpt2' is already registered." in result.output
+
+
+def test_list_refuses_an_unknown_sort_column(run):
+    result = run("list", "--sort", "password")
+    assert result.exit_code == 1
+    assert "sort" in result.output
+
+
+def test_db_commands_report_the_current_revision(tmp_path):
+    result = subprocess.run(
+        [MODELHUB, "--data-dir", str(tmp_path), "db", "current"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0001 (head)" in result.stdout
+
+
+def test_version_and_help(run):
+    assert run("--version").output.startswith("modelhub, version ")
+    assert "serve" in run("--help").output
