@@ -18,26 +18,30 @@ from modelhub.schemas import (
 
 blp = Blueprint("models", __name__, url_prefix="/api/models", description="The model registry.")
 
+BAD_JSON = (400, "The body is not valid JSON.")
+TOO_LARGE = (413, "The body is larger than the limit (1 MiB).")
+NOT_JSON = (415, "The body is not declared as JSON.")
 NOT_FOUND = (404, "No model with that name.")
+DUPLICATE = (409, "A model with that name is already registered.")
 PRECONDITION = (412, "If-Match no longer matches: the model changed since it was read; nothing was written.")
 BUSY = (503, "The database is busy; retry after the Retry-After delay.")
-ERRORS_OF_WRITES = [
-    (400, "The body is not valid JSON."),
-    (413, "The body is larger than the limit."),
-    (415, "The body is not declared as JSON."),
-    NOT_FOUND,
-    PRECONDITION,
-    BUSY,
-]
+BODY_ERRORS = (BAD_JSON, TOO_LARGE, NOT_JSON)
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The ETag you read; the write happens only if the model is still at that version (else 412).",
+}
 
 
-def _document(*errors):
+def _document(*errors, guarded: bool = False):
     """Declare the error responses an endpoint really returns, so the OpenAPI document lists them."""
 
     def decorate(view):
         for code, description in errors:
             view = blp.alt_response(code, schema=ModelhubApi.ERROR_SCHEMA, description=description)(view)
-        return view
+        return blp.doc(parameters=[IF_MATCH])(view) if guarded else view
 
     return decorate
 
@@ -59,7 +63,7 @@ class Models(MethodView):
 
     @blp.arguments(ModelCreateSchema)
     @blp.response(201, ModelSchema)
-    @_document((409, "A model with that name is already registered."), *ERRORS_OF_WRITES[:3], BUSY)
+    @_document(DUPLICATE, *BODY_ERRORS, BUSY)
     def post(self, fields):
         """Register a model."""
         row = registry.create_model(fields)
@@ -77,14 +81,14 @@ class Model(MethodView):
 
     @blp.arguments(CombinedUpdateSchema)
     @blp.response(200, ModelSchema)
-    @_document(*ERRORS_OF_WRITES)
+    @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, body, model_name):
         """Save config and metadata together: both are validated and written in one transaction, or neither."""
         changes = {**body.get("config", {}), **body.get("metadata", {})}
         return _model_response(registry.update_model(model_name, changes, if_match=if_match()))
 
     @blp.response(204)
-    @_document(NOT_FOUND, PRECONDITION, BUSY)
+    @_document(NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def delete(self, model_name):
         """Remove a model from the registry (its files on disk are not touched)."""
         registry.delete_model(model_name, if_match=if_match())
@@ -94,7 +98,7 @@ class Model(MethodView):
 class ModelConfig(MethodView):
     @blp.arguments(ConfigUpdateSchema)
     @blp.response(200, ModelSchema)
-    @_document(*ERRORS_OF_WRITES)
+    @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, changes, model_name):
         """Update compatibility status, notes and load_config; fields not sent are left as they are."""
         return _model_response(registry.update_model(model_name, changes, if_match=if_match()))
@@ -104,7 +108,7 @@ class ModelConfig(MethodView):
 class ModelMetadata(MethodView):
     @blp.arguments(MetadataUpdateSchema)
     @blp.response(200, ModelSchema)
-    @_document(*ERRORS_OF_WRITES)
+    @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, changes, model_name):
         """Update benchmark metrics; fields not sent are left as they are, null clears one."""
         return _model_response(registry.update_model(model_name, changes, if_match=if_match()))

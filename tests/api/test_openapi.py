@@ -41,3 +41,9 @@ def test_request_bodies_name_the_seed_fields(spec):
     )
     assert schemas["MetadataUpdate"]["properties"]["mmlu_score"]["maximum"] == 100
     assert set(schemas["CombinedUpdate"]["properties"]) == {"config", "metadata"}
+
+
+def test_guarded_writes_document_if_match(spec):
+    for path, method in [("/api/models/{model_name}/config", "patch"), ("/api/models/{model_name}", "delete")]:
+        names = [p["name"] for p in spec["paths"][path][method].get("parameters", [])]
+        assert "If-Match" in names
