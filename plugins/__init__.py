@@ -1,2 +1,5 @@
-"""modelhub's built-in plugins. They are registered through the ``modelhub`` entry-point group exactly
-like third-party plugins (see setup.cfg), and installed as the ``modelhub.plugins`` package."""
+"""modelhub's built-in plugins, installed as the ``modelhub.plugins`` package.
+
+Each is meant to be registered through the ``modelhub`` entry-point group exactly like a third-party
+plugin; none is shipped yet.
+"""

@@ -28,13 +28,14 @@ class LiveServer:
         executable: str = MODELHUB,
         env: dict | None = None,
         cwd: Path | None = None,
+        inherit_env: bool = True,
     ):
         self.home = home
         self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [executable, "--data-dir", str(home), "serve", "--port", str(self.port)]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**(os.environ if inherit_env else {}), **(env or {})}
         if database_url and not database_url.startswith("sqlite"):
             self.env["MODELHUB_DATABASE_URL"] = database_url
         self.log_path = home / "server.log"

@@ -183,16 +183,16 @@ def test_installed_server_serves_and_stores(venv, outside, tmp_path, import_guar
     home = tmp_path / "home"
     import_log = tmp_path / "heavy-imports.log"
     env = _clean_environment(PYTHONPATH=import_guard, **{IMPORT_LOG_VARIABLE: import_log})
-    server = LiveServer(home, executable=str(venv / "bin" / "modelhub"), env=env, cwd=outside)
-    # LiveServer starts from os.environ; drop what points at the development tree.
-    server.env = env
-    server.start(timeout=60)
+    # env is a clean copy of the environment, without what points at the development tree.
+    server = LiveServer(home, executable=str(venv / "bin" / "modelhub"), env=env, cwd=outside, inherit_env=False)
     try:
-        _exercise(server)
-    except BaseException as error:
+        server.start(timeout=60)  # its own error carries the server log
+        try:
+            _exercise(server)
+        except Exception as error:
+            raise AssertionError(f"{error}\n--- server log ---\n{server.log}") from error
+    finally:
         server.stop()
-        raise AssertionError(f"{error}\n--- server log ---\n{server.log}") from error
-    server.stop()
 
     assert "Traceback" not in server.log, server.log
     heavy = import_log.read_text() if import_log.exists() else ""
