@@ -10,6 +10,9 @@ from flask import current_app
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from modelhub import registry
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +24,6 @@ class ModelhubApi(Api):
 
     def _register_error_handlers(self):
         super()._register_error_handlers()
-        # Imported here: the registry imports the extensions module, which imports this one.
-        from modelhub import registry
-
         app = self._app
         app.register_error_handler(registry.ModelNotFound, lambda e: self._error(404, str(e)))
         app.register_error_handler(registry.DuplicateModel, lambda e: self._error(409, str(e)))
@@ -41,8 +41,6 @@ class ModelhubApi(Api):
         return payload, code, headers
 
     def _error(self, code: int, message: str, headers: dict | None = None):
-        from werkzeug.http import HTTP_STATUS_CODES
-
         return {"code": code, "status": HTTP_STATUS_CODES[code], "message": message}, code, headers or {}
 
     def _precondition_failed(self, error):
