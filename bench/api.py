@@ -1,27 +1,21 @@
 """API latency benchmark: the real endpoints against a "floor" doing the same database work.
 
-Measures, on a real server (``modelhub.server.serve``: gunicorn, 1 worker, N threads) bound to
-127.0.0.1, the median and p99 latency (one sequential keep-alive client) and the requests/s (a few
-concurrent keep-alive clients) of
-
-    GET   /api/models/{name}
-    PATCH /api/models/{name}/config     {"compatibility_notes": "bench <i>"}
-    PATCH /api/models/{name}/metadata   {"mmlu_score": <varying float>}
-
-each next to a floor endpoint served by the same process, app and SQLAlchemy session
-(``modelhub.extensions.db``) that does the same SQL without validation or serialization: one
-``SELECT * ... WHERE model_name = ?`` answering a fixed ``ok`` for GET; for a PATCH that SELECT, then
-``UPDATE ... SET <col> = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?`` and
-COMMIT (the statement the ORM sends for the real PATCH). Real and floor batches alternate, round by
-round, so machine noise hits both alike. The ratios real/floor are checked against ``--target``.
-
-The database is a temporary SQLite file, or with ``--database-url`` a fresh schema (dropped at the
-end) in a PostgreSQL database. It holds 1000 filler models plus one per client.
+On a real server (``modelhub.server.serve``: gunicorn, 1 worker, N threads) on 127.0.0.1 it measures
+the median and p99 latency (one sequential keep-alive client) and the requests/s (concurrent
+keep-alive clients) of ``GET /api/models/{name}``, ``PATCH /api/models/{name}/config``
+(``{"compatibility_notes": "bench <i>"}``) and ``PATCH /api/models/{name}/metadata``
+(``{"mmlu_score": <varying>}``), each next to a floor view in the same process, app and SQLAlchemy
+session doing the same SQL without validation or serialization: GET, one ``SELECT * ... WHERE
+model_name = ?`` answering ``ok``; PATCH, that SELECT then ``UPDATE ... SET <col> = ?, updated_at = ?,
+version = version + 1 WHERE id = ? AND version = ?`` and COMMIT (the UPDATE the ORM sends). Real and
+floor batches alternate round by round so machine noise hits both; the real/floor ratios are checked
+against ``--target``. The database (1000 filler models plus one per client) is a temporary SQLite
+file or, with ``--database-url``, a fresh PostgreSQL schema dropped at the end. From the repo root:
 
     .venv/bin/python bench/api.py
     .venv/bin/python bench/api.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-Exit status 0 when every ratio is within the target, 1 otherwise. Not a test: nothing runs it in CI.
+Prints a markdown table and PASS/FAIL (exit status 0/1). Not a test; ``--help`` lists the knobs.
 """
 
 import argparse
@@ -38,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -52,16 +47,16 @@ HOST = "127.0.0.1"
 FILLER_MODELS = 1000
 WRITE_ATTEMPTS = 20  # as registry.UNGUARDED_WRITE_ATTEMPTS: retry a write that lost a version race
 
-# --- the floor: bare views in the served app --------------------------------------------------------
-
+# The floor: bare views registered on the served app.
 floor = Blueprint("bench_floor", __name__, url_prefix="/bench-floor")
 SELECT_ROW = text("SELECT * FROM modelregistry WHERE model_name = :name")
+FLOOR_COLUMNS = {"config": "compatibility_notes", "metadata": "mmlu_score"}
 UPDATES = {
     column: text(
         f"UPDATE modelregistry SET {column} = :value, updated_at = :now, version = version + 1 "
         "WHERE id = :id AND version = :version"
     ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-    for column in ("compatibility_notes", "mmlu_score")
+    for column in FLOOR_COLUMNS.values()
 }
 
 
@@ -71,17 +66,9 @@ def floor_get(name):
     return ("ok", 200) if row is not None else ("missing", 404)
 
 
-@floor.patch("/models/<path:name>/config")
-def floor_config(name):
-    return _floor_update(name, "compatibility_notes")
-
-
-@floor.patch("/models/<path:name>/metadata")
-def floor_metadata(name):
-    return _floor_update(name, "mmlu_score")
-
-
-def _floor_update(name: str, column: str):
+@floor.patch("/models/<path:name>/<any(config, metadata):part>")
+def floor_patch(name, part):
+    column = FLOOR_COLUMNS[part]
     value = request.get_json()[column]
     for _ in range(WRITE_ATTEMPTS):
         row = db.session.execute(SELECT_ROW, {"name": name}).first()
@@ -96,15 +83,12 @@ def _floor_update(name: str, column: str):
 
 
 def build_app(database_url: str):
-    """The app the server runs: modelhub's own, plus the floor views."""
+    """What the server runs: modelhub's own app, plus the floor views."""
     from modelhub.app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "MODELHUB_AUTO_UPGRADE": False})
     app.register_blueprint(floor)
     return app
-
-
-# --- set-up: database, data, server -----------------------------------------------------------------
 
 
 def model_name(i: int) -> str:
@@ -113,8 +97,8 @@ def model_name(i: int) -> str:
 
 @contextlib.contextmanager
 def database(base_url: str | None, workdir: str):
-    """A temporary SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
-    if not base_url or base_url.startswith("sqlite"):
+    """Yield the URL of an empty database: a temporary SQLite file, or a fresh PostgreSQL schema."""
+    if not base_url:
         yield f"sqlite:///{os.path.join(workdir, 'models.db')}"
         return
     schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -131,37 +115,36 @@ def database(base_url: str | None, workdir: str):
 
 
 def seed(database_url: str, own_models: int) -> None:
-    """Create the schema (migrations) and register the benchmark's models and the filler."""
+    """Create the schema (the migrations) and register the benchmark's models and the filler."""
     from modelhub.app import create_app
     from modelhub.models import ModelRegistry
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    names = [model_name(i) for i in range(own_models)] + [f"filler-org/model-{i}" for i in range(FILLER_MODELS)]
     with app.app_context():
-        names = [model_name(i) for i in range(own_models)] + [f"filler-org/model-{i}" for i in range(FILLER_MODELS)]
         db.session.execute(insert(ModelRegistry), [{"model_name": n, "hf_path": n} for n in names])
         db.session.commit()
         db.engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_server(database_url: str, threads: int, workdir: str, timeout: float = 30):
-    """Start this script with --serve in a subprocess; always stop it."""
-    port = free_port()
+    """Run this script with --serve in a subprocess, yield its port once it answers; always stop it."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
     command = [sys.executable, os.path.abspath(__file__), "--serve", "--port", str(port)]
     command += ["--threads", str(threads), "--database-url", database_url]
-    env = {k: v for k, v in os.environ.items() if k != "MODELHUB_ACCESS_LOG"}
-    env["MODELHUB_LOG_LEVEL"] = "warning"
+    env = {**os.environ, "MODELHUB_LOG_LEVEL": "warning", "MODELHUB_ACCESS_LOG": ""}
     log_path = os.path.join(workdir, "server.log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        _wait_until_up(process, port, timeout, log_path)
+        deadline = time.monotonic() + timeout
+        while not _answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start (exit {process.poll()}):\n{open(log_path).read()}")
+            time.sleep(0.1)
         yield port
     finally:
         process.terminate()
@@ -172,21 +155,13 @@ def running_server(database_url: str, threads: int, workdir: str, timeout: float
             process.wait()
 
 
-def _wait_until_up(process, port: int, timeout: float, log_path: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{open(log_path).read()}")
-        with contextlib.suppress(OSError):
-            conn = connect(port)
+def _answers(port: int) -> bool:
+    try:
+        with contextlib.closing(connect(port)) as conn:
             send(conn, "GET", f"/bench-floor/models/{model_name(0)}", None)
-            conn.close()
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not answer within {timeout} s:\n{open(log_path).read()}")
-
-
-# --- load generation ----------------------------------------------------------------------------------
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
 
 
 @dataclass(frozen=True)
@@ -194,19 +169,19 @@ class Endpoint:
     label: str
     method: str
     suffix: str  # after /models/{name}
-    body: staticmethod  # i -> JSON bytes, or None for no body
+    document: Callable[[int], dict] | None = None  # request number -> JSON body
 
     def path(self, side: str, name: str) -> str:
-        prefix = "/api/models" if side == "real" else "/bench-floor/models"
-        return f"{prefix}/{name}{self.suffix}"
+        return f"{'/api/models' if side == 'real' else '/bench-floor/models'}/{name}{self.suffix}"
+
+    def body(self, i: int) -> bytes | None:
+        return None if self.document is None else json.dumps(self.document(i)).encode()
 
 
 ENDPOINTS = [
-    Endpoint("GET /api/models/{name}", "GET", "", lambda i: None),
-    Endpoint("PATCH /api/models/{name}/config", "PATCH", "/config",
-             lambda i: json.dumps({"compatibility_notes": f"bench {i}"}).encode()),
-    Endpoint("PATCH /api/models/{name}/metadata", "PATCH", "/metadata",
-             lambda i: json.dumps({"mmlu_score": (i % 1000) / 10}).encode()),
+    Endpoint("GET /api/models/{name}", "GET", ""),
+    Endpoint("PATCH /api/models/{name}/config", "PATCH", "/config", lambda i: {"compatibility_notes": f"bench {i}"}),
+    Endpoint("PATCH /api/models/{name}/metadata", "PATCH", "/metadata", lambda i: {"mmlu_score": i % 1000 / 10}),
 ]
 SIDES = ("real", "floor")
 
@@ -217,20 +192,19 @@ def connect(port: int) -> http.client.HTTPConnection:
     return conn
 
 
-def send(conn, method: str, path: str, body: bytes | None) -> None:
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    conn.request(method, path, body=body, headers=headers)
+def send(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None) -> None:
+    conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
     response = conn.getresponse()
     response.read()
     if response.status != 200:
         raise RuntimeError(f"{method} {path} answered {response.status}")
 
 
-def latency_batch(port: int, endpoint: Endpoint, side: str, start: int, count: int) -> list[float]:
-    """``count`` sequential requests on one keep-alive connection; seconds per request."""
+def latency_batch(port: int, endpoint: Endpoint, side: str, first: int, count: int) -> list[float]:
+    """``count`` sequential requests on one keep-alive connection; the seconds each took."""
     conn, path, seconds = connect(port), endpoint.path(side, model_name(0)), []
     try:
-        for i in range(start, start + count):
+        for i in range(first, first + count):
             body = endpoint.body(i)
             began = time.perf_counter()
             send(conn, endpoint.method, path, body)
@@ -241,24 +215,24 @@ def latency_batch(port: int, endpoint: Endpoint, side: str, start: int, count: i
 
 
 def throughput_batch(port: int, endpoint: Endpoint, side: str, clients: int, each: int) -> float:
-    """``clients`` concurrent keep-alive clients (model i for client i), ``each`` requests apiece; wall seconds."""
+    """``clients`` concurrent keep-alive clients (client c on model c+1), ``each`` requests apiece; wall seconds."""
     conns = [connect(port) for _ in range(clients)]
     bodies = [endpoint.body(i) for i in range(each)]
-    start, errors = threading.Barrier(clients + 1), []
+    go, errors = threading.Barrier(clients + 1), []
 
     def client(c: int) -> None:
         path = endpoint.path(side, model_name(1 + c))
-        start.wait()
+        go.wait()
         try:
             for body in bodies:
                 send(conns[c], endpoint.method, path, body)
-        except Exception as error:  # reported below, after the clock stops
+        except Exception as error:  # raised below, once the clock has stopped
             errors.append(error)
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
     for thread in threads:
         thread.start()
-    start.wait()
+    go.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
@@ -271,7 +245,7 @@ def throughput_batch(port: int, endpoint: Endpoint, side: str, clients: int, eac
 
 
 def measure(port: int, args) -> dict:
-    """Warm up, then ``rounds`` rounds alternating real/floor batches; samples per (endpoint, side)."""
+    """Warm up, then ``rounds`` rounds of real and floor batches (order flipped each round)."""
     for endpoint in ENDPOINTS:
         for side in SIDES:
             latency_batch(port, endpoint, side, 0, args.warmup)
@@ -281,15 +255,12 @@ def measure(port: int, args) -> dict:
     results = {(e.label, s): {"latency": [], "requests": 0, "seconds": 0.0} for e in ENDPOINTS for s in SIDES}
     for r in range(args.rounds):
         for endpoint in ENDPOINTS:
-            for side in SIDES if r % 2 == 0 else reversed(SIDES):
+            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                 result = results[endpoint.label, side]
                 result["latency"] += latency_batch(port, endpoint, side, r * per_round, per_round)
                 result["seconds"] += throughput_batch(port, endpoint, side, args.clients, each)
                 result["requests"] += args.clients * each
     return results
-
-
-# --- report ------------------------------------------------------------------------------------------
 
 
 def summarize(result: dict) -> tuple[float, float, float]:
@@ -300,11 +271,13 @@ def summarize(result: dict) -> tuple[float, float, float]:
 
 
 def report(results: dict, args, backend: str, elapsed: float) -> bool:
-    print(f"## API latency: {backend}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
-    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, loopback; "
-          f"gunicorn 1 worker x {args.threads} threads; {args.requests} requests per endpoint and side for "
-          f"latency (1 client) and again for req/s ({args.clients} clients), {args.rounds} rounds; "
-          f"run took {elapsed:.0f} s.\n")
+    """Print the table; True when every ratio is within the target."""
+    print(f"## {backend}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, loopback; gunicorn 1 worker x {args.threads} "
+        f"threads; per endpoint and side {args.requests} requests for latency (1 client) and {args.requests} for "
+        f"req/s ({args.clients} clients), in {args.rounds} rounds after {args.warmup} warm-up; took {elapsed:.0f} s.\n"
+    )
     print("| endpoint | median ms | p99 ms | req/s | floor median ms | floor req/s | ratio (median) | ratio (req/s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     worst = 0.0
@@ -313,40 +286,42 @@ def report(results: dict, args, backend: str, elapsed: float) -> bool:
         floor_median, _, floor_rate = summarize(results[endpoint.label, "floor"])
         ratios = (median / floor_median, floor_rate / rate)
         worst = max(worst, *ratios)
-        print(f"| `{endpoint.label}` | {median:.2f} | {p99:.2f} | {rate:.0f} | {floor_median:.2f} | "
-              f"{floor_rate:.0f} | {ratios[0]:.2f} | {ratios[1]:.2f} |")
+        print(
+            f"| `{endpoint.label}` | {median:.2f} | {p99:.2f} | {rate:.0f} | {floor_median:.2f} | {floor_rate:.0f} "
+            f"| {ratios[0]:.2f} | {ratios[1]:.2f} |"
+        )
     passed = worst <= args.target
     print(f"\n{'PASS' if passed else 'FAIL'}: worst ratio {worst:.2f} (target <= {args.target})")
     return passed
 
 
-# --- entry points ------------------------------------------------------------------------------------
-
-
-def parse_args(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", help="PostgreSQL database to benchmark on (default: temporary SQLite)")
-    parser.add_argument("--requests", type=int, default=1000, help="measured requests per endpoint and side")
-    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint and side")
-    parser.add_argument("--rounds", type=int, default=10, help="real/floor alternations")
+    parser.add_argument("--database-url", help="a PostgreSQL database to run on (default: a temporary SQLite file)")
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests per endpoint, side and mode")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint, side and mode")
+    parser.add_argument("--rounds", type=int, default=10, help="alternations of real and floor batches")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for req/s")
     parser.add_argument("--threads", type=int, default=8, help="server threads (gunicorn gthread)")
     parser.add_argument("--target", type=float, default=1.5, help="highest acceptable real/floor ratio")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.database_url and not args.serve and make_url(args.database_url).get_backend_name() != "postgresql":
+        parser.error("--database-url takes a PostgreSQL URL (the default, SQLite, is a temporary file)")
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.serve:
+    if args.serve:  # the server subprocess
         from modelhub.server import serve
 
         serve(HOST, args.port, workers=1, threads=args.threads, load_app=partial(build_app, args.database_url))
         return 0
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="modelhub-bench-") as workdir:
-        os.environ["MODELHUB_HOME"] = workdir  # never the user's own registry
+        os.environ["MODELHUB_HOME"] = workdir  # never touch the user's own registry
         with database(args.database_url, workdir) as url:
             seed(url, 1 + args.clients)
             with running_server(url, args.threads, workdir) as port:

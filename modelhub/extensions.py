@@ -9,5 +9,8 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Sessions live for one request. Keeping attributes after commit spares a second round trip to read
+# back a row we just wrote (the response is built from it); version and updated_at are computed in
+# Python, so the object already holds what the database holds.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()

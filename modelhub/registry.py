@@ -7,7 +7,7 @@ writes, partial updates) hold whichever way a change arrives. Nothing here knows
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -17,6 +17,10 @@ from modelhub.models import MODEL_NAME_MAX, ModelRegistry
 # Writes without If-Match retry when a concurrent writer got in between our read and our write, so
 # that fields the request named are applied on top of the newest row (and the other fields survive).
 UNGUARDED_WRITE_ATTEMPTS = 20
+
+
+# Built once: every API request looks a model up by name, and rebuilding the statement is measurable.
+_BY_NAME = select(ModelRegistry).where(ModelRegistry.model_name == bindparam("name"))
 
 
 class ModelNotFound(LookupError):
@@ -78,7 +82,7 @@ def get_model(name: str) -> ModelRegistry:
     if not _storable(name):
         # Could never have been registered; some databases would even reject it as a parameter.
         raise ModelNotFound(name)
-    row = db.session.scalar(select(ModelRegistry).where(ModelRegistry.model_name == name))
+    row = db.session.scalar(_BY_NAME, {"name": name})
     if row is None:
         raise ModelNotFound(name)
     return row
@@ -87,7 +91,7 @@ def get_model(name: str) -> ModelRegistry:
 def create_model(fields: dict) -> ModelRegistry:
     """Register a model; ``fields`` are validated column values (``hf_path`` defaults to the name)."""
     name = fields["model_name"]
-    if db.session.scalar(select(ModelRegistry.id).where(ModelRegistry.model_name == name)) is not None:
+    if db.session.scalar(_BY_NAME, {"name": name}) is not None:
         raise DuplicateModel(name)
     row = ModelRegistry(**{"hf_path": name, **fields})
     db.session.add(row)

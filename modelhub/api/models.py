@@ -52,7 +52,7 @@ def _model_response(row, status: int = 200, extra_headers: dict | None = None):
 
 @blp.route("")
 class Models(MethodView):
-    @blp.arguments(ModelListQuerySchema, location="query")
+    @blp.arguments(ModelListQuerySchema(), location="query")
     @blp.response(200, ModelListSchema)
     @_document(BUSY)
     def get(self, query):
@@ -61,7 +61,7 @@ class Models(MethodView):
         pagination = {"total": page.total, "page": page.page, "per_page": page.per_page, "pages": page.pages}
         return {"items": page.items, "pagination": pagination}
 
-    @blp.arguments(ModelCreateSchema)
+    @blp.arguments(ModelCreateSchema())
     @blp.response(201, ModelSchema)
     @_document(DUPLICATE, *BODY_ERRORS, BUSY)
     def post(self, fields):
@@ -79,7 +79,7 @@ class Model(MethodView):
         """One model."""
         return _model_response(registry.get_model(model_name))
 
-    @blp.arguments(CombinedUpdateSchema)
+    @blp.arguments(CombinedUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, body, model_name):
@@ -96,7 +96,7 @@ class Model(MethodView):
 
 @blp.route("/<path:model_name>/config")
 class ModelConfig(MethodView):
-    @blp.arguments(ConfigUpdateSchema)
+    @blp.arguments(ConfigUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, changes, model_name):
@@ -106,7 +106,7 @@ class ModelConfig(MethodView):
 
 @blp.route("/<path:model_name>/metadata")
 class ModelMetadata(MethodView):
-    @blp.arguments(MetadataUpdateSchema)
+    @blp.arguments(MetadataUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def patch(self, changes, model_name):
