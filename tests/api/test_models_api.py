@@ -2,8 +2,10 @@
 
 import json
 import re
+import subprocess
 
 import pytest
+from sqlalchemy.engine import make_url
 
 SEED_CONFIG = {
     "compatibility_status": "degraded",
@@ -20,7 +22,13 @@ def phi2(client):
     return response
 
 
-def test_seed_config_example(client, phi2, stored):
+def sqlite3_cli(database_url: str, sql: str) -> str:
+    """What a user sees with ``sqlite3 models.db "<sql>"`` (the seed's troubleshooting command)."""
+    path = make_url(database_url).database
+    return subprocess.run(["sqlite3", path, sql], capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def test_seed_config_example(client, phi2, stored, database_url):
     response = client.patch("/api/models/microsoft/phi-2/config", json=SEED_CONFIG)
 
     assert response.status_code == 200
@@ -29,15 +37,23 @@ def test_seed_config_example(client, phi2, stored):
     assert row["compatibility_status"] == "degraded"
     assert row["compatibility_notes"] == "Works after restart"
     assert row["load_config"] == '{"attn_implementation": "eager"}'
+    if database_url.startswith("sqlite"):
+        output = sqlite3_cli(database_url, "SELECT model_name, load_config FROM modelregistry;")
+        assert output == 'microsoft/phi-2|{"attn_implementation": "eager"}\n'
 
 
-def test_seed_metadata_example(client, phi2, stored):
+def test_seed_metadata_example(client, phi2, stored, database_url):
     response = client.patch("/api/models/microsoft/phi-2/metadata", json=SEED_METADATA)
 
     assert response.status_code == 200
     assert {k: response.json[k] for k in SEED_METADATA} == SEED_METADATA
     row = stored("microsoft/phi-2")
     assert {k: row[k] for k in SEED_METADATA} == SEED_METADATA
+    if database_url.startswith("sqlite"):
+        output = sqlite3_cli(
+            database_url, "SELECT mmlu_score, humaneval_score, max_throughput_tokens_sec, avg_latency_ms FROM modelregistry;"
+        )
+        assert output == "72.5|45.2|38.7|125.3\n"
 
 
 def test_register_returns_the_model_with_location_and_etag(phi2):
