@@ -36,7 +36,7 @@ class ModelhubApi(Api):
         if code >= 500:
             _rollback()
         if "errors" in payload and "message" not in payload:
-            payload["message"] = "Invalid request: " + "; ".join(_flatten(payload["errors"]))
+            payload["message"] = "Invalid request: " + "; ".join(flatten_messages(payload["errors"]))
         payload.setdefault("message", error.description)
         return payload, code, headers
 
@@ -60,7 +60,7 @@ def _rollback() -> None:
     db.session.rollback()
 
 
-def _flatten(errors, prefix: str = ""):
+def flatten_messages(errors, prefix: str = ""):
     """``{"json": {"metadata": {"mmlu_score": ["Too big."]}}}`` -> ``["metadata.mmlu_score: Too big."]``."""
     if isinstance(errors, dict):
         for key, value in errors.items():
@@ -68,9 +68,9 @@ def _flatten(errors, prefix: str = ""):
             # "_schema" marks an error about the request as a whole.
             location = not prefix and key in ("json", "query", "headers")
             name = prefix.rstrip(".") if location or key == "_schema" else f"{prefix}{key}"
-            yield from _flatten(value, f"{name}." if name else "")
+            yield from flatten_messages(value, f"{name}." if name else "")
     elif isinstance(errors, list):
         for item in errors:
-            yield from _flatten(item, prefix)
+            yield from flatten_messages(item, prefix)
     else:
         yield f"{prefix.rstrip('.')}: {errors}" if prefix else str(errors)

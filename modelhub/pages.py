@@ -1,20 +1,92 @@
-"""The HTML pages (server-rendered; they use the same registry service as the API)."""
+"""The HTML side: the Models page and the HTMX fragments it swaps in.
 
-from flask import Blueprint, current_app, render_template
+Thin views over the same registry service and query schema as the JSON API. Each fragment endpoint
+renders the same ``_partial.html`` the full page includes, so every piece of markup exists once.
+"""
 
-from modelhub import registry
+import json
+
+from flask import Blueprint, current_app, make_response, render_template, request
+from marshmallow import EXCLUDE, ValidationError
+
+from modelhub import display, registry
+from modelhub.errors import flatten_messages
+from modelhub.schemas import ModelListQuerySchema, ModelSchema
 from modelhub.settings import describe_database
 
 bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 50
+_query_schema = ModelListQuerySchema(unknown=EXCLUDE)
+_model_schema = ModelSchema()
+
+
+@bp.app_context_processor
+def _template_globals():
+    return {
+        "display": display,
+        "database": describe_database(current_app.config["SQLALCHEMY_DATABASE_URI"]),
+    }
 
 
 @bp.route("/")
 @bp.route("/models")
 def models_page():
-    """The Models page."""
-    page = registry.list_models(per_page=100)
-    return render_template(
-        "models.html",
-        page=page,
-        database=describe_database(current_app.config["SQLALCHEMY_DATABASE_URI"]),
+    """The Models page; with ``HX-Request`` (the filter bar), only the results are rendered."""
+    try:
+        query = _list_query()
+    except ValidationError as error:
+        return _bad_request(error)
+    page = registry.list_models(**query)
+    template = "_model_results.html" if request.headers.get("HX-Request") else "models.html"
+    response = make_response(render_template(template, page=page, query=query, has_models=_has_models(page)))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/models/more")
+def more_models():
+    """The next page of cards, asked for by the "load more" sentinel at the end of the list."""
+    try:
+        query = _list_query()
+    except ValidationError as error:
+        return _bad_request(error)
+    return render_template("_model_cards.html", page=registry.list_models(**query), query=query)
+
+
+@bp.route("/models/<path:model_name>/card")
+def model_card(model_name):
+    """One card, re-rendered after the modal saved it."""
+    return render_template("_model_card.html", model=registry.get_model(model_name))
+
+
+@bp.route("/models/<path:model_name>/details")
+def model_details(model_name):
+    """The details modal's content: a form holding the model as it is now, and the ETag it was read at."""
+    model = registry.get_model(model_name)
+    response = make_response(
+        render_template("_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)))
     )
+    response.headers["ETag"] = f'"{model.etag}"'
+    return response
+
+
+def _bad_request(error: ValidationError):
+    return render_template("bad_request.html", messages=list(flatten_messages(error.messages))), 400
+
+
+def _list_query() -> dict:
+    # An empty field of the filter form means "no filter", not "filter on nothing".
+    raw = {key: values for key, values in request.args.lists() if any(values)}
+    if "status" in raw:
+        raw["status"] = [v for v in raw["status"] if v]
+    for single in ("q", "sort", "page", "per_page"):
+        if single in raw:
+            raw[single] = raw[single][0]
+    raw.setdefault("per_page", PAGE_SIZE)
+    return _query_schema.load(raw)
+
+
+def _has_models(page) -> bool:
+    """Whether the registry has any model at all (an empty result may just be the filters)."""
+    return page.total > 0 or registry.list_models(per_page=1).total > 0

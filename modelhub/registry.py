@@ -73,6 +73,8 @@ def list_models(
         query = query.where(ModelRegistry.model_name.icontains(q, autoescape=True))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     column = getattr(ModelRegistry, sort.lstrip("-"))
+    if column.type.python_type is str:
+        column = func.lower(column)  # "gpt2" sorts beside "Gemma", not after every capital
     order = column.desc() if sort.startswith("-") else column.asc()
     query = query.order_by(order.nulls_last(), ModelRegistry.model_name).limit(per_page).offset((page - 1) * per_page)
     return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)

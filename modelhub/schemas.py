@@ -120,7 +120,7 @@ class ModelListQuerySchema(Schema):
     sort = fields.String(
         load_default="model_name",
         validate=validate.OneOf(SORTABLE + tuple(f"-{name}" for name in SORTABLE)),
-        metadata={"description": "A column; prefix with '-' for descending. Empty values sort last."},
+        metadata={"description": "A column; prefix with '-' for descending. Text sorts ignoring case; empty values sort last."},
     )
     page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=500))

@@ -23,8 +23,9 @@ def names(response):
     return [item["model_name"] for item in response.json["items"]]
 
 
-def test_default_order_is_by_name(client, registry):
-    assert names(client.get("/api/models")) == sorted(m["model_name"] for m in MODELS)
+def test_default_order_is_by_name_ignoring_case(client, registry):
+    assert names(client.get("/api/models")) == sorted((m["model_name"] for m in MODELS), key=str.lower)
+    assert names(client.get("/api/models?sort=-model_name")) == sorted((m["model_name"] for m in MODELS), key=str.lower)[::-1]
 
 
 def test_filter_by_one_or_several_statuses(client, registry):
