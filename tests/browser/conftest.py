@@ -1,0 +1,104 @@
+"""Real headless Chromium (Debian's ``chromium``, driven by Playwright) against ``modelhub serve`` on
+loopback. Where the browser is missing these tests fail under CI (they must run there) and are skipped
+elsewhere with the command that installs it."""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: run `bash tests/install-browser.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Registry:
+    """The server's registry, seen the way the user would check it: the API and the sqlite3 file."""
+
+    def __init__(self, server: LiveServer):
+        self.server = server
+        self.api = f"{server.url}/api/models"
+
+    def add(self, **fields) -> dict:
+        response = requests.post(self.api, json=fields, timeout=5)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def patch(self, name: str, **config) -> None:
+        assert requests.patch(f"{self.api}/{name}/config", json=config, timeout=5).status_code == 200
+
+    def row(self, name: str) -> dict:
+        with sqlite3.connect(self.server.home / "models.db") as connection:
+            connection.row_factory = sqlite3.Row
+            row = connection.execute("SELECT * FROM modelregistry WHERE model_name = ?", (name,)).fetchone()
+        return dict(row)
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = LiveServer(tmp_path / "home")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def registry(server):
+    return Registry(server)
+
+
+class PageWatch:
+    """What the page said on the console, the requests it sent and any uncaught script error."""
+
+    def __init__(self, page):
+        self.console = []
+        self.requests = []
+        self.errors = []
+        page.on("console", lambda message: self.console.append(message))
+        page.on("request", lambda request: self.requests.append((request.method, request.url)))
+        page.on("pageerror", lambda error: self.errors.append(error))
+
+    def writes(self) -> list:
+        return [r for r in self.requests if r[0] in ("PATCH", "POST", "PUT", "DELETE")]
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.watch = PageWatch(page)
+    yield page
+    errors = page.watch.errors
+    context.close()
+    assert not errors, f"uncaught script errors: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot as a test artifact (test-artifacts/NAME.png) and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
