@@ -71,3 +71,12 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+def head_revision() -> str:
+    """The newest migration in migrations/ (what a fresh or upgraded database must be at)."""
+    from alembic.script import ScriptDirectory
+
+    from modelhub.database import migrations_dir
+
+    return ScriptDirectory(migrations_dir()).get_current_head()

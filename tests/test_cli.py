@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelhub.cli import main
-from tests.support import MODELHUB
+from tests.support import MODELHUB, head_revision
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_db_commands_report_the_current_revision(tmp_path):
         [MODELHUB, "--data-dir", str(tmp_path), "db", "current"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert "0001 (head)" in result.stdout
+    assert f"{head_revision()} (head)" in result.stdout
 
 
 def test_version_and_help(run):

@@ -1,0 +1,75 @@
+"""The HTML views and their HTMX fragments, through the test client (the browser tests cover behaviour)."""
+
+import pytest
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def phi2(client):
+    client.post("/api/models", json={"model_name": "microsoft/phi-2", "compatibility_status": "degraded", "mmlu_score": 56.7})
+
+
+def test_full_page_and_fragment_share_the_results_markup(client, phi2):
+    page = client.get("/models?status=degraded")
+    fragment = client.get("/models?status=degraded", headers=HX)
+    assert "<html" in page.text and "<html" not in fragment.text
+    assert fragment.text.strip().startswith('<section id="model-results"')
+    assert fragment.text.strip() in page.text  # the same partial, rendered once for each
+    assert "HX-Request" in page.headers["Vary"] and "HX-Request" in fragment.headers["Vary"]
+
+
+def test_empty_filter_fields_mean_no_filter(client, phi2):
+    assert "microsoft/phi-2" in client.get("/models?q=&status=&sort=model_name", headers=HX).text
+
+
+def test_filters_that_match_nothing_say_so_rather_than_the_empty_registry_text(client, phi2):
+    text = client.get("/models?status=compatible", headers=HX).text
+    assert "No models match these filters" in text
+    assert "No models registered yet" not in text
+
+
+@pytest.mark.parametrize("query", ["sort=password", "status=broken", "page=0", "q=a%00b"])
+def test_invalid_filter_in_the_address_is_a_400_page_that_names_it(client, query):
+    response = client.get(f"/models?{query}")
+    assert response.status_code == 400
+    assert "That address holds an invalid filter" in response.text
+    assert query.split("=")[0] in response.text
+
+
+def test_more_returns_the_next_cards_and_a_sentinel_while_more_remain(client):
+    for i in range(120):
+        client.post("/api/models", json={"model_name": f"bulk/m{i:03d}"})
+    second = client.get("/models/more?page=2")
+    assert second.text.count('class="model-card"') == 50
+    assert "/models/more?page=3" in second.text
+    last = client.get("/models/more?page=3")
+    assert last.text.count('class="model-card"') == 20
+    assert "load-more" not in last.text
+
+
+def test_card_fragment(client, phi2):
+    response = client.get("/models/microsoft/phi-2/card")
+    assert response.status_code == 200
+    assert response.text.strip().startswith('<li class="model-card"')
+    assert "MMLU 56.7" in response.text
+
+
+def test_details_fragment_carries_the_etag_it_was_read_at(client, phi2):
+    api_etag = client.get("/api/models/microsoft/phi-2").headers["ETag"]
+    response = client.get("/models/microsoft/phi-2/details")
+    assert response.headers["ETag"] == api_etag
+    assert 'data-etag="{}"'.format(api_etag.replace('"', "&quot;")) in response.text
+
+
+@pytest.mark.parametrize("path", ["/models/nope/card", "/models/nope/details"])
+def test_fragments_of_an_unknown_model_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_page_renders_user_text_escaped(client):
+    client.post("/api/models", json={"model_name": "gpt2", "compatibility_notes": "<script>alert(1)</script>",
+                                     "quantization": "<img src=x onerror=alert(1)>"})
+    text = client.get("/").text + client.get("/models/gpt2/details").text
+    assert "<script>alert(1)" not in text and "<img src=x" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
