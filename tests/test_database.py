@@ -32,6 +32,7 @@ def test_table_is_modelregistry_with_the_seed_columns(app):
     assert not columns["model_name"]["nullable"]
 
 
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection")
 def test_model_name_is_unique_in_the_database(app):
     with app.app_context():
         constraints = inspect(db.engine).get_unique_constraints("modelregistry")
