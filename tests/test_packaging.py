@@ -149,10 +149,13 @@ def test_wheel_carries_the_resources(wheel):
         r"modelhub/templates/base\.html",
         r"modelhub/templates/models\.html",
         r"modelhub/static/css/modelhub\.css",
+        r"modelhub/static/js/modelhub\.js",
+        r"modelhub/static/vendor/htmx-2\.0\.11\.min\.js",
         r"modelhub/migrations/env\.py",
         r"modelhub/migrations/alembic\.ini",
         r"modelhub/migrations/script\.py\.mako",
         r"modelhub/migrations/versions/0001_[^/]+\.py",
+        r"modelhub/migrations/versions/0002_[^/]+\.py",
         r"modelhub/plugins/__init__\.py",
         r"modelhub/api/models\.py",
     ]

@@ -96,9 +96,10 @@ def page(browser, server):
     assert not errors, f"uncaught script errors: {errors}"
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot as a test artifact (test-artifacts/NAME.png) and return its path."""
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot as a test artifact (test-artifacts/NAME.png) and return its path.
+    An open modal is shot as the user sees it (the viewport), since the dialog scrolls inside it."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

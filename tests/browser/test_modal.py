@@ -70,7 +70,7 @@ def test_use_case_document_benchmark_scores(page, registry):
     page.get_by_label("Max Throughput").fill("38.7")
     page.get_by_label("Avg Latency TTFT").fill("125.3")
     page.get_by_label("Quantization").fill("GGUF Q4_K_M")
-    screenshot(page, "modal-open")
+    screenshot(page, "modal-open", full_page=False)
     save(page)
 
     expect(page.locator("#model-modal")).to_be_hidden()
@@ -163,7 +163,7 @@ def test_server_side_error_shows_next_to_its_field_and_keeps_what_was_typed(page
     expect(page.get_by_label("MMLU")).to_have_value("150")
     assert [m for m, _ in page.watch.writes()] == ["PATCH"]
     assert registry.row("microsoft/phi-2") == before  # atomic: the notes were not saved either
-    screenshot(page, "modal-server-error")
+    screenshot(page, "modal-server-error", full_page=False)
 
     page.get_by_label("MMLU").fill("72.5")
     save(page)
