@@ -89,3 +89,11 @@ def live_server(database_url, tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """``{"llama": dir, "phi": dir, "gpt2": dir}``: tiny real models built once per session."""
+    from tests.tiny_models import build_all
+
+    return build_all(tmp_path_factory.mktemp("tiny-models"))
