@@ -1,11 +1,14 @@
 """The application factory."""
 
+import atexit
+
 from flask import Flask
 
 from modelhub.database import configure_connections, engine_options, migrations_dir, upgrade_database
 from modelhub.errors import ModelhubApi
 from modelhub.extensions import db, migrate
 from modelhub.paths import resource_dir
+from modelhub.plugin_manager import create_plugin_host
 from modelhub.settings import base_config
 
 
@@ -25,23 +28,37 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.json.sort_keys = False
 
+    app.extensions["modelhub.plugins"] = create_plugin_host()
     db.init_app(app)
     with app.app_context():
         configure_connections(app, db.engine)
     migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
     _register_views(app)
+    _start_supervisor(app)
     if app.config["MODELHUB_AUTO_UPGRADE"]:
         upgrade_database(app)
     return app
 
 
+def _start_supervisor(app: Flask) -> None:
+    """The loader's supervisor: no thread or process until the first load."""
+    from modelhub.loading.supervisor import Supervisor
+
+    supervisor = Supervisor(app, app.extensions["modelhub.plugins"])
+    app.extensions["modelhub.supervisor"] = supervisor
+    atexit.register(supervisor.shutdown)
+
+
 def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
-    from modelhub import pages
+    from modelhub import load_pages, pages
     from modelhub.api.http import add_etag
+    from modelhub.api.loading import blp as loading_api
     from modelhub.api.models import blp as models_api
 
     api = ModelhubApi(app)
     api.register_blueprint(models_api)
+    api.register_blueprint(loading_api)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(load_pages.bp)
     app.after_request(add_etag)

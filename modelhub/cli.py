@@ -50,15 +50,24 @@ main.add_command(db_commands, "db")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
-def serve(host, port, workers, threads):
+@click.option("--allow-remote-code", is_flag=True,
+              help="Let load configs use trust_remote_code (runs code shipped with a model).")
+def serve(host, port, workers, threads, allow_remote_code):
     """Start the web server (gunicorn)."""
+    from modelhub.loading import attempts
     from modelhub.server import serve as run_server
 
+    if allow_remote_code:
+        os.environ["MODELHUB_ALLOW_REMOTE_CODE"] = "1"  # read by the workers' apps and the load workers
     app = _create_app()  # creates or upgrades the database before any worker starts
+    with app.app_context():
+        attempts.close_interrupted(app.extensions["modelhub.plugins"])  # loads a previous server left running
     database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"modelhub {__version__}: serving on http://{shown_host}:{port}/")
     click.echo(f"Registry database: {database}")
+    if allow_remote_code:
+        click.echo("trust_remote_code is ALLOWED: models may run code they ship with.")
     sys.stdout.flush()
     run_server(host, port, workers=workers, threads=threads)
 
@@ -112,6 +121,29 @@ def list_(status, q, sort, as_json):
             click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
         else:
             _print_table(rows)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /api/plugins).")
+def plugins(as_json):
+    """List plugins: their hooks, the load_config keys they own, and errors."""
+    from modelhub.plugin_manager import create_plugin_host
+    from modelhub.schemas import PluginSchema
+
+    reports = create_plugin_host().plugin_reports()
+    if as_json:
+        click.echo(json.dumps(PluginSchema(many=True).dump(reports), indent=2))
+        return
+    if not reports:
+        click.echo("No plugins installed (or MODELHUB_LOAD_PLUGINS names none).")
+    for report in reports:
+        where = f"{report.distribution} {report.version}" if report.distribution else report.module
+        click.echo(f"{report.name}  ({where})")
+        if report.error:
+            click.echo(f"  NOT LOADED: {report.error}")
+            continue
+        click.echo(f"  hooks: {', '.join(report.hooks) or '-'}")
+        click.echo(f"  keys:  {', '.join(report.keys) or '-'}")
 
 
 def _invalid(what: str, error: ValidationError) -> click.ClickException:

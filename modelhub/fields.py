@@ -10,6 +10,7 @@ import math
 import re
 from datetime import UTC
 
+from flask import current_app, has_app_context
 from marshmallow import ValidationError, fields
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
@@ -91,10 +92,46 @@ class LoadConfig(fields.Field):
             if len(text) > LOAD_CONFIG_MAX_CHARS:
                 raise ValidationError(f"Longer than the maximum of {LOAD_CONFIG_MAX_CHARS} characters.")
         Text(max_length=LOAD_CONFIG_MAX_CHARS).deserialize(text)
+        check_known_keys(parsed)
         return text
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
+
+
+def check_known_keys(config: dict) -> None:
+    """Validate a load_config against the keys the loaded plugins declare (an allow-list).
+
+    Unknown keys would reach the model constructor, and some keys are dangerous, so a key no plugin
+    understands is refused, naming the keys that are known and which plugin owns each value's rules.
+    """
+    if not has_app_context() or "modelhub.plugins" not in current_app.extensions:
+        return
+    host = current_app.extensions["modelhub.plugins"]
+    messages = []
+    for key, value in config.items():
+        field = host.fields.get(key)
+        if field is None:
+            known = ", ".join(sorted(host.fields)) or "none (no loader plugin is loaded)"
+            messages.append(f"Unknown key '{key}'. Known keys: {known}.")
+            continue
+        try:
+            field.deserialize(value, key, config)
+        except ValidationError as error:
+            messages.extend(f"{key}: {message}" for message in _flat(error.messages))
+    if messages:
+        raise ValidationError(messages)
+
+
+def _flat(messages):
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from (f"{key}: {m}" for m in _flat(value))
+    elif isinstance(messages, list):
+        for item in messages:
+            yield from _flat(item)
+    else:
+        yield str(messages)
 
 
 def _refuse_constant(name: str):

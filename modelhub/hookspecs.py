@@ -21,7 +21,8 @@ hookimpl = pluggy.HookimplMarker("modelhub")
 def load_config_fields() -> dict[str, Any]:
     """Declare the load_config keys this plugin understands, as ``{key: marshmallow field}``.
 
-    Called in the web server when the app starts. The load_config schema that ``PATCH .../config``
+    Called when a plugin is registered (in the web server at start, in the CLI, in each load worker).
+    The load_config schema that ``PATCH .../config``
     validates against is composed of every plugin's fields: a key that no plugin declares is refused
     with a message listing the known keys. Two plugins declaring the same key is an error reported for
     the second one. Return a dict (empty if the plugin owns no key).
@@ -32,9 +33,10 @@ def load_config_fields() -> dict[str, Any]:
 def describe_environment(environment: dict) -> dict | None:
     """Add facts about this machine to ``environment`` before a load.
 
-    Called in the worker process, once per load, in registration order; ``environment`` holds what
-    earlier plugins found (the built-in plugin adds ``torch``, ``transformers``, ``cuda``, ``rocm``,
-    ``gpus``, ``wsl``, ``packages``). Return a dict of facts to merge in (JSON-serialisable), or None.
+    Called in the worker process, once per load, in pluggy's order; the built-in ``default_loader``
+    runs first (``tryfirst``), so ``environment`` already holds its facts (``torch``, ``transformers``,
+    ``cuda``, ``rocm``, ``gpus``, ``wsl``, ``packages``) and those of plugins called before yours.
+    Return a dict of facts to merge in (JSON-serialisable), or None.
     """
 
 

@@ -3,7 +3,7 @@ they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelre
 
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelhub.extensions import db
@@ -32,9 +32,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+def _one_of(column: str, values: tuple[str, ...], table: str = "modelregistry") -> CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({allowed})", name=f"ck_modelregistry_{column}")
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"ck_{table}_{column}")
 
 
 class ModelRegistry(db.Model):
@@ -90,3 +90,32 @@ class ModelRegistry(db.Model):
 # first page costs the same with 100 models or 10,000.
 Index("ix_modelregistry_name_lower", func.lower(ModelRegistry.model_name))
 Index("ix_modelregistry_status_name_lower", ModelRegistry.compatibility_status, func.lower(ModelRegistry.model_name))
+
+
+ATTEMPT_OUTCOMES = ("running", "success", "failure", "interrupted")
+
+
+class LoadAttempt(db.Model):
+    """One try at loading a model: what was asked, what the plugins made of it, and how it ended."""
+
+    __tablename__ = "load_attempt"
+    __table_args__ = (_one_of("outcome", ATTEMPT_OUTCOMES, table="load_attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    stage: Mapped[str | None] = mapped_column(String(32))  # while running: what the worker is doing
+    # The status the model had before this attempt set it to "testing" (restored if interrupted).
+    previous_status: Mapped[str] = mapped_column(String(16))
+    error_type: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    suggestion: Mapped[dict | None] = mapped_column(JSON)
+    load_config: Mapped[str | None] = mapped_column(Text)  # the user's text, as it was at the start
+    final_kwargs: Mapped[dict | None] = mapped_column(JSON)
+    plugin_changes: Mapped[list | None] = mapped_column(JSON)
+    environment: Mapped[dict | None] = mapped_column(JSON)
+    smoke_test: Mapped[dict | None] = mapped_column(JSON)
+    worker_pid: Mapped[int | None] = mapped_column(Integer)

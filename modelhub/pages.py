@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from marshmallow import EXCLUDE, ValidationError
 
 from modelhub import display, registry
+from modelhub.loading import attempts
 from modelhub.errors import flatten_messages
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
 from modelhub.settings import describe_database
@@ -26,6 +27,8 @@ def _template_globals():
     return {
         "display": display,
         "database": describe_database(current_app.config["SQLALCHEMY_DATABASE_URI"]),
+        "load_state": current_app.extensions["modelhub.supervisor"].state,
+        "plugins": current_app.extensions["modelhub.plugins"].plugin_reports,
     }
 
 
@@ -65,7 +68,10 @@ def model_details(model_name):
     """The details modal's content: a form holding the model as it is now, and the ETag it was read at."""
     model = registry.get_model(model_name)
     response = make_response(
-        render_template("_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)))
+        render_template(
+            "_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
+            attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
+        )
     )
     response.headers["ETag"] = f'"{model.etag}"'
     return response

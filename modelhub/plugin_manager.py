@@ -80,16 +80,19 @@ class PluginHost:
 
     def register(self, plugin, name: str) -> None:
         """Register one plugin and check it; on any problem it is unregistered and the error raised."""
+        created = name not in self.reports
         report = self.reports.setdefault(name, PluginReport(name=name, module=getattr(plugin, "__name__", repr(plugin))))
         self.pm.register(plugin, name=name)
         try:
             # A misspelled hook name fails loudly here instead of silently never being called.
             self.pm.check_pending()
-            report.hooks = sorted(impl.hook_name for impl in self._impls_of(name))
             self._take_fields(name)
         except Exception:
             self.pm.unregister(name=name)
+            if created:
+                del self.reports[name]
             raise
+        report.hooks = sorted(hook.name for hook in self.pm.get_hookcallers(plugin) or [])
         report.keys = sorted(key for key, owner in self.key_owners.items() if owner == name)
 
     def unregister(self, name: str) -> None:
@@ -98,10 +101,6 @@ class PluginHost:
         for key in [k for k, owner in self.key_owners.items() if owner == name]:
             del self.key_owners[key]
             del self.fields[key]
-
-    def _impls_of(self, name: str):
-        plugin = self.pm.get_plugin(name)
-        return [impl for hook in self.pm.get_hookcallers(plugin) or [] for impl in hook.get_hookimpls() if impl.plugin is plugin]
 
     def _take_fields(self, name: str) -> None:
         declared = {}

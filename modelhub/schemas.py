@@ -136,3 +136,64 @@ class PaginationSchema(Schema):
 class ModelListSchema(Schema):
     items = fields.List(fields.Nested(ModelSchema))
     pagination = fields.Nested(PaginationSchema)
+
+
+class LoadRequestSchema(Schema):
+    """``POST /api/models/{name}/load``; the body is optional."""
+
+    force = fields.Boolean(
+        load_default=False, metadata={"description": "Load even though the model is marked incompatible."}
+    )
+    timeout = StrictFloat(
+        validate=validate.Range(min=1, max=24 * 3600),
+        metadata={"description": "Seconds before the load is given up (default MODELHUB_LOAD_TIMEOUT)."},
+    )
+
+
+class LoadStateSchema(Schema):
+    state = fields.String(metadata={"description": "idle, loading or loaded (in this server process)."})
+    stage = fields.String()
+    attempt_id = fields.Integer()
+    pid = fields.Integer(allow_none=True)
+    seconds = fields.Float()
+
+
+class AttemptSchema(Schema):
+    """One load attempt: what was asked, what the plugins made of it, how it ended."""
+
+    id = fields.Integer()
+    outcome = fields.String(metadata={"description": "running, success, failure or interrupted"})
+    stage = fields.String(allow_none=True)
+    started_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
+    previous_status = fields.String()
+    error_type = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    explanation = fields.String(allow_none=True)
+    suggestion = fields.Raw(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
+    load_config = fields.String(allow_none=True)
+    final_kwargs = fields.Raw(allow_none=True)
+    plugin_changes = fields.Raw(allow_none=True)
+    environment = fields.Raw(allow_none=True)
+    smoke_test = fields.Raw(allow_none=True)
+    worker_pid = fields.Integer(allow_none=True)
+
+
+class AttemptsQuerySchema(Schema):
+    limit = fields.Integer(strict=False, load_default=20, validate=validate.Range(min=1, max=500))
+
+
+class AttemptListSchema(Schema):
+    load_state = fields.Nested(LoadStateSchema)
+    items = fields.List(fields.Nested(AttemptSchema))
+
+
+class PluginSchema(Schema):
+    name = fields.String()
+    module = fields.String()
+    distribution = fields.String(allow_none=True)
+    version = fields.String(allow_none=True)
+    hooks = fields.List(fields.String())
+    keys = fields.List(fields.String(), metadata={"description": "load_config keys this plugin owns"})
+    loaded = fields.Boolean()
+    error = fields.String(allow_none=True)

@@ -34,6 +34,11 @@ def base_config() -> dict:
         # Seconds a write waits for another writer before the request answers 503.
         "MODELHUB_BUSY_TIMEOUT": float(os.environ.get("MODELHUB_BUSY_TIMEOUT", "5")),
         "MODELHUB_AUTO_UPGRADE": os.environ.get("MODELHUB_AUTO_UPGRADE", "1") != "0",
+        # Loading: how many models may be loaded at once (loading one more unloads the oldest), how long
+        # a load may take, and whether trust_remote_code may be used (off: it runs the model's own code).
+        "MODELHUB_MAX_LOADED": int(os.environ.get("MODELHUB_MAX_LOADED", "1")),
+        "MODELHUB_LOAD_TIMEOUT": float(os.environ.get("MODELHUB_LOAD_TIMEOUT", "900")),
+        "MODELHUB_ALLOW_REMOTE_CODE": os.environ.get("MODELHUB_ALLOW_REMOTE_CODE") == "1",
         # Registry requests are small; anything bigger is a mistake or an attack (413).
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,

@@ -3,7 +3,11 @@
 server on loopback."""
 
 import os
+import shutil
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -97,3 +101,28 @@ def tiny_models(tmp_path_factory):
     from tests.tiny_models import build_all
 
     return build_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+PLUGIN_PACKAGES = Path(__file__).resolve().parent / "plugin_packages"
+
+
+@pytest.fixture(scope="session")
+def test_plugins_site(tmp_path_factory):
+    """tests/plugin_packages pip-installed (as users install plugins) into a directory of its own."""
+    source = tmp_path_factory.mktemp("plugin-source") / "package"
+    shutil.copytree(PLUGIN_PACKAGES, source)  # pip builds in place; keep the repository clean
+    site = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
+        check=True, capture_output=True, timeout=120,
+    )
+    return site
+
+
+@pytest.fixture
+def with_test_plugins(test_plugins_site, monkeypatch):
+    """Make the test plugins visible to this process (entry points are found on sys.path) and to the
+    processes it starts (servers, load workers)."""
+    monkeypatch.syspath_prepend(str(test_plugins_site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(test_plugins_site), os.environ.get("PYTHONPATH")])))
+    return test_plugins_site

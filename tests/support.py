@@ -45,7 +45,8 @@ class LiveServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
+            start_new_session=True,  # its own process group, so a test can kill the server and its children
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

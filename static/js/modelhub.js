@@ -26,6 +26,7 @@
       return;
     }
     modalBody().innerHTML = await response.text();
+    if (window.htmx) htmx.process(modalBody()); // the Load / Unload buttons are htmx buttons
     const form = document.getElementById("model-form");
     console.log("Found model:", JSON.parse(form.dataset.model));
     if (!modal().open) {
@@ -183,12 +184,39 @@
     if (freshButton) freshButton.focus();
   }
 
+  // ---- the latest failure's suggested load config --------------------------------------------
+
+  function applySuggestion(button) {
+    const form = button.closest("form");
+    const field = form.querySelector("#field-load_config");
+    let config = {};
+    if (field.value.trim()) {
+      try {
+        config = JSON.parse(field.value);
+      } catch (e) {
+        showFieldError(form, "load_config", INVALID_JSON + ": fix it before applying the suggestion.");
+        return;
+      }
+    }
+    for (const [key, value] of Object.entries(JSON.parse(button.dataset.applySuggestion))) {
+      if (value === null) delete config[key];
+      else config[key] = value;
+    }
+    field.value = JSON.stringify(config, null, 4);
+    field.focus();
+  }
+
   // ---- wiring -----------------------------------------------------------------------------------
 
   document.addEventListener("click", (event) => {
     const name = event.target.closest(".model-name");
     if (name) {
       showEditDetailsModal(name);
+      return;
+    }
+    const suggestion = event.target.closest("[data-apply-suggestion]");
+    if (suggestion) {
+      applySuggestion(suggestion);
       return;
     }
     if (event.target.closest("[data-close-modal]")) {
@@ -210,7 +238,7 @@
     const dialog = modal();
     if (!dialog) return;
     dialog.addEventListener("close", () => {
-      modalBody().replaceChildren();
+      // The body stays until the next open: a Load button in it may still have a request in flight.
       // The card may have been re-rendered while the modal was open: return to the current one.
       const target = (openerButton && document.contains(openerButton) && openerButton) ||
         (openerButton && cardButton(openerButton.dataset.modelName));

@@ -10,6 +10,10 @@ EXPECTED = {
     ("/api/models/{model_name}", "delete"): {"204", "404", "412", "503"},
     ("/api/models/{model_name}/config", "patch"): {"200", "400", "404", "412", "413", "415", "422", "503"},
     ("/api/models/{model_name}/metadata", "patch"): {"200", "400", "404", "412", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/load", "post"): {"202", "400", "404", "409", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/unload", "post"): {"200", "404", "409", "503"},
+    ("/api/models/{model_name}/attempts", "get"): {"200", "404", "422", "503"},
+    ("/api/plugins", "get"): {"200"},
 }
 
 

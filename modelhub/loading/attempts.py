@@ -1,0 +1,114 @@
+"""Recording load attempts and what they teach: the compatibility status follows the outcomes.
+
+- starting a load commits ``testing`` (and the attempt) before the worker starts;
+- success -> ``compatible``, failure -> ``incompatible``; a success right after a failure, or a failure
+  right after a success, -> ``degraded`` (the seed's "intermittent failures");
+- an attempt cut short (the user cancelled it, or the server died) is ``interrupted`` and the model
+  gets back the status it had before.
+
+Each function runs in its own short transaction: none is held open while a model loads.
+"""
+
+import logging
+
+from sqlalchemy import select, update
+
+from modelhub import registry
+from modelhub.extensions import db
+from modelhub.models import LoadAttempt, ModelRegistry, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def begin(model: ModelRegistry) -> LoadAttempt:
+    """Set the model ``testing`` and open an attempt for it, in one committed transaction."""
+    attempt = LoadAttempt(
+        model_id=model.id, previous_status=model.compatibility_status, load_config=model.load_config, stage="starting"
+    )
+    db.session.add(attempt)
+    model.compatibility_status = "testing"
+    db.session.commit()
+    return attempt
+
+
+def set_stage(attempt_id: int, stage: str, **details) -> None:
+    db.session.execute(update(LoadAttempt).where(LoadAttempt.id == attempt_id).values(stage=stage, **details))
+    db.session.commit()
+
+
+def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
+    """Close an attempt and move the model's status accordingly. ``details`` are LoadAttempt columns.
+
+    Returns the closed attempt, or None if it was already closed (a cancel racing the worker's report).
+    """
+    attempt = db.session.get(LoadAttempt, attempt_id)
+    if attempt.outcome != "running":
+        return None
+    model = db.session.get(ModelRegistry, attempt.model_id)
+    previous = _previous_outcome(attempt)
+    for column, value in details.items():
+        setattr(attempt, column, value)
+    attempt.outcome = outcome
+    attempt.finished_at = utcnow()
+    attempt.stage = None
+    db.session.commit()
+    if model is not None:
+        registry.update_model(model.model_name, {"compatibility_status": next_status(outcome, previous, attempt.previous_status)})
+    return attempt
+
+
+def next_status(outcome: str, previous_outcome: str | None, status_before: str) -> str:
+    if outcome == "success":
+        return "degraded" if previous_outcome == "failure" else "compatible"
+    if outcome == "failure":
+        return "degraded" if previous_outcome == "success" else "incompatible"
+    return status_before  # interrupted: as if it had not been tried
+
+
+def _previous_outcome(attempt: LoadAttempt) -> str | None:
+    """The outcome of the model's last finished attempt before this one (interruptions do not count)."""
+    return db.session.scalar(
+        select(LoadAttempt.outcome)
+        .where(LoadAttempt.model_id == attempt.model_id, LoadAttempt.id < attempt.id,
+               LoadAttempt.outcome.in_(("success", "failure")))
+        .order_by(LoadAttempt.id.desc())
+        .limit(1)
+    )
+
+
+def close_interrupted(plugins=None) -> list[int]:
+    """At start-up: attempts a previous server left running are closed as interrupted (and the
+    plugins told, as for any other ending)."""
+    running = list(db.session.scalars(select(LoadAttempt.id).where(LoadAttempt.outcome == "running")))
+    for attempt_id in running:
+        attempt = finish(attempt_id, "interrupted", error_type="Interrupted",
+                         error_message="The server stopped while this model was loading.")
+        if attempt is not None and plugins is not None:
+            tell_plugins(plugins, attempt)
+    if running:
+        log.warning("closed %d load attempt(s) left running by a previous server", len(running))
+    return running
+
+
+def recent(model: ModelRegistry, limit: int = 20) -> list[LoadAttempt]:
+    return list(db.session.scalars(
+        select(LoadAttempt).where(LoadAttempt.model_id == model.id).order_by(LoadAttempt.id.desc()).limit(limit)
+    ))
+
+
+def latest_failure(model: ModelRegistry) -> LoadAttempt | None:
+    return db.session.scalar(
+        select(LoadAttempt).where(LoadAttempt.model_id == model.id, LoadAttempt.outcome == "failure")
+        .order_by(LoadAttempt.id.desc()).limit(1)
+    )
+
+
+def tell_plugins(plugins, attempt: LoadAttempt) -> None:
+    """Call every plugin's ``load_attempt_finished``; one failing plugin does not stop the others."""
+    from modelhub.schemas import AttemptSchema
+
+    model = db.session.get(ModelRegistry, attempt.model_id)
+    record = AttemptSchema().dump(attempt)
+    for call in plugins.call_each("load_attempt_finished", model_name=model.model_name if model else None, attempt=record):
+        if call.error is not None:
+            log.warning("plugin %s failed in load_attempt_finished: %s", call.plugin, call.error)

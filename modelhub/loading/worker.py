@@ -1,0 +1,146 @@
+"""The worker process: loads one model, proves it works, then holds it until told to unload.
+
+Started by the supervisor as ``python -m modelhub.loading.worker``. It reads one JSON request on stdin,
+reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed", ...}``) and logs
+to stderr, which is the server's log. Anything else printing to stdout is sent to stderr so it cannot
+corrupt the protocol. Keeping the model in its own process means a crash, an abort or the kernel's OOM
+kill takes down this process only, and unloading frees every byte.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from modelhub.loading.pipeline import as_json, build_kwargs, describe_environment, jsonable
+from modelhub.loading.types import Explanation, LoadRefused, ModelInfo
+from modelhub.plugin_manager import create_plugin_host
+
+log = logging.getLogger("modelhub.worker")
+SMOKE_PROMPT = "The capital of France is"
+SMOKE_NEW_TOKENS = 8
+
+
+class Channel:
+    """JSON lines to the supervisor on the process's original stdout."""
+
+    def __init__(self):
+        self._out = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)  # prints from libraries and plugins go to the log, not into the protocol
+
+    def send(self, event: str, **fields) -> None:
+        self._out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+        self._out.flush()
+
+
+def resolve_model(request: dict) -> ModelInfo:
+    """Where the files are: the registered cache path, else the local hub cache, else the hub id."""
+    location = request.get("cache_path") or _cached_snapshot(request["hf_path"]) or request["hf_path"]
+    info = ModelInfo(name=request["model_name"], hf_path=request["hf_path"], location=location)
+    directory = Path(location)
+    if directory.is_dir():
+        info.files = sorted(p.name for p in directory.iterdir())
+        try:
+            info.config = json.loads((directory / "config.json").read_text())
+        except (OSError, ValueError):
+            info.config = {}
+    return info
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not in the local cache (or not a hub id): from_pretrained decides
+        return None
+
+
+def smoke_test(loaded) -> dict:
+    """Generate a few tokens from a fixed prompt; non-finite logits count as a failure (fp16 NaNs)."""
+    import torch
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    inputs = tokenizer(SMOKE_PROMPT, return_tensors="pt").to(model.device)
+    started = time.perf_counter()
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        if not torch.isfinite(logits).all():
+            raise ValueError("The model produced non-finite logits (NaN or Inf) on the smoke-test prompt.")
+        output = model.generate(**inputs, max_new_tokens=SMOKE_NEW_TOKENS, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+    new_tokens = output[0, inputs["input_ids"].shape[1]:]
+    return {
+        "prompt": SMOKE_PROMPT,
+        "output": tokenizer.decode(new_tokens, skip_special_tokens=True),
+        "new_tokens": int(new_tokens.shape[0]),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def run(request: dict, channel: Channel) -> object | None:
+    """Load and test; report the outcome. Returns the loaded model (kept alive by the caller) or None."""
+    host = create_plugin_host()
+    state: dict = {"environment": None, "final_kwargs": None, "plugin_changes": None}
+    model = load_config = kwargs = None
+    try:
+        channel.send("stage", stage="environment")
+        model = resolve_model(request)
+        state["environment"] = environment = describe_environment(host, request.get("settings", {}))
+        load_config = request.get("load_config") or {}
+        log.info("Using custom load config: %s", json.dumps(load_config))
+        channel.send("stage", stage="preparing")
+        kwargs, state["plugin_changes"] = build_kwargs(host, model, load_config, environment)
+        state["final_kwargs"] = jsonable(kwargs)
+        log.info("Final from_pretrained kwargs for %s: %s", model.name, as_json(kwargs))
+        channel.send("stage", stage="loading", final_kwargs=state["final_kwargs"])
+        loaded = host.hook.load_model(model=model, kwargs=kwargs, environment=environment)
+        if loaded is None:
+            raise LoadRefused("No plugin could load this model (is the default_loader plugin disabled?).")
+        channel.send("stage", stage="smoke_test")
+        smoke = smoke_test(loaded)
+        log.info("Loaded %s; smoke test: %r", model.name, smoke["output"])
+        channel.send("loaded", smoke_test=smoke, **state)
+        return loaded
+    except BaseException as error:  # noqa: BLE001 - every failure is reported, whatever raised it
+        explanation = _explain(host, model, error, load_config or {}, kwargs or {}, state["environment"] or {})
+        log.error("Loading %s failed: %s: %s", request["model_name"], type(error).__name__, error)
+        channel.send("failed", error_type=type(error).__name__, error_message=str(error)[:4000],
+                     explanation=explanation.cause, suggestion=explanation.suggestion,
+                     traceback=traceback.format_exc()[-4000:], **state)
+        return None
+
+
+def _explain(host, model, error, load_config, kwargs, environment) -> Explanation:
+    if isinstance(error, LoadRefused):
+        return Explanation(str(error), error.suggestion)
+    try:
+        explanation = host.hook.explain_failure(
+            model=model, error=error, load_config=load_config, kwargs=kwargs, environment=environment
+        )
+    except Exception as hook_error:  # noqa: BLE001 - a broken explainer must not hide the real error
+        log.warning("explain_failure raised: %s", hook_error)
+        explanation = None
+    return explanation or Explanation(f"{type(error).__name__}: {error}")
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"[modelhub worker {os.getpid()}] %(levelname)s %(name)s: %(message)s")
+    channel = Channel()
+    request = json.loads(sys.stdin.readline())
+    loaded = run(request, channel)
+    if loaded is None:
+        return 1
+    # Hold the model until the supervisor says "unload" or goes away (EOF on stdin).
+    for line in sys.stdin:
+        if line.strip() == "unload":
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""8-bit and 4-bit loading with bitsandbytes, from a plain-JSON ``quantization_config``.
+
+A load config is JSON, but transformers wants a ``BitsAndBytesConfig`` object with torch dtypes in it.
+This plugin owns ``quantization_config`` (the bitsandbytes options only, checked when the config is
+saved), builds the object in the worker, and refuses the load up front, naming the package to install,
+when bitsandbytes or accelerate is missing. bitsandbytes 0.50.2 quantizes on CPU as well as GPU
+(``Linear8bitLt`` / ``Linear4bit`` layers), so nothing here requires a GPU.
+"""
+
+import importlib.metadata
+import importlib.util
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from modelhub import hookimpl
+from modelhub.fields import StrictFloat
+from modelhub.loading.types import Explanation, LoadRefused
+from modelhub.plugins.legacy_keys import QUANTIZATION_KEYS, StrictBoolean
+
+PIN = "bitsandbytes==0.50.2"  # the version setup.cfg's [ml] extra installs and the tests exercise
+
+
+class BitsAndBytesOptions(Schema):
+    """The keys of quantization_config: BitsAndBytesConfig's arguments, as JSON."""
+
+    class Meta:
+        unknown = RAISE
+
+    load_in_8bit = StrictBoolean()
+    load_in_4bit = StrictBoolean()
+    bnb_4bit_quant_type = fields.String(validate=validate.OneOf(("nf4", "fp4")))
+    bnb_4bit_compute_dtype = fields.String(validate=validate.OneOf(("float32", "float16", "bfloat16")))
+    bnb_4bit_use_double_quant = StrictBoolean()
+    llm_int8_threshold = StrictFloat(validate=validate.Range(min=0, min_inclusive=False))
+    llm_int8_skip_modules = fields.List(fields.String(validate=validate.Length(min=1)))
+    # Lets 8-bit models keep modules that accelerate offloads to CPU/disk in fp32 (see explain_failure).
+    llm_int8_enable_fp32_cpu_offload = StrictBoolean()
+
+    @validates_schema
+    def _one_mode(self, data, **kwargs):
+        if data.get("load_in_8bit") and data.get("load_in_4bit"):
+            raise ValidationError("Choose one of load_in_8bit and load_in_4bit, not both.")
+
+
+class QuantizationConfig(fields.Field):
+    """A JSON object of bitsandbytes options; errors come out as flat "key: message" lines."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        options = BitsAndBytesOptions()
+        if not isinstance(value, dict):
+            raise ValidationError('Must be an object such as {"load_in_8bit": true}.')
+        unknown = sorted(set(value) - set(options.fields))
+        if unknown:  # marshmallow's own message is a bare "Unknown field."; say which keys are understood
+            raise ValidationError(f"Unknown key(s) {', '.join(unknown)}: quantization_config takes the "
+                                  f"bitsandbytes options {', '.join(sorted(options.fields))}.")
+        try:
+            options.load(value)
+        except ValidationError as error:
+            raise ValidationError([f"{key}: {message}" if key != "_schema" else message
+                                   for key, messages in error.messages.items() for message in messages]) from None
+        return value
+
+
+@hookimpl
+def load_config_fields():
+    return {"quantization_config": QuantizationConfig(
+        metadata={"description": "bitsandbytes quantization: load_in_8bit or load_in_4bit, ..."})}
+
+
+def is_bitsandbytes(config) -> bool:
+    return isinstance(config, dict) and bool(config.get("load_in_8bit") or config.get("load_in_4bit"))
+
+
+@hookimpl
+def adjust_load_kwargs(kwargs):
+    config = kwargs.get("quantization_config")
+    if not isinstance(config, dict):  # absent, or an object another plugin built
+        return None
+    if not is_bitsandbytes(config):
+        if config:
+            raise LoadRefused(f"quantization_config has {', '.join(sorted(config))} but neither load_in_8bit nor "
+                              "load_in_4bit is true, so it would quantize nothing.",
+                              suggestion={"quantization_config": None})
+        del kwargs["quantization_config"]
+        return ["Empty quantization_config dropped."]
+    for package, pin in (("bitsandbytes", PIN), ("accelerate", "accelerate==1.15.0")):
+        if importlib.util.find_spec(package) is None:
+            raise LoadRefused(f"quantization_config asks for bitsandbytes quantization, which needs the {package} "
+                              f"package; it is not installed in the worker's environment: pip install {pin}")
+
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    options = dict(config)
+    if "bnb_4bit_compute_dtype" in options:  # JSON holds the name; transformers wants the torch dtype
+        options["bnb_4bit_compute_dtype"] = getattr(torch, options["bnb_4bit_compute_dtype"])
+    kwargs["quantization_config"] = BitsAndBytesConfig(**options)
+    mode = "8-bit (LLM.int8)" if config.get("load_in_8bit") else f"4-bit ({config.get('bnb_4bit_quant_type', 'fp4')})"
+    return [f"quantization_config {config} turned into a BitsAndBytesConfig: {mode} with bitsandbytes "
+            f"{importlib.metadata.version('bitsandbytes')}."]
+
+
+@hookimpl
+def explain_failure(error, load_config):
+    message = str(error)
+    if "Some modules are dispatched on the CPU or the disk" in message:
+        legacy = _legacy_options(load_config)
+        options = {**legacy, **(load_config.get("quantization_config") or {}), "llm_int8_enable_fp32_cpu_offload": True}
+        return Explanation(
+            "accelerate placed part of the model on the CPU or disk (device_map/max_memory left too little room "
+            "elsewhere), and bitsandbytes 8-bit layers cannot be offloaded. Setting "
+            "llm_int8_enable_fp32_cpu_offload keeps the offloaded modules unquantized in float32; giving the GPU "
+            "more memory (max_memory) or using 4-bit also avoids it.",
+            {"quantization_config": options, **{key: None for key in legacy}},
+        )
+    if "bitsandbytes" not in message.lower():
+        return None
+    if isinstance(error, ImportError) or "requires bitsandbytes" in message:
+        return Explanation(f"The bitsandbytes package is missing or too old for this transformers: pip install {PIN}")
+    return Explanation(
+        "bitsandbytes failed: the installed build does not support this device (older releases are CUDA-only; "
+        f"{PIN} also runs on CPU; ROCm needs a ROCm build of bitsandbytes). Install {PIN} or load without "
+        "quantization_config.",
+        {"quantization_config": None, **{key: None for key in _legacy_options(load_config)}},
+    )
+
+
+def _legacy_options(load_config):
+    """Old-style top-level bitsandbytes keys, so a suggestion built from them keeps the user's choices."""
+    return {key: load_config[key] for key in QUANTIZATION_KEYS if key in load_config}

@@ -1,0 +1,221 @@
+"""The built-in loader: machine facts, the plain ``AutoModelForCausalLM`` load, and generic failure causes.
+
+It owns the two keys every load may carry (``dtype``, ``revision``), describes the machine for the other
+plugins (versions, GPUs, ROCm, WSL, which optional packages are installed), loads the model when no other
+plugin does (``trylast``) and, also ``trylast``, turns the errors any load can hit (out of memory, a
+removed keyword, missing or damaged files, NaN logits) into a cause and a load_config to try. Plugins
+that know a narrower error answer ``explain_failure`` first.
+"""
+
+import importlib.metadata
+import platform
+import re
+import sys
+
+from marshmallow import fields, validate
+
+from modelhub import hookimpl
+from modelhub.loading.types import Explanation, LoadedModel
+
+DTYPES = ("float32", "float16", "bfloat16", "auto")
+# Optional packages other plugins care about; read from metadata so none is imported (importing
+# bitsandbytes or flash_attn can take seconds or print warnings).
+OPTIONAL_PACKAGES = ("bitsandbytes", "accelerate", "optimum", "gptqmodel", "flash_attn", "auto_gptq")
+
+
+@hookimpl
+def load_config_fields():
+    return {
+        "dtype": fields.String(
+            validate=validate.OneOf(DTYPES, error="Must be one of: {choices} (the checkpoint's own dtype is used when unset)."),
+            metadata={"description": "Weights dtype; 'auto' keeps the checkpoint's dtype."},
+        ),
+        "revision": fields.String(
+            validate=validate.Length(min=1, max=200),
+            metadata={"description": "Branch, tag or commit of the model repository."},
+        ),
+    }
+
+
+@hookimpl
+def describe_environment(environment):
+    import torch
+    import transformers
+
+    gpus = []
+    if torch.cuda.is_available():  # ROCm builds answer here too (HIP devices are torch.cuda devices)
+        for index in range(torch.cuda.device_count()):
+            properties = torch.cuda.get_device_properties(index)
+            gpus.append({"index": index, "name": properties.name, "memory_bytes": int(properties.total_memory)})
+    packages = {name: _version(name) for name in OPTIONAL_PACKAGES}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": packages["accelerate"],
+        "cuda": torch.version.cuda,
+        "rocm": getattr(torch.version, "hip", None),
+        "gpus": gpus,
+        "wsl": _is_wsl(),
+        "packages": packages,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _is_wsl():
+    try:
+        with open("/proc/version", encoding="utf-8", errors="replace") as handle:
+            return "microsoft" in handle.read().lower()
+    except OSError:  # not Linux
+        return False
+
+
+@hookimpl(trylast=True)
+def load_model(model, kwargs):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(model.location, **_unshared(kwargs))
+    tokenizer_kwargs = {"revision": kwargs.get("revision")}
+    if kwargs.get("trust_remote_code"):  # allowed by the safety plugin; custom tokenizers need it too
+        tokenizer_kwargs["trust_remote_code"] = True
+    tokenizer = AutoTokenizer.from_pretrained(model.location, **tokenizer_kwargs)
+    return LoadedModel(model=loaded, tokenizer=tokenizer)
+
+
+def _unshared(value):
+    """Copies of the JSON-like dicts in kwargs: from_pretrained rewrites max_memory in place (sizes become
+    bytes), and the worker records and explains failures with the kwargs as the plugins built them."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    return value
+
+
+@hookimpl(trylast=True)
+def explain_failure(model, error, load_config, environment):
+    message = _messages(error)
+    for recognise in (_out_of_memory, _unexpected_keyword, _flash_attention, _no_accelerator,
+                      _missing_config, _unknown_architecture, _damaged_weights, _non_finite):
+        explanation = recognise(model, error, message, load_config, environment)
+        if explanation:
+            return explanation
+    return None
+
+
+def _messages(error):
+    """The error's text and that of the errors it was raised from (a worker may wrap the original)."""
+    texts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        texts.append(f"{type(error).__name__}: {error}")
+        error = error.__cause__ or error.__context__
+    return "\n".join(texts)
+
+
+def _out_of_memory(model, error, message, load_config, environment):
+    oom_type = getattr(sys.modules.get("torch"), "OutOfMemoryError", ())
+    lower = message.lower()
+    if not (isinstance(error, oom_type) or "out of memory" in lower or "can't allocate memory" in lower):
+        return None
+    where = "GPU" if environment.get("gpus") else "system"
+    quantization = (load_config.get("quantization_config") or {})
+    if load_config.get("load_in_8bit") or quantization.get("load_in_8bit"):
+        # Already 8-bit: the next step down is 4-bit.
+        suggestion = {"device_map": "auto", "load_in_8bit": None,
+                      "quantization_config": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}}
+    else:
+        suggestion = {"device_map": "auto", "quantization_config": {"load_in_8bit": True}}
+    return Explanation(
+        f"The model did not fit in {where} memory. Spreading it over the devices (device_map 'auto', which "
+        "can also offload to CPU and disk) and quantizing it with bitsandbytes needs much less.",
+        suggestion,
+    )
+
+
+def _unexpected_keyword(model, error, message, load_config, environment):
+    found = re.search(r"unexpected keyword argument '([^']+)'", message)
+    if not found:
+        return None
+    key = found.group(1)
+    if key in load_config:
+        return Explanation(
+            f"This version of transformers does not accept '{key}' (it reached the model's constructor). "
+            "Remove it from the load config.",
+            {key: None},
+        )
+    return Explanation(f"from_pretrained was given '{key}', which this version of transformers does not accept; "
+                       "it is not in the load config, so a plugin added it (see the attempt's plugin changes).")
+
+
+def _flash_attention(model, error, message, load_config, environment):
+    if not (isinstance(error, ImportError) and ("flash_attn" in message or "FlashAttention" in message)):
+        return None
+    return Explanation("attn_implementation asks for FlashAttention, but the flash-attn package is not installed "
+                       "(or does not work with this torch). Eager attention works everywhere.",
+                       {"attn_implementation": "eager"})
+
+
+_NO_ACCELERATOR = ("Torch not compiled with CUDA enabled", "Cannot access accelerator device when none is available",
+                   "Found no NVIDIA driver", "not linked with support for mps", "No CUDA GPUs are available")
+
+
+def _no_accelerator(model, error, message, load_config, environment):
+    if not any(text in message for text in _NO_ACCELERATOR):
+        return None
+    suggestion = {"device_map": "cpu"}
+    if "max_memory" in load_config:  # GPU budgets make no sense without a GPU
+        suggestion["max_memory"] = None
+    return Explanation("The load config puts the model on a GPU, but this torch build or machine has none "
+                       f"(torch {environment.get('torch')}, cuda {environment.get('cuda')}, "
+                       f"rocm {environment.get('rocm')}). Load it on the CPU.", suggestion)
+
+
+def _missing_config(model, error, message, load_config, environment):
+    if not ("does not appear to have a file named config.json" in message
+            or "Should have a `model_type` key in its config.json" in message):
+        return None
+    if model is not None and model.files and "config.json" in model.files:
+        return Explanation(f"{model.location}/config.json has no 'model_type', so transformers cannot tell which "
+                           "architecture it is. The file is damaged or not a transformers config.")
+    where = model.location if model is not None else "the model directory"
+    return Explanation(f"{where} has no config.json: the model's files are missing or incomplete. "
+                       "Download the model again (e.g. huggingface-cli download) or fix its cache_path.")
+
+
+def _unknown_architecture(model, error, message, load_config, environment):
+    model_type = model.model_type if model is not None else None
+    if "does not recognize this architecture" in message:
+        found = re.search(r"model type `([^`]+)`", message)
+        model_type = found.group(1) if found else model_type
+    elif not (isinstance(error, KeyError) and model_type and model_type in error.args):
+        return None
+    return Explanation(f"transformers {environment.get('transformers')} does not know architecture '{model_type}'. "
+                       "The checkpoint may need a newer transformers, or it ships its own code (trust_remote_code).")
+
+
+def _damaged_weights(model, error, message, load_config, environment):
+    markers = ("SafetensorError", "incomplete metadata", "Error while deserializing header", "truncated",
+               "invalid header length")
+    if not any(marker in message for marker in markers):
+        return None
+    return Explanation("A weights file is damaged or truncated (an interrupted download?): its contents do not "
+                       "match its header. Delete it and download the model again.")
+
+
+def _non_finite(model, error, message, load_config, environment):
+    if not (isinstance(error, ValueError) and "non-finite" in message):
+        return None
+    on_gpu = bool(environment.get("gpus"))
+    dtype = "bfloat16" if on_gpu and (load_config.get("dtype") or load_config.get("torch_dtype")) != "bfloat16" else "float32"
+    suggestion = {"dtype": dtype}
+    if "torch_dtype" in load_config:  # dtype wins over torch_dtype; drop the old key to avoid confusion
+        suggestion["torch_dtype"] = None
+    return Explanation("The model produced NaN or Inf logits. float16 overflows in some architectures, and on "
+                       f"ROCm fused fp16 kernels are a known source of NaNs; {dtype} has the range to avoid it.",
+                       suggestion)

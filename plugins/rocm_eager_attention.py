@@ -1,0 +1,49 @@
+"""Eager attention for architectures whose fused attention fails on ROCm and under WSL.
+
+The registry's own records say Phi-family models need ``attn_implementation: "eager"`` on ROCm/WSL (the
+seed's "For Phi Models (ROCm/WSL)" example): with transformers' default fused attention (SDPA) they
+crash or produce NaN logits there, while eager attention, the plain matmul-softmax path, works. Rather
+than every Phi entry carrying that setting, this plugin adds it when the worker runs on ROCm or WSL and
+the model's ``model_type`` is in :data:`FUSED_ATTENTION_FAILS` (extend it without a release through
+``MODELHUB_EAGER_ARCHITECTURES``, a comma-separated list of model_type values). A choice the user made in
+the load config is always kept. The plugin also owns ``attn_implementation`` and checks its value.
+"""
+
+import os
+
+from marshmallow import fields, validate
+
+from modelhub import hookimpl
+
+# model_type values (config.json) seen failing with fused attention on ROCm/WSL: Phi-1/1.5/2 ("phi"),
+# Phi-3/3.5/4 ("phi3"; Phi-4 reuses the Phi-3 architecture), Phi-3.5-MoE ("phimoe") and Phi-4-multimodal.
+FUSED_ATTENTION_FAILS = frozenset({"phi", "phi3", "phimoe", "phi4_multimodal"})
+ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
+
+
+def eager_architectures() -> set[str]:
+    """The built-in list plus ``MODELHUB_EAGER_ARCHITECTURES``, read at load time (the worker's environment)."""
+    extra = os.environ.get("MODELHUB_EAGER_ARCHITECTURES", "")
+    return set(FUSED_ATTENTION_FAILS) | {name.strip() for name in extra.split(",") if name.strip()}
+
+
+@hookimpl
+def load_config_fields():
+    return {"attn_implementation": fields.String(
+        validate=validate.OneOf(ATTENTION_IMPLEMENTATIONS, error="Must be one of: {choices}."),
+        metadata={"description": "Attention kernel; eager works everywhere, sdpa is transformers' default."},
+    )}
+
+
+@hookimpl
+def adjust_load_kwargs(model, environment, kwargs):
+    platforms = [name for name, present in (("ROCm", environment.get("rocm")), ("WSL", environment.get("wsl"))) if present]
+    if not platforms or model.model_type not in eager_architectures():
+        return None
+    where = " under ".join(platforms)
+    if "attn_implementation" in kwargs:
+        return [f"attn_implementation={kwargs['attn_implementation']!r} from the load config kept, although "
+                f"{model.model_type} models usually need 'eager' on {where}."]
+    kwargs["attn_implementation"] = "eager"
+    return [f"attn_implementation='eager' set: {model.model_type} models crash or produce NaNs with fused "
+            f"(SDPA) attention on {where}; eager attention avoids it."]
