@@ -22,7 +22,8 @@ STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential", "cpu", "cuda",
 # Strategies under which accelerate may decide to put weights on disk.
 SPREADING = ("auto", "balanced", "balanced_low_0", "sequential")
 NAMED_DEVICES = ("cpu", "disk", "mps")
-CUDA_DEVICE = re.compile(r"cuda:\d+")
+CUDA_DEVICE = re.compile(r"cuda:[0-9]+")
+GPU_KEY = re.compile(r"[0-9]+")  # not str.isdigit(): that also takes "²", which int() refuses
 # The units accelerate's convert_file_size_to_int understands; case matters ("Gb" would mean gigabits).
 SIZE = re.compile(r"\d+(\.\d+)?(GiB|MiB|KiB|GB|MB|KB)")
 ACCELERATE_PIN = "accelerate==1.15.0"
@@ -59,7 +60,7 @@ class MaxMemory(fields.Field):
         if not isinstance(value, dict) or not value:
             raise ValidationError('Must be a non-empty object such as {"0": "15GiB", "cpu": "30GiB"}.')
         for device, budget in value.items():
-            if not (str(device).isdigit() or device in NAMED_DEVICES):
+            if not (_is_gpu_index(device) or GPU_KEY.fullmatch(str(device)) or device in NAMED_DEVICES):
                 raise ValidationError(f"Unknown device {device!r}: use a GPU index (\"0\", \"1\", ...), "
                                       "\"cpu\", \"disk\" or \"mps\".")
             if not (_is_gpu_index(budget) or (isinstance(budget, str) and SIZE.fullmatch(budget))):
@@ -105,7 +106,7 @@ def _fit_max_memory(kwargs, gpus):
     notes, budgets, renamed = [], {}, []
     for device, budget in kwargs["max_memory"].items():
         # JSON object keys are strings; accelerate wants GPU indexes as ints.
-        index = int(device) if isinstance(device, str) and device.isdigit() else device
+        index = int(device) if isinstance(device, str) and GPU_KEY.fullmatch(device) else device
         if isinstance(index, int) and gpus is not None and index >= len(gpus):
             notes.append(f"max_memory[{device!r}]={budget!r} dropped: this machine has {len(gpus)} GPU(s), and "
                          "accelerate fails on a budget for a GPU it cannot see.")

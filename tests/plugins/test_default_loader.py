@@ -12,7 +12,7 @@ import torch
 from marshmallow import ValidationError
 
 from modelhub.loading.types import LoadedModel
-from modelhub.plugin_manager import PluginHost
+from modelhub.plugin_manager import PluginHost, create_plugin_host
 from tests.plugins.support import apply_suggestion, copy_model, edit_config, generate, load, model_info
 
 
@@ -91,8 +91,6 @@ def test_out_of_memory(host, environment, tiny_models):
 def test_unexpected_keyword_is_removed(tiny_models, environment, monkeypatch):
     # Without legacy_keys, the seed's load_in_8bit reaches the model constructor on transformers 5.
     monkeypatch.setenv("MODELHUB_LOAD_PLUGINS", "default_loader")
-    from modelhub.plugin_manager import create_plugin_host
-
     host = create_plugin_host()
     model = model_info(tiny_models["llama"])
     error = failure(host, model, {"load_in_8bit": True}, environment)

@@ -38,6 +38,7 @@ def pickle_model(tiny_models, tmp_path):
     ("max_memory", {"0": "15 gigs"}, "Budget '15 gigs' for '0' must be a size like \"15GiB\""),
     ("max_memory", {"0": "15Gb"}, "must be a size like"),  # accelerate would read gigabits
     ("max_memory", {"gpu0": "15GiB"}, "Unknown device 'gpu0'"),
+    ("max_memory", {"\u00b2": "15GiB"}, "Unknown device"),  # a digit to str.isdigit(), not to int()
     ("max_memory", {"cpu": True}, "must be a size like"),
     ("max_memory", {"cpu": -5}, "must be a size like"),
     ("max_memory", "15GiB", "Must be a non-empty object"),
