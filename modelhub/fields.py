@@ -64,6 +64,15 @@ class StrictFloat(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true/false only: marshmallow's Boolean would also take "yes", 1 or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
 class LoadConfig(fields.Field):
     """load_config: a JSON object, sent either as a string holding JSON (the seed's form) or as an object.
 

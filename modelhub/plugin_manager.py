@@ -109,7 +109,7 @@ class PluginHost:
                 declared = function() or {}
         taken = sorted(key for key in declared if key in self.key_owners)
         if taken:
-            raise ValueError(f"load_config keys already owned by another plugin: " +
+            raise ValueError("load_config keys already owned by another plugin: " +
                              ", ".join(f"{key} ({self.key_owners[key]})" for key in taken))
         for key, declared_field in declared.items():
             self.key_owners[key] = name

@@ -15,7 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from modelhub import hookimpl
 from modelhub.fields import StrictFloat
 from modelhub.loading.types import Explanation, LoadRefused
-from modelhub.plugins.legacy_keys import QUANTIZATION_KEYS, StrictBoolean
+from modelhub.fields import StrictBoolean
+from modelhub.plugins.legacy_keys import QUANTIZATION_KEYS
 
 PIN = "bitsandbytes==0.50.2"  # the version setup.cfg's [ml] extra installs and the tests exercise
 

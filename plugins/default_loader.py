@@ -37,7 +37,7 @@ def load_config_fields():
     }
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # the base facts every other plugin may rely on
 def describe_environment(environment):
     import torch
     import transformers
@@ -123,7 +123,8 @@ def _out_of_memory(model, error, message, load_config, environment):
     lower = message.lower()
     if not (isinstance(error, oom_type) or "out of memory" in lower or "can't allocate memory" in lower):
         return None
-    where = "GPU" if environment.get("gpus") else "system"
+    # The error says which memory ran out: CUDA/HIP errors name the GPU, the CPU allocator the host.
+    where = "GPU" if ("cuda" in lower or "hip" in lower or "gpu" in lower) else "system"
     quantization = (load_config.get("quantization_config") or {})
     if load_config.get("load_in_8bit") or quantization.get("load_in_8bit"):
         # Already 8-bit: the next step down is 4-bit.

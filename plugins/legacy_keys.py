@@ -8,24 +8,15 @@ favour of ``dtype``; ``low_cpu_mem_usage`` is accepted and silently ignored. Thi
 (bitsandbytes, device_map ...) only ever see the modern keys.
 """
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from modelhub import hookimpl
-from modelhub.fields import StrictFloat
+from modelhub.fields import StrictBoolean, StrictFloat
 
 # Moved into quantization_config under the same name (BitsAndBytesConfig keeps these argument names).
 QUANTIZATION_KEYS = ("load_in_8bit", "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype",
                      "bnb_4bit_use_double_quant", "llm_int8_threshold")
 DTYPES = ("float32", "float16", "bfloat16", "auto")
-
-
-class StrictBoolean(fields.Boolean):
-    """JSON true/false only: marshmallow's Boolean would also take "yes", 1 or "on"."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise ValidationError("Must be true or false.")
-        return value
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from modelhub import hookimpl
 from modelhub.loading.types import Explanation, LoadRefused
-from modelhub.plugins.legacy_keys import StrictBoolean
+from modelhub.fields import StrictBoolean
 
 REMOTE_CODE_REFUSED = ("trust_remote_code runs code shipped with the model; start the server with "
                        "--allow-remote-code (MODELHUB_ALLOW_REMOTE_CODE=1) to allow it")

@@ -2,7 +2,6 @@
 automatic upgrade at start, and the SQLite settings (WAL, busy timeout, foreign keys)."""
 
 import shutil
-import threading
 import time
 
 import pytest

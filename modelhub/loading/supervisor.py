@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask
 
@@ -85,7 +86,10 @@ class Supervisor:
             request = {
                 "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": model.cache_path,
                 "load_config": json.loads(model.load_config) if model.load_config else {},
-                "settings": {"allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"]},
+                "settings": {
+                    "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
+                    "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]) / "offload"),
+                },
             }
             log.info("Loading %s. Using custom load config: %s", model_name, json.dumps(request["load_config"]))
             attempt = attempts.begin(model)

@@ -64,7 +64,9 @@ def smoke_test(loaded) -> dict:
     import torch
 
     model, tokenizer = loaded.model, loaded.tokenizer
-    inputs = tokenizer(SMOKE_PROMPT, return_tensors="pt").to(model.device)
+    # A model offloaded to disk reports the "meta" device; accelerate's hooks move CPU inputs for it.
+    device = model.device if model.device.type != "meta" else torch.device("cpu")
+    inputs = tokenizer(SMOKE_PROMPT, return_tensors="pt").to(device)
     started = time.perf_counter()
     with torch.no_grad():
         logits = model(**inputs).logits

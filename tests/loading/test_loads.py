@@ -60,8 +60,10 @@ def _alive(pid: int) -> bool:
         ({"load_in_8bit": True, "device_map": "auto"},
          lambda kw: kw["quantization_config"]["__class__"] == "BitsAndBytesConfig"
          and kw["quantization_config"]["load_in_8bit"] is True),
+        # Everything offloaded to disk: the smoke test must still run (the model reports the meta device).
+        ({"device_map": "auto", "max_memory": {"cpu": "100KiB"}}, lambda kw: kw["offload_folder"].endswith("offload/tiny_llama")),
     ],
-    ids=["seed-default", "seed-phi-rocm", "seed-large-models", "seed-quantized"],
+    ids=["seed-default", "seed-phi-rocm", "seed-large-models", "seed-quantized", "disk-offload"],
 )
 def test_the_seeds_example_configs_load(loader, tiny_models, config, check):
     loader.register("tiny/llama", tiny_models["llama"], load_config=config)
