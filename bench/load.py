@@ -13,8 +13,9 @@ real server (``modelhub serve`` through ``tests.support.LiveServer``, 127.0.0.1,
   until it prints that it is done (its exit, which takes another ~0.7 s tearing torch down, is shown but
   not compared: modelhub's worker does not exit, it holds the model). Interpreter start and imports count
   on both sides. Runs alternate (modelhub first on even rounds, floor first on odd ones); medians compared.
-- the p99 latency of ``GET /api/models`` (one sequential keep-alive client) while idle, and while a load
-  is running (loads repeated until enough samples are in).
+- the p99 latency of ``GET /api/models`` (one sequential keep-alive client, back to back) while a load
+  is running (at least 2 loads, and until 300 samples are in) and while idle: after each load, once the
+  model is unloaded, as many requests as that load got, so both p99s come from as many samples.
 
 From the repo root (the hub is unreachable, so offline):
 
@@ -192,14 +193,17 @@ def idle_latency(port: int, count: int) -> list[float]:
         return [timed_get(conn)[0] for _ in range(count)]
 
 
-def loading_latency(port: int, count: int, max_loads: int, timeout: float) -> tuple[list[float], int]:
-    """GET /api/models back to back while loads run (repeated until ``count`` samples); (seconds, loads)."""
-    samples, loads = [], 0
-    with connect(port) as conn:
-        while len(samples) < count and loads < max_loads:
-            loads += 1
-            samples += _while_loading(conn, timeout)
-    return samples, loads
+def get_latencies(port: int, args) -> tuple[list[float], list[float], int]:
+    """(during-load seconds, idle seconds, loads): loads hammered with GETs until ``--requests`` samples
+    (and at least ``--latency-loads`` loads), each followed, once unloaded, by as many idle GETs."""
+    busy, idle, loads = [], [], 0
+    while (len(busy) < args.requests or loads < args.latency_loads) and loads < args.max_loads:
+        loads += 1
+        with connect(port) as conn:
+            samples = _while_loading(conn, args.timeout)
+        busy += samples
+        idle += idle_latency(port, len(samples))
+    return busy, idle, loads
 
 
 def _while_loading(conn, timeout: float) -> list[float]:
@@ -244,8 +248,7 @@ def measure(port: int, directory: Path, workdir: Path, args) -> dict:
                 loaded, exited = floor_load(directory, kwargs, args.timeout, workdir)
                 floor.append(loaded)
                 floor_exit.append(exited)
-    idle = idle_latency(port, args.requests)
-    busy, loads = loading_latency(port, args.requests, args.max_loads, args.timeout)
+    busy, idle, loads = get_latencies(port, args)
     return {"kwargs": kwargs, "smoke": attempt["smoke_test"], "hub": hub, "floor": floor, "floor_exit": floor_exit,
             "idle": idle, "busy": busy, "busy_loads": loads}
 
@@ -284,8 +287,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, help="where the model is built/cached (default: a temp dir)")
     parser.add_argument("--runs", type=int, default=3, help="measured loads per side")
-    parser.add_argument("--requests", type=int, default=300, help="GET /api/models samples, idle and during loads")
-    parser.add_argument("--max-loads", type=int, default=5, help="most loads run to collect the during-load samples")
+    parser.add_argument("--requests", type=int, default=300, help="fewest GET /api/models samples during loads")
+    parser.add_argument("--latency-loads", type=int, default=2, help="fewest loads hammered with GETs")
+    parser.add_argument("--max-loads", type=int, default=5, help="most loads hammered with GETs")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one load may take")
     parser.add_argument("--target", type=float, default=1.15, help="highest modelhub/floor load-time ratio")
     parser.add_argument("--latency-target", type=float, default=2.0, help="highest loading/idle p99 ratio")

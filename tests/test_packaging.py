@@ -159,6 +159,9 @@ def test_wheel_carries_the_resources(wheel):
         r"modelhub/plugins/__init__\.py",
         r"modelhub/api/models\.py",
     ]
+    # Every Python package of the source tree, so a new subpackage missing from setup.cfg fails here.
+    repo = Path(__file__).resolve().parent.parent
+    expected += [re.escape(str(init.relative_to(repo))) for init in sorted((repo / "modelhub").rglob("__init__.py"))]
     missing = [pattern for pattern in expected if not has(pattern)]
     assert not missing, f"{wheel.name} lacks {missing}; it holds:\n" + "\n".join(sorted(names))
     # Nothing from the repository root outside the package (tests, top-level templates/ ...).
