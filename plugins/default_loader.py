@@ -100,7 +100,7 @@ def _unshared(value):
 @hookimpl(trylast=True)
 def explain_failure(model, error, load_config, environment):
     message = _messages(error)
-    for recognise in (_out_of_memory, _unexpected_keyword, _flash_attention, _no_accelerator,
+    for recognise in (_ml_libraries_missing, _out_of_memory, _unexpected_keyword, _flash_attention, _no_accelerator,
                       _missing_config, _unknown_architecture, _damaged_weights, _non_finite):
         explanation = recognise(model, error, message, load_config, environment)
         if explanation:
@@ -116,6 +116,18 @@ def _messages(error):
         texts.append(f"{type(error).__name__}: {error}")
         error = error.__cause__ or error.__context__
     return "\n".join(texts)
+
+
+def _ml_libraries_missing(model, error, message, load_config, environment):
+    """The server installs without the ML libraries (they are an extra); loading needs them."""
+    missing = getattr(error, "name", None)
+    if not isinstance(error, ImportError) or missing not in ("torch", "transformers", "accelerate", "safetensors"):
+        return None
+    return Explanation(
+        f"Loading models needs PyTorch and transformers, and {missing!r} is not installed where modelhub runs. "
+        "Install them with: pip install 'modelhub[ml]' (the CPU build of torch 2.13.0; for a GPU install "
+        "the matching torch build first)."
+    )
 
 
 def _out_of_memory(model, error, message, load_config, environment):

@@ -21,17 +21,18 @@ def test_server_killed_mid_load_leaves_nothing_testing(tmp_path, tiny_models, wi
                              "cache_path": str(tiny_models["llama"]), "load_config": {"fault_hang_seconds": 120}}, timeout=5)
     assert requests.post(f"{api}/tiny/llama/load", timeout=5).status_code == 202
     assert requests.get(f"{api}/tiny/llama", timeout=5).json()["compatibility_status"] == "testing"
-    pid = None
-    for _ in range(100):
-        pid = requests.get(f"{api}/tiny/llama/attempts", timeout=5).json()["items"][0]["worker_pid"]
-        if pid:
+    for _ in range(600):  # until the worker hangs inside the load, its kwargs logged
+        attempt = requests.get(f"{api}/tiny/llama/attempts", timeout=5).json()["items"][0]
+        if attempt["stage"] == "loading":
             break
         time.sleep(0.05)
+    # The seed's troubleshooting line, and the final kwargs, are in the server's log.
+    assert 'Using custom load config: {"fault_hang_seconds": 120}' in server.log
+    assert 'Final from_pretrained kwargs for tiny/llama: {"use_safetensors": true}' in server.log
 
     # SIGKILL to the server's whole process group (gunicorn, its worker, the load worker): no handler runs.
     os.killpg(server.process.pid, signal.SIGKILL)
     server.process.wait()
-    assert pid
 
     restarted = LiveServer(home)
     restarted.start()
