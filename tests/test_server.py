@@ -13,9 +13,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 pytestmark = pytest.mark.slow
 
 
-def readme_commands(prefix: str) -> list[str]:
-    """The lines of the README's ```sh blocks that start with ``prefix``."""
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S)
+def readme_commands(prefix: str, section: str = "## The REST API") -> list[str]:
+    """The lines of the ```sh blocks of one README section that start with ``prefix``."""
+    text = README.read_text().split(section, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith(prefix)]
 
 
