@@ -31,17 +31,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 from flask import Blueprint, request
-from sqlalchemy import DateTime, bindparam, create_engine, insert, text
+from sqlalchemy import DateTime, bindparam, insert, text
 from sqlalchemy.engine import make_url
 
 from modelhub.extensions import db
+
+from common import empty_database  # bench/common.py (this script's directory is on sys.path)
 
 HOST = "127.0.0.1"
 FILLER_MODELS = 1000
@@ -93,25 +95,6 @@ def build_app(database_url: str):
 
 def model_name(i: int) -> str:
     return f"bench-org/model-{i}"
-
-
-@contextlib.contextmanager
-def database(base_url: str | None, workdir: str):
-    """Yield the URL of an empty database: a temporary SQLite file, or a fresh PostgreSQL schema."""
-    if not base_url:
-        yield f"sqlite:///{os.path.join(workdir, 'models.db')}"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def seed(database_url: str, own_models: int) -> None:
@@ -322,7 +305,7 @@ def main(argv=None) -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="modelhub-bench-") as workdir:
         os.environ["MODELHUB_HOME"] = workdir  # never touch the user's own registry
-        with database(args.database_url, workdir) as url:
+        with empty_database(args.database_url, Path(workdir) / "models.db") as url:
             seed(url, 1 + args.clients)
             with running_server(url, args.threads, workdir) as port:
                 results = measure(port, args)

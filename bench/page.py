@@ -19,20 +19,20 @@ Not a test: it prints a markdown table and PASS/FAIL (exit status 0/1).
 """
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from modelhub.app import create_app
 from modelhub.extensions import db
 from modelhub.models import COMPATIBILITY_STATUSES, ModelRegistry
+
+from common import empty_database  # bench/common.py (this script's directory is on sys.path)
 
 SIZES = (0, 100, 1_000, 10_000)
 FIRST_RENDER_MS = 50
@@ -59,24 +59,6 @@ def fake_models(count: int) -> list[dict]:
             "max_throughput_tokens_sec": 10 + i % 90 if i % 6 == 0 else None,
         })
     return rows
-
-
-@contextlib.contextmanager
-def database(base_url: str | None, workdir: Path, size: int):
-    """An empty database for one registry size: a SQLite file, or a fresh PostgreSQL schema."""
-    if not base_url:
-        yield f"sqlite:///{workdir / f'models-{size}.db'}"
-        return
-    schema = f"bench_page_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def measure(client, path: str, headers: dict, repeat: int) -> tuple[float, int]:
@@ -145,7 +127,7 @@ def main(argv=None) -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="modelhub-bench-page-") as workdir:
         for size in SIZES:
-            with database(args.database_url, Path(workdir), size) as url:
+            with empty_database(args.database_url, Path(workdir) / f"models-{size}.db") as url:
                 results[size] = run_size(url, size, args.repeat)
     backend = make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
     return 0 if report(results, backend) else 1

@@ -1,0 +1,27 @@
+"""What the benchmark scripts share: an empty registry database to measure on."""
+
+import contextlib
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+
+@contextlib.contextmanager
+def empty_database(base_url: str | None, sqlite_file: Path):
+    """Yield the URL of an empty database: ``sqlite_file``, or with a PostgreSQL ``base_url`` a fresh
+    schema in that database (dropped afterwards), so a benchmark never touches existing tables."""
+    if not base_url:
+        yield f"sqlite:///{sqlite_file}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
