@@ -176,3 +176,22 @@ def test_unload_of_a_model_not_loaded_is_409(loader, tiny_models):
     assert response.status_code == 409
     assert response.json["message"] == "'tiny/llama' is not loaded."
     assert loader.client.post("/api/models/nope/load").status_code == 404
+
+
+@SQLITE_ONLY
+def test_non_finite_logits_fail_the_smoke_test(loader, tiny_models, tmp_path):
+    """fp16 NaNs are a classic ROCm failure: a model that loads but computes NaN is not compatible."""
+    from safetensors.torch import load_file, save_file
+
+    directory = broken_copy(tiny_models["llama"], tmp_path, "nan")
+    weights = load_file(directory / "model.safetensors")
+    weights["model.norm.weight"].fill_(float("nan"))
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+    loader.register("tiny/nan", directory)
+
+    attempt = loader.load_and_wait("tiny/nan")
+
+    assert attempt["outcome"] == "failure"
+    assert "non-finite logits" in attempt["error_message"]
+    assert attempt["smoke_test"] is None
+    assert loader.status("tiny/nan") == "incompatible"
