@@ -10,7 +10,6 @@ import math
 import re
 from datetime import UTC
 
-from flask import current_app, has_app_context
 from marshmallow import ValidationError, fields
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
@@ -114,6 +113,9 @@ def check_known_keys(config: dict) -> None:
     Unknown keys would reach the model constructor, and some keys are dangerous, so a key no plugin
     understands is refused, naming the keys that are known and which plugin owns each value's rules.
     """
+    # Imported here: plugins use these fields in load workers, which have no reason to load Flask.
+    from flask import current_app, has_app_context
+
     if not has_app_context() or "modelhub.plugins" not in current_app.extensions:
         return
     host = current_app.extensions["modelhub.plugins"]

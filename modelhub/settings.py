@@ -39,6 +39,8 @@ def base_config() -> dict:
         "MODELHUB_MAX_LOADED": int(os.environ.get("MODELHUB_MAX_LOADED", "1")),
         "MODELHUB_LOAD_TIMEOUT": float(os.environ.get("MODELHUB_LOAD_TIMEOUT", "900")),
         "MODELHUB_ALLOW_REMOTE_CODE": os.environ.get("MODELHUB_ALLOW_REMOTE_CODE") == "1",
+        # CPU threads a load worker's torch may use: all cores but one, kept for the web server.
+        "MODELHUB_WORKER_THREADS": int(os.environ.get("MODELHUB_WORKER_THREADS") or max(1, (os.cpu_count() or 1) - 1)),
         # Registry requests are small; anything bigger is a mistake or an attack (413).
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,

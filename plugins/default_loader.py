@@ -50,6 +50,7 @@ def describe_environment(environment):
     packages = {name: _version(name) for name in OPTIONAL_PACKAGES}
     return {
         "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
         "transformers": transformers.__version__,
         "accelerate": packages["accelerate"],
         "cuda": torch.version.cuda,

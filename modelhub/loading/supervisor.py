@@ -89,6 +89,7 @@ class Supervisor:
                 "settings": {
                     "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
                     "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]) / "offload"),
+                    "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
                 },
             }
             log.info("Loading %s. Using custom load config: %s", model_name, json.dumps(request["load_config"]))

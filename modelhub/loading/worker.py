@@ -90,6 +90,7 @@ def run(request: dict, channel: Channel) -> object | None:
     model = load_config = kwargs = None
     try:
         channel.send("stage", stage="environment")
+        _limit_cpu_threads(request.get("settings", {}).get("cpu_threads"))
         model = resolve_model(request)
         state["environment"] = environment = describe_environment(host, request.get("settings", {}))
         load_config = request.get("load_config") or {}
@@ -114,6 +115,15 @@ def run(request: dict, channel: Channel) -> object | None:
                      explanation=explanation.cause, suggestion=explanation.suggestion,
                      traceback=traceback.format_exc()[-4000:], **state)
         return None
+
+
+def _limit_cpu_threads(threads: int | None) -> None:
+    """Leave the web server a core: torch would otherwise take every one, and the pages and the API
+    answer slowly for as long as a load or a generation runs."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _explain(host, model, error, load_config, kwargs, environment) -> Explanation:

@@ -36,6 +36,19 @@ def test_protocol_reports_stages_then_the_outcome(tiny_models):
     assert loaded["smoke_test"]["new_tokens"] > 0
 
 
+def test_torch_leaves_the_server_the_cores_it_is_told_to(tiny_models):
+    request = {**request_for(tiny_models["llama"]), "settings": {"cpu_threads": 1}}
+    loaded = run_worker(request)[-1]
+    assert loaded["event"] == "loaded"
+    assert loaded["environment"]["torch_threads"] == 1
+
+
+def test_the_server_keeps_a_core_by_default():
+    from modelhub.settings import base_config
+
+    assert base_config()["MODELHUB_WORKER_THREADS"] == max(1, (os.cpu_count() or 1) - 1)
+
+
 def test_without_the_ml_libraries_the_cause_says_what_to_install(tiny_models, tmp_path):
     blocker = tmp_path / "no-torch"
     for name in ("torch", "transformers"):
