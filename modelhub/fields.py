@@ -9,6 +9,8 @@ import json
 import math
 import re
 from datetime import UTC
+from pathlib import Path
+from urllib.parse import unquote
 
 from marshmallow import ValidationError, fields
 
@@ -48,6 +50,32 @@ class HubId(Text):
                 "Must look like a Hugging Face id, 'name' or 'org/name': letters, digits, '.', '_' and '-', "
                 "starting with a letter or digit, no '..'."
             )
+        return text
+
+
+class ModelDirectory(Text):
+    """An absolute path to an existing directory holding a model's config.json.
+
+    Refused, with nothing created: relative paths, ``..`` (also percent-encoded), paths that do not
+    exist, files, and directories without a config.json.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        path = Path(text)
+        if not path.is_absolute():
+            raise ValidationError(f"Must be an absolute path (starting with /), not {text!r}.")
+        if any(unquote(part) == ".." for part in path.parts):
+            raise ValidationError("Must not contain '..': give the directory's real absolute path.")
+        try:
+            if not path.exists():
+                raise ValidationError(f"No such directory: {text}")
+            if not path.is_dir():
+                raise ValidationError(f"Not a directory: {text} (give the folder that holds config.json).")
+            if not (path / "config.json").is_file():
+                raise ValidationError(f"No config.json in {text}: this does not look like a model directory.")
+        except OSError as error:
+            raise ValidationError(f"Cannot read {text}: {error.strerror or error}.") from None
         return text
 
 

@@ -3,7 +3,7 @@ they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelre
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelhub.extensions import db
@@ -70,6 +70,10 @@ class ModelRegistry(db.Model):
     avg_latency_ms: Mapped[float | None] = mapped_column(Float)
     quantization: Mapped[str | None] = mapped_column(String(QUANTIZATION_MAX))
 
+    # Set by a scan when none of the model's copies is on disk any more (the entry and what the user
+    # learned about it are kept); cleared when a copy comes back.
+    missing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     # Bumped by SQLAlchemy on every UPDATE, which then checks it in the WHERE clause: a write based
@@ -119,3 +123,29 @@ class LoadAttempt(db.Model):
     environment: Mapped[dict | None] = mapped_column(JSON)
     smoke_test: Mapped[dict | None] = mapped_column(JSON)
     worker_pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class ModelCopy(db.Model):
+    """One copy of a model's files on disk, as a scan (or a custom registration) found it."""
+
+    __tablename__ = "model_copy"
+    __table_args__ = (
+        _one_of("location", CACHE_LOCATIONS, table="model_copy"),
+        UniqueConstraint("model_id", "path", name="uq_model_copy_model_path"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    location: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    weight_format: Mapped[str | None] = mapped_column(String(16))
+    architecture: Mapped[str | None] = mapped_column(String(200))
+    model_type: Mapped[str | None] = mapped_column(String(100))
+    quantization: Mapped[str | None] = mapped_column(String(QUANTIZATION_MAX))
+    incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
+    incomplete_reason: Mapped[str | None] = mapped_column(Text)
+    missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

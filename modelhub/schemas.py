@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import HubId, LoadConfig, StrictFloat, Text, UtcDateTime
+from modelhub.fields import HubId, LoadConfig, ModelDirectory, StrictFloat, Text, UtcDateTime
 
 NOTES_MAX = 10_000
 CACHE_PATH_MAX = 4096
@@ -79,7 +79,12 @@ class ModelCreateSchema(ConfigFields, MetadataFields):
     model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
     cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS), load_default="primary")
-    cache_path = Text(max_length=CACHE_PATH_MAX, allow_none=True)
+    cache_path = ModelDirectory(max_length=CACHE_PATH_MAX, allow_none=True)
+
+    @validates_schema
+    def _custom_needs_a_path(self, data, **kwargs):
+        if data.get("cache_location") == "custom" and not data.get("cache_path"):
+            raise ValidationError("A custom location needs cache_path: the directory holding the model.", "cache_path")
 
 
 class ModelSchema(Schema):

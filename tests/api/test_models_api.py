@@ -67,12 +67,15 @@ def test_register_returns_the_model_with_location_and_etag(phi2):
     assert body["created_at"].endswith("+00:00")
 
 
-def test_register_with_every_field(client, stored):
+def test_register_with_every_field(client, stored, tmp_path):
+    model_dir = tmp_path / "models" / "llama"
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text('{"model_type": "llama"}')
     body = {
         "model_name": "local-llama",
         "hf_path": "meta-llama/Llama-3.2-1B",
         "cache_location": "custom",
-        "cache_path": "/mnt/d/models/llama",
+        "cache_path": str(model_dir),
         "compatibility_status": "compatible",
         "load_config": {"dtype": "bfloat16"},
         "mmlu_score": 49.3,
@@ -83,7 +86,7 @@ def test_register_with_every_field(client, stored):
     assert response.status_code == 201, response.json
     row = stored("local-llama")
     assert row["hf_path"] == "meta-llama/Llama-3.2-1B"
-    assert row["cache_path"] == "/mnt/d/models/llama"
+    assert row["cache_path"] == str(model_dir)
     assert json.loads(row["load_config"]) == {"dtype": "bfloat16"}
     assert row["mmlu_score"] == 49.3
 

@@ -260,8 +260,11 @@ def test_usable_by_keyboard_alone(page, registry):
     assert registry.row("microsoft/phi-2")["compatibility_notes"] == "typed with the keyboard"
 
 
-def test_every_field_has_a_label_and_the_seed_sections(page, registry):
-    registry.add(model_name="microsoft/phi-2", cache_location="custom", cache_path="/mnt/d/models/phi-2")
+def test_every_field_has_a_label_and_the_seed_sections(page, registry, tmp_path):
+    model_dir = tmp_path / "models" / "phi-2"
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text('{"model_type": "phi"}')
+    registry.add(model_name="microsoft/phi-2", cache_location="custom", cache_path=str(model_dir))
     page.goto("/")
     dialog = open_modal(page, "microsoft/phi-2")
     unlabeled = dialog.locator("input, select, textarea").evaluate_all(
@@ -269,7 +272,7 @@ def test_every_field_has_a_label_and_the_seed_sections(page, registry):
     )
     assert unlabeled == []
     expect(dialog.locator(".readonly")).to_contain_text("HuggingFace Path")
-    expect(dialog.locator(".readonly .cache-location")).to_have_text("custom — /mnt/d/models/phi-2")
+    expect(dialog.locator(".readonly .cache-location")).to_have_text(f"custom — {model_dir}")
     options = page.get_by_label("Compatibility Status").locator("option").evaluate_all("(o) => o.map((e) => e.value)")
     assert options == ["unknown", "compatible", "incompatible", "degraded", "testing"]
     assert '"attn_implementation": "eager"' in page.get_by_label("Custom Load Configuration (JSON)").get_attribute("placeholder")

@@ -102,7 +102,7 @@ def broken_copy(source, tmp_path, name):
 
 @SQLITE_ONLY
 @pytest.mark.parametrize(
-    "breakage, expected",
+    "breakage, expected",  # each applied after registering (a directory without config.json is refused then)
     [
         (lambda d: (d / "config.json").unlink(), "config.json"),
         (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "damaged"),
@@ -114,8 +114,8 @@ def broken_copy(source, tmp_path, name):
 )
 def test_broken_models_end_incompatible_with_a_clear_cause(loader, tiny_models, tmp_path, breakage, expected):
     directory = broken_copy(tiny_models["llama"], tmp_path, "broken")
-    breakage(directory)
     loader.register("tiny/broken", directory, compatibility_notes="keep me")
+    breakage(directory)
     attempt = loader.load_and_wait("tiny/broken")
     assert attempt["outcome"] == "failure"
     assert expected in (attempt["explanation"] + attempt["error_message"])
@@ -126,8 +126,8 @@ def test_broken_models_end_incompatible_with_a_clear_cause(loader, tiny_models, 
 
 def test_incompatible_is_not_loaded_again_until_reset_or_forced(loader, tiny_models, tmp_path):
     directory = broken_copy(tiny_models["llama"], tmp_path, "broken")
-    (directory / "config.json").unlink()
     loader.register("tiny/broken", directory)
+    (directory / "config.json").unlink()
     loader.load_and_wait("tiny/broken")
 
     refused = loader.load("tiny/broken")
