@@ -34,16 +34,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         configure_connections(app, db.engine)
     migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
     _register_views(app)
-    _start_supervisor(app)
+    _start_services(app)
     if app.config["MODELHUB_AUTO_UPGRADE"]:
         upgrade_database(app)
     return app
 
 
-def _start_supervisor(app: Flask) -> None:
-    """The loader's supervisor: no thread or process until the first load."""
+def _start_services(app: Flask) -> None:
+    """The scan runner and the loader's supervisor: no thread or process until first used."""
     from modelhub.loading.supervisor import Supervisor
 
+    from modelhub.discovery.service import ScanRunner
+
+    app.extensions["modelhub.scanner"] = ScanRunner(app)
     supervisor = Supervisor(app, app.extensions["modelhub.plugins"])
     app.extensions["modelhub.supervisor"] = supervisor
     atexit.register(supervisor.shutdown)
@@ -51,14 +54,17 @@ def _start_supervisor(app: Flask) -> None:
 
 def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
-    from modelhub import load_pages, pages
+    from modelhub import load_pages, pages, scan_pages
     from modelhub.api.http import add_etag
+    from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.loading import blp as loading_api
     from modelhub.api.models import blp as models_api
 
     api = ModelhubApi(app)
     api.register_blueprint(models_api)
     api.register_blueprint(loading_api)
+    api.register_blueprint(discovery_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(load_pages.bp)
+    app.register_blueprint(scan_pages.bp)
     app.after_request(add_etag)

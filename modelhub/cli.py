@@ -52,7 +52,9 @@ main.add_command(db_commands, "db")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
 @click.option("--allow-remote-code", is_flag=True,
               help="Let load configs use trust_remote_code (runs code shipped with a model).")
-def serve(host, port, workers, threads, allow_remote_code):
+@click.option("--scan", "scan_first", is_flag=True, envvar="MODELHUB_SCAN_ON_START",
+              help="Scan the cache locations for models before serving.")
+def serve(host, port, workers, threads, allow_remote_code, scan_first):
     """Start the web server (gunicorn)."""
     from modelhub.loading import attempts
     from modelhub.server import serve as run_server
@@ -62,6 +64,8 @@ def serve(host, port, workers, threads, allow_remote_code):
     app = _create_app()  # creates or upgrades the database before any worker starts
     with app.app_context():
         attempts.close_interrupted(app.extensions["modelhub.plugins"])  # loads a previous server left running
+        if scan_first:
+            _report_scan(_run_scan(show_progress=False))
     database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"modelhub {__version__}: serving on http://{shown_host}:{port}/")
@@ -121,6 +125,46 @@ def list_(status, q, sort, as_json):
             click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
         else:
             _print_table(rows)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (as GET /api/scan).")
+def scan(as_json):
+    """Find models in the Hugging Face cache and the secondary roots; update the registry."""
+    app = _create_app()
+    with app.app_context():
+        summary = _run_scan(show_progress=sys.stderr.isatty() and not as_json)
+    if as_json:
+        from modelhub.discovery.service import summary_dict
+
+        click.echo(json.dumps(summary_dict(summary), indent=2))
+    else:
+        _report_scan(summary)
+
+
+def _run_scan(show_progress: bool):
+    from modelhub.discovery.service import scan_and_record
+
+    if not show_progress:
+        return scan_and_record()
+    bar = click.progressbar(length=1, label="Scanning", file=sys.stderr)
+    with bar:
+        def progress(done, total):
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        return scan_and_record(progress)
+
+
+def _report_scan(summary) -> None:
+    click.echo(f"Scan done: {len(summary.added)} new model(s), {summary.copies_added} new cop(ies), "
+               f"{len(summary.came_back)} back, {len(summary.went_missing)} missing.")
+    for name in summary.added:
+        click.echo(f"  new: {name}")
+    for name in summary.went_missing:
+        click.echo(f"  missing: {name}")
+    for problem in summary.problems:
+        click.echo(f"  could not read {problem.path}: {problem.message}", err=True)
 
 
 @main.command()

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub import registry
+from modelhub.discovery.service import ScanInProgress
 from modelhub.loading.supervisor import LoadConflict, NotLoaded
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class ModelhubApi(Api):
         app.register_error_handler(OperationalError, self._database_unavailable)
         app.register_error_handler(LoadConflict, lambda e: self._error(409, str(e)))
         app.register_error_handler(NotLoaded, lambda e: self._error(409, str(e)))
+        app.register_error_handler(ScanInProgress, lambda e: self._error(409, str(e)))
 
     def handle_http_exception(self, error: HTTPException):
         payload, code, headers = super().handle_http_exception(error)

@@ -8,9 +8,12 @@ import json
 
 from flask import Blueprint, current_app, make_response, render_template, request
 from marshmallow import EXCLUDE, ValidationError
+from sqlalchemy import select
 
 from modelhub import display, registry
+from modelhub.extensions import db
 from modelhub.loading import attempts
+from modelhub.models import ModelCopy
 from modelhub.errors import flatten_messages
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
 from modelhub.settings import describe_database
@@ -29,6 +32,7 @@ def _template_globals():
         "database": describe_database(current_app.config["SQLALCHEMY_DATABASE_URI"]),
         "load_state": current_app.extensions["modelhub.supervisor"].state,
         "plugins": current_app.extensions["modelhub.plugins"].plugin_reports,
+        "scan_status": lambda: current_app.extensions["modelhub.scanner"].status,
     }
 
 
@@ -71,6 +75,7 @@ def model_details(model_name):
         render_template(
             "_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
             attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
+            copies=db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)).all(),
         )
     )
     response.headers["ETag"] = f'"{model.etag}"'

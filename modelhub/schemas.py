@@ -110,10 +110,11 @@ class ModelSchema(Schema):
     quantization = fields.String(allow_none=True)
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
+    missing = fields.Boolean(metadata={"description": "True when a scan found none of its copies on disk."})
     version = fields.Integer(metadata={"description": "Bumped on every write; the ETag is built from it."})
 
 
-SORTABLE = tuple(name for name in ModelSchema._declared_fields if name != "version")
+SORTABLE = tuple(name for name in ModelSchema._declared_fields if name not in ("version", "missing"))
 
 
 class ModelListQuerySchema(Schema):
@@ -202,3 +203,42 @@ class PluginSchema(Schema):
     keys = fields.List(fields.String(), metadata={"description": "load_config keys this plugin owns"})
     loaded = fields.Boolean()
     error = fields.String(allow_none=True)
+
+
+class ModelCopySchema(Schema):
+    location = fields.String()
+    path = fields.String()
+    revision = fields.String(allow_none=True)
+    size_bytes = fields.Integer()
+    weight_format = fields.String(allow_none=True, metadata={"description": "safetensors, pickle, both or null"})
+    architecture = fields.String(allow_none=True)
+    model_type = fields.String(allow_none=True)
+    quantization = fields.String(allow_none=True)
+    incomplete = fields.Boolean()
+    incomplete_reason = fields.String(allow_none=True)
+    missing = fields.Boolean()
+    first_seen_at = UtcDateTime()
+    last_seen_at = UtcDateTime()
+
+
+class ScanProblemSchema(Schema):
+    path = fields.String()
+    message = fields.String()
+
+
+class ScanSummarySchema(Schema):
+    added = fields.List(fields.String())
+    copies_added = fields.Integer()
+    went_missing = fields.List(fields.String())
+    came_back = fields.List(fields.String())
+    problems = fields.List(fields.Nested(ScanProblemSchema))
+
+
+class ScanStatusSchema(Schema):
+    state = fields.String(metadata={"description": "idle, running, finished or failed"})
+    done = fields.Integer()
+    total = fields.Integer()
+    started_at = fields.Float()
+    finished_at = fields.Float()
+    summary = fields.Nested(ScanSummarySchema)
+    error = fields.String()

@@ -14,6 +14,9 @@ EXPECTED = {
     ("/api/models/{model_name}/unload", "post"): {"200", "404", "409", "503"},
     ("/api/models/{model_name}/attempts", "get"): {"200", "404", "422", "503"},
     ("/api/plugins", "get"): {"200"},
+    ("/api/scan", "post"): {"202", "409"},
+    ("/api/scan", "get"): {"200"},
+    ("/api/models/{model_name}/copies", "get"): {"200", "404", "503"},
 }
 
 

@@ -1,0 +1,42 @@
+"""``/api/scan``: discover models in the cache locations; ``/api/models/{name}/copies``: where a model is."""
+
+from flask import current_app
+from flask.views import MethodView
+from sqlalchemy import select
+
+from modelhub import registry
+from modelhub.api.http import Blueprint
+from modelhub.api.models import BUSY, NOT_FOUND, _document
+from modelhub.extensions import db
+from modelhub.models import ModelCopy
+from modelhub.schemas import ModelCopySchema, ScanStatusSchema
+
+blp = Blueprint("discovery", __name__, url_prefix="/api", description="Discovering models on disk.")
+
+
+def runner():
+    return current_app.extensions["modelhub.scanner"]
+
+
+@blp.route("/scan")
+class Scan(MethodView):
+    @blp.response(202, ScanStatusSchema)
+    @_document((409, "A scan is already running."))
+    def post(self):
+        """Scan the primary (Hugging Face) cache and the secondary roots in the background."""
+        return runner().start()
+
+    @blp.response(200, ScanStatusSchema)
+    def get(self):
+        """The running scan's progress, or the last scan's summary: models added, gone, back, problems."""
+        return runner().status
+
+
+@blp.route("/models/<path:model_name>/copies")
+class Copies(MethodView):
+    @blp.response(200, ModelCopySchema(many=True))
+    @_document(NOT_FOUND, BUSY)
+    def get(self, model_name):
+        """Every copy of the model's files found on disk, with its size, format and completeness."""
+        model = registry.get_model(model_name)
+        return db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)).all()

@@ -1,0 +1,68 @@
+"""Running scans: one at a time per server process, in the background for the page and the API (with
+progress), or in the foreground for the CLI. Both record the findings through the same sync."""
+
+import logging
+import threading
+import time
+
+from flask import Flask
+
+from modelhub.discovery.sync import SyncSummary, apply_scan
+from modelhub.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class ScanInProgress(RuntimeError):
+    """A scan is already running: HTTP 409."""
+
+
+def scan_and_record(on_progress=None) -> SyncSummary:
+    """Scan the primary and secondary locations (and check custom copies); record what was found.
+    Needs an app context."""
+    from modelhub.discovery import scanner
+
+    locations = [scanner.primary_location(), *scanner.secondary_locations()]
+    report = scanner.scan(locations, on_progress=on_progress)
+    return apply_scan(report)
+
+
+class ScanRunner:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.lock = threading.Lock()
+        self.status = {"state": "idle", "done": 0, "total": 0}
+
+    def start(self) -> dict:
+        with self.lock:
+            if self.status["state"] == "running":
+                raise ScanInProgress("A scan is already running; its progress is at GET /api/scan.")
+            self.status = {"state": "running", "done": 0, "total": 0, "started_at": time.time()}
+        threading.Thread(target=self._run, daemon=True, name="modelhub-scan").start()
+        return dict(self.status)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.status.update(done=done, total=total)
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            try:
+                summary = scan_and_record(self._progress)
+                result = {"state": "finished", "summary": summary_dict(summary)}
+            except Exception as error:  # noqa: BLE001 - the page shows it; the server goes on
+                log.exception("scan failed")
+                db.session.rollback()
+                result = {"state": "failed", "error": f"{type(error).__name__}: {error}"}
+            finally:
+                db.session.remove()
+        self.status = {**self.status, **result, "finished_at": time.time()}
+
+
+def summary_dict(summary: SyncSummary) -> dict:
+    return {
+        "added": summary.added,
+        "copies_added": summary.copies_added,
+        "went_missing": summary.went_missing,
+        "came_back": summary.came_back,
+        "problems": [{"path": p.path, "message": p.message} for p in summary.problems],
+    }

@@ -1,0 +1,30 @@
+"""The Models page's Rescan button: starts a scan and shows its progress, then its summary."""
+
+from flask import Blueprint, current_app, make_response, render_template
+
+from modelhub.discovery.service import ScanInProgress
+
+bp = Blueprint("scan_pages", __name__)
+
+
+def _status_fragment(message: str | None = None):
+    status = current_app.extensions["modelhub.scanner"].status
+    response = make_response(render_template("_scan_status.html", scan=status, message=message))
+    if status["state"] in ("finished", "failed"):
+        # The scan is over: the model list reloads itself (see _model_results.html).
+        response.headers["HX-Trigger"] = "modelsChanged"
+    return response
+
+
+@bp.post("/scan")
+def start_scan():
+    try:
+        current_app.extensions["modelhub.scanner"].start()
+    except ScanInProgress as busy:
+        return _status_fragment(str(busy))
+    return _status_fragment()
+
+
+@bp.get("/scan/status")
+def scan_status():
+    return _status_fragment()
