@@ -38,16 +38,13 @@ class _Plan:
 
 def primary_location() -> Location:
     """The hub cache as huggingface_hub resolves it: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
-    ``~/.cache/huggingface/hub``."""
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return Location("primary", Path(_hub_cache_from_environment()))
-    return Location("primary", Path(constants.HF_HUB_CACHE))
+    ``~/.cache/huggingface/hub``. Read from the environment now, like huggingface_hub.constants reads it
+    once at import (its value would be stale for a process whose environment changed since)."""
+    return Location("primary", Path(_hub_cache_from_environment()))
 
 
 def _hub_cache_from_environment() -> str:
-    """huggingface_hub.constants' rule, for when it is not installed."""
+    """huggingface_hub.constants' rule."""
     env = os.environ
     home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface")
     cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")

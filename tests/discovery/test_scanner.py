@@ -149,9 +149,7 @@ def test_hub_model_is_described(trees, tiny_models):
 
 
 def test_primary_location_is_huggingface_hubs_cache(monkeypatch, trees):
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(trees.hub))
+    monkeypatch.setenv("HF_HUB_CACHE", str(trees.hub))
     assert primary_location() == Location("primary", trees.hub)
     assert {f.hf_path for f in scan([primary_location()]).found} == {"tiny/gpt2", "tiny/llama", "tiny/phi"}
 

@@ -1,0 +1,77 @@
+"""Discovery end to end: POST /api/scan and ``modelhub scan`` on real cache trees, then a model found
+by the scan loads; the registry follows the files as they go and come back."""
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.discovery.trees import add_hub_repo, copy_plain, read_files
+from tests.support import MODELHUB
+
+
+@pytest.fixture
+def caches(tmp_path, tiny_models, monkeypatch):
+    """A hub cache holding a Llama, a second disk holding a GPT-2 and a copy of the Llama."""
+    hub, disk2 = tmp_path / "hf" / "hub", tmp_path / "disk2"
+    add_hub_repo(hub, "tiny-org/llama", read_files(tiny_models["llama"]))
+    copy_plain(disk2, "tiny-org/llama", tiny_models["llama"])
+    copy_plain(disk2, "gpt2-tiny", tiny_models["gpt2"])
+    (disk2 / "broken").mkdir()
+    (disk2 / "broken" / "config.json").write_text("{not json")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(disk2))
+    return hub, disk2
+
+
+def scan(client) -> dict:
+    assert client.post("/api/scan").status_code == 202
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = client.get("/api/scan").json
+        if status["state"] != "running":
+            return status
+        time.sleep(0.05)
+    raise AssertionError("the scan did not finish")
+
+
+def test_scan_through_the_api(client, caches):
+    hub, disk2 = caches
+    status = scan(client)
+    assert status["state"] == "finished", status
+    assert sorted(status["summary"]["added"]) == ["gpt2-tiny", "tiny-org/llama"]
+    problems = status["summary"]["problems"]
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert problem["path"].endswith("broken") and "config.json" in problem["message"]
+
+    copies = client.get("/api/models/tiny-org/llama/copies").json
+    assert sorted(c["location"] for c in copies) == ["primary", "secondary"]
+    assert all(c["weight_format"] == "safetensors" and c["model_type"] == "llama" for c in copies)
+    assert client.get("/api/models/tiny-org/llama").json["cache_location"] == "primary"
+
+    client.patch("/api/models/gpt2-tiny/config", json={"compatibility_notes": "found on disk 2"})
+    shutil.rmtree(disk2 / "gpt2-tiny")
+    status = scan(client)
+    assert status["summary"]["went_missing"] == ["gpt2-tiny"]
+    gpt2 = client.get("/api/models/gpt2-tiny").json
+    assert gpt2["missing"] is True and gpt2["compatibility_notes"] == "found on disk 2"
+
+
+def test_a_second_scan_while_one_runs_is_409(client, caches, app):
+    app.extensions["modelhub.scanner"].status["state"] = "running"
+    response = client.post("/api/scan")
+    assert response.status_code == 409
+    assert "already running" in response.json["message"]
+
+
+@pytest.mark.slow
+def test_modelhub_scan_command(tmp_path, caches):
+    result = subprocess.run([MODELHUB, "--data-dir", str(tmp_path / "home"), "scan"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Scan done: 2 new model(s), 3 new cop(ies), 0 back, 0 missing." in result.stdout
+    assert "could not read" in result.stderr and "broken" in result.stderr
+    listed = subprocess.run([MODELHUB, "--data-dir", str(tmp_path / "home"), "list"], capture_output=True, text=True)
+    assert "tiny-org/llama" in listed.stdout and "gpt2-tiny" in listed.stdout
