@@ -103,6 +103,10 @@ def create_model(fields: dict) -> ModelRegistry:
         # Another request registered the same name between our check and our insert.
         db.session.rollback()
         raise DuplicateModel(name) from None
+    if row.cache_location == "custom" and row.cache_path:
+        from modelhub.discovery.sync import record_custom_copy  # discovery builds on the registry
+
+        record_custom_copy(row)
     return row
 
 

@@ -124,3 +124,20 @@ def _mark_missing(report: ScanReport, registry: _Registry, seen: set, summary: S
             # Its copy is gone but another is here: load from that one, the hub cache first.
             best = sorted(present, key=lambda c: c.location != "primary")[0]
             model.cache_location, model.cache_path = best.location, best.path
+
+
+def record_custom_copy(model: ModelRegistry) -> None:
+    """A model registered with a custom directory gets that directory as its copy, described like a
+    scanned one, so later scans can tell when it is gone."""
+    from modelhub.discovery.scanner import inspect_directory
+
+    try:
+        found = inspect_directory(model.cache_path, location="custom")
+    except ValueError:
+        return  # validated at registration; gone since: the next scan marks it missing
+    found.hf_path = model.hf_path
+    db.session.add(ModelCopy(model_id=model.id, path=model.cache_path,
+                             **{column: getattr(found, column) for column in COPY_COLUMNS}))
+    if not model.quantization and found.quantization:
+        model.quantization = found.quantization
+    db.session.commit()

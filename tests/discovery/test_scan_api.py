@@ -75,3 +75,31 @@ def test_modelhub_scan_command(tmp_path, caches):
     assert "could not read" in result.stderr and "broken" in result.stderr
     listed = subprocess.run([MODELHUB, "--data-dir", str(tmp_path / "home"), "list"], capture_output=True, text=True)
     assert "tiny-org/llama" in listed.stdout and "gpt2-tiny" in listed.stdout
+
+
+def test_a_custom_directory_becomes_a_copy_that_scans_watch(client, tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    directory = copy_plain(tmp_path / "mine", "llama", tiny_models["llama"])
+    client.post("/api/models", json={"model_name": "me/llama", "cache_location": "custom", "cache_path": str(directory)})
+    (copy,) = client.get("/api/models/me/llama/copies").json
+    assert (copy["location"], copy["model_type"], copy["weight_format"]) == ("custom", "llama", "safetensors")
+
+    shutil.rmtree(directory)
+    assert scan(client)["summary"]["went_missing"] == ["me/llama"]
+    assert client.get("/api/models/me/llama").json["missing"] is True
+
+
+@pytest.mark.slow
+def test_serve_can_scan_at_start(tmp_path, caches):
+    from tests.support import LiveServer
+
+    server = LiveServer(tmp_path / "home", env={"MODELHUB_SCAN_ON_START": "1"})
+    server.start()
+    try:
+        import requests
+
+        names = [m["model_name"] for m in requests.get(f"{server.url}/api/models", timeout=5).json()["items"]]
+        assert names == ["gpt2-tiny", "tiny-org/llama"]
+        assert "Scan done: 2 new model(s)" in server.log
+    finally:
+        server.stop()
