@@ -157,7 +157,7 @@ class LoadRequestSchema(Schema):
 
 
 class LoadStateSchema(Schema):
-    state = fields.String(metadata={"description": "idle, loading or loaded (in this server process)."})
+    state = fields.String(metadata={"description": "idle, loading, loaded (or failed, briefly, while its worker exits)."})
     stage = fields.String()
     attempt_id = fields.Integer()
     pid = fields.Integer(allow_none=True)

@@ -12,6 +12,7 @@ extra) only when a root holds hub-cache repos. The reading itself is in :mod:`.c
 """
 
 import errno
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,11 +139,7 @@ def _inspect_cached(copy: cache_tree.CachedCopy, kind: str) -> tuple[FoundModel,
 
 
 def _hub_installed() -> bool:
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("huggingface_hub") is not None
 
 
 # Listing candidates

@@ -42,7 +42,7 @@ class Worker:
     attempt_id: int
     timeout: float
     process: subprocess.Popen | None = None
-    state: str = "loading"  # loading -> loaded; removed from the supervisor when it ends
+    state: str = "loading"  # loading -> loaded or failed; removed from the supervisor when it ends
     stage: str = "starting"
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
@@ -187,6 +187,7 @@ class Supervisor:
                 worker.state = "loaded"
             self._finish(worker, "success", **_columns(message))
         elif event == "failed":
+            worker.state = "failed"  # ends the watch: the worker exits on its own
             self._finish(worker, "failure", **_columns(message))
             self._end_process(worker)
 

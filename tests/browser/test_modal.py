@@ -243,7 +243,7 @@ def test_a_click_inside_the_dialog_does_not_close_it(page, registry):
 def test_usable_by_keyboard_alone(page, registry):
     registry.add(model_name="microsoft/phi-2")
     page.goto("/")
-    page.locator("#filter-sort").focus()
+    page.get_by_role("button", name="Rescan").focus()
     page.keyboard.press("Tab")  # the first model name
     expect(page.locator('.model-name[data-model-name="microsoft/phi-2"]')).to_be_focused()
     page.keyboard.press("Enter")
