@@ -70,6 +70,10 @@ class ModelRegistry(db.Model):
     avg_latency_ms: Mapped[float | None] = mapped_column(Float)
     quantization: Mapped[str | None] = mapped_column(String(QUANTIZATION_MAX))
 
+    # Where each metric value came from when not typed by a user: {"mmlu_score": {"source": "card", ...}}.
+    # A field with a value and no entry was typed; typing a value removes its entry.
+    metric_sources: Mapped[dict | None] = mapped_column(JSON)
+
     # Set by a scan when none of the model's copies is on disk any more (the entry and what the user
     # learned about it are kept); cleared when a copy comes back.
     missing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")

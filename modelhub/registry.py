@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub.extensions import db
-from modelhub.models import MODEL_NAME_MAX, ModelRegistry
+from modelhub.models import MODEL_NAME_MAX, NUMERIC_METRICS, ModelRegistry
 
 # Writes without If-Match retry when a concurrent writer got in between our read and our write, so
 # that fields the request named are applied on top of the newest row (and the other fields survive).
@@ -119,7 +119,7 @@ def update_model(name: str, changes: dict, *, if_match: frozenset[str] | None = 
     for _ in range(UNGUARDED_WRITE_ATTEMPTS):
         row = get_model(name)
         _check_precondition(row, if_match)
-        for column, value in changes.items():
+        for column, value in _with_provenance(row, changes).items():
             setattr(row, column, value)
         try:
             db.session.commit()
@@ -141,6 +141,16 @@ def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
     except StaleDataError:
         db.session.rollback()
         raise PreconditionFailed(get_model(name)) from None
+
+
+def _with_provenance(row: ModelRegistry, changes: dict) -> dict:
+    """A metric written without a source is typed by its writer: it loses any card/measured source."""
+    if "metric_sources" in changes or not row.metric_sources:
+        return changes
+    typed = set(changes) & set(NUMERIC_METRICS)
+    if not typed & set(row.metric_sources):
+        return changes
+    return {**changes, "metric_sources": {k: v for k, v in row.metric_sources.items() if k not in typed} or None}
 
 
 def _storable(name: str) -> bool:

@@ -111,10 +111,14 @@ class ModelSchema(Schema):
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
     missing = fields.Boolean(metadata={"description": "True when a scan found none of its copies on disk."})
+    metric_sources = fields.Raw(
+        allow_none=True,
+        metadata={"description": "Per metric, where a value not typed by a user came from (card, measured)."},
+    )
     version = fields.Integer(metadata={"description": "Bumped on every write; the ETag is built from it."})
 
 
-SORTABLE = tuple(name for name in ModelSchema._declared_fields if name not in ("version", "missing"))
+SORTABLE = tuple(name for name in ModelSchema._declared_fields if name not in ("version", "missing", "metric_sources"))
 
 
 class ModelListQuerySchema(Schema):

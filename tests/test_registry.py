@@ -67,3 +67,13 @@ def test_names_that_could_never_be_stored_are_simply_not_found(ctx):
     for name in ("a\x00b", "x" * 5000, "", "tab\tname"):
         with pytest.raises(registry.ModelNotFound):
             registry.get_model(name)
+
+
+def test_typing_a_metric_drops_its_recorded_source(ctx):
+    sources = {"mmlu_score": {"source": "card", "dataset": "cais/mmlu"}, "perplexity": {"source": "measured"}}
+    registry.update_model("microsoft/phi-2", {"mmlu_score": 72.0, "perplexity": 8.1, "metric_sources": sources})
+
+    row = registry.update_model("microsoft/phi-2", {"mmlu_score": 70.0})
+
+    assert row.metric_sources == {"perplexity": {"source": "measured"}}
+    assert registry.update_model("microsoft/phi-2", {"perplexity": None}).metric_sources is None
