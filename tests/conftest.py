@@ -126,3 +126,20 @@ def with_test_plugins(test_plugins_site, monkeypatch):
     monkeypatch.syspath_prepend(str(test_plugins_site))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(test_plugins_site), os.environ.get("PYTHONPATH")])))
     return test_plugins_site
+
+
+@pytest.fixture
+def caches(tmp_path, tiny_models, monkeypatch):
+    """Models on disk to discover: a hub cache holding a Llama; a second disk (a secondary root) holding
+    a GPT-2, a copy of the Llama and a folder whose config.json is broken. Returns (hub, disk2)."""
+    from tests.discovery.trees import add_hub_repo, copy_plain, read_files
+
+    hub, disk2 = tmp_path / "hf" / "hub", tmp_path / "disk2"
+    add_hub_repo(hub, "tiny-org/llama", read_files(tiny_models["llama"]))
+    copy_plain(disk2, "tiny-org/llama", tiny_models["llama"])
+    copy_plain(disk2, "gpt2-tiny", tiny_models["gpt2"])
+    (disk2 / "broken").mkdir()
+    (disk2 / "broken" / "config.json").write_text("{not json")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(disk2))
+    return hub, disk2

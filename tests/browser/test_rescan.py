@@ -4,22 +4,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.discovery.trees import add_hub_repo, copy_plain, read_files
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def scan_server(tmp_path, tiny_models, monkeypatch):
-    hub, disk2 = tmp_path / "hf" / "hub", tmp_path / "disk2"
-    add_hub_repo(hub, "tiny-org/llama", read_files(tiny_models["llama"]))
-    copy_plain(disk2, "tiny-org/llama", tiny_models["llama"])
-    copy_plain(disk2, "gpt2-tiny", tiny_models["gpt2"])
-    (disk2 / "broken").mkdir()
-    (disk2 / "broken" / "config.json").write_text("{not json")
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(disk2))
+def scan_server(tmp_path, caches):
     server = LiveServer(tmp_path / "home")
     server.start()
     yield server

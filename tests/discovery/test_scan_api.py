@@ -7,22 +7,8 @@ import time
 
 import pytest
 
-from tests.discovery.trees import add_hub_repo, copy_plain, read_files
+from tests.discovery.trees import copy_plain
 from tests.support import MODELHUB
-
-
-@pytest.fixture
-def caches(tmp_path, tiny_models, monkeypatch):
-    """A hub cache holding a Llama, a second disk holding a GPT-2 and a copy of the Llama."""
-    hub, disk2 = tmp_path / "hf" / "hub", tmp_path / "disk2"
-    add_hub_repo(hub, "tiny-org/llama", read_files(tiny_models["llama"]))
-    copy_plain(disk2, "tiny-org/llama", tiny_models["llama"])
-    copy_plain(disk2, "gpt2-tiny", tiny_models["gpt2"])
-    (disk2 / "broken").mkdir()
-    (disk2 / "broken" / "config.json").write_text("{not json")
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(disk2))
-    return hub, disk2
 
 
 def scan(client) -> dict:
