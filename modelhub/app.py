@@ -54,7 +54,8 @@ def _start_services(app: Flask) -> None:
 
 def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
-    from modelhub import load_pages, pages, scan_pages
+    from modelhub import card_pages, compare, load_pages, pages, scan_pages
+    from modelhub.api.cards import blp as cards_api
     from modelhub.api.http import add_etag
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.loading import blp as loading_api
@@ -64,7 +65,10 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(models_api)
     api.register_blueprint(loading_api)
     api.register_blueprint(discovery_api)
+    api.register_blueprint(cards_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(load_pages.bp)
     app.register_blueprint(scan_pages.bp)
+    app.register_blueprint(compare.bp)
+    app.register_blueprint(card_pages.bp)
     app.after_request(add_etag)

@@ -144,10 +144,11 @@ def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
 
 
 def _with_provenance(row: ModelRegistry, changes: dict) -> dict:
-    """A metric written without a source is typed by its writer: it loses any card/measured source."""
+    """A metric given a new value without a source is typed by its writer: it loses any card/measured
+    source. Re-sending the stored value (the modal sends every field) keeps it."""
     if "metric_sources" in changes or not row.metric_sources:
         return changes
-    typed = set(changes) & set(NUMERIC_METRICS)
+    typed = {field for field in set(changes) & set(NUMERIC_METRICS) if changes[field] != getattr(row, field)}
     if not typed & set(row.metric_sources):
         return changes
     return {**changes, "metric_sources": {k: v for k, v in row.metric_sources.items() if k not in typed} or None}

@@ -76,4 +76,6 @@ def test_typing_a_metric_drops_its_recorded_source(ctx):
     row = registry.update_model("microsoft/phi-2", {"mmlu_score": 70.0})
 
     assert row.metric_sources == {"perplexity": {"source": "measured"}}
+    # Sending the stored value again (the modal sends every field) is not typing it.
+    assert registry.update_model("microsoft/phi-2", {"perplexity": 8.1}).metric_sources == {"perplexity": {"source": "measured"}}
     assert registry.update_model("microsoft/phi-2", {"perplexity": None}).metric_sources is None

@@ -17,6 +17,7 @@ EXPECTED = {
     ("/api/scan", "post"): {"202", "409"},
     ("/api/scan", "get"): {"200"},
     ("/api/models/{model_name}/copies", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/card-scores", "post"): {"200", "404", "503"},
 }
 
 
