@@ -12,9 +12,9 @@ from marshmallow import EXCLUDE, ValidationError, fields, validate
 from sqlalchemy import select
 
 from modelhub import chart, display, registry
-from modelhub.errors import flatten_messages
 from modelhub.extensions import db
 from modelhub.models import QUALITY_SCORES, ModelRegistry
+from modelhub.pages import bad_request, filter_form_query
 from modelhub.schemas import ModelListQuerySchema
 
 bp = Blueprint("compare", __name__)
@@ -58,7 +58,7 @@ def compare_page():
     try:
         query = _compare_query()
     except ValidationError as error:
-        return render_template("bad_request.html", messages=list(flatten_messages(error.messages))), 400
+        return bad_request(error)
     filters = {"status": query.get("status"), "q": query.get("q")}
     page = registry.list_models(**filters, sort=query["sort"], page=query["page"], per_page=query["per_page"])
     context = {
@@ -142,15 +142,7 @@ def _plottable(x_field: str, *, status=None, q=None) -> list[ModelRegistry]:
 
 
 def _compare_query() -> dict:
-    # As on the Models page: an empty form field means "no filter"; one value for the single fields.
-    raw = {key: values for key, values in request.args.lists() if any(values)}
-    if "status" in raw:
-        raw["status"] = [v for v in raw["status"] if v]
-    for single in ("q", "sort", "page", "per_page", "x"):
-        if single in raw:
-            raw[single] = raw[single][0]
-    raw.setdefault("per_page", PAGE_SIZE)
-    return _query_schema.load(raw)
+    return filter_form_query(_query_schema, PAGE_SIZE)
 
 
 def _url(query: dict, **changes) -> str:

@@ -43,7 +43,7 @@ def models_page():
     try:
         query = _list_query()
     except ValidationError as error:
-        return _bad_request(error)
+        return bad_request(error)
     page = registry.list_models(**query)
     template = "_model_results.html" if request.headers.get("HX-Request") else "models.html"
     response = make_response(render_template(template, page=page, query=query, has_models=_has_models(page)))
@@ -57,7 +57,7 @@ def more_models():
     try:
         query = _list_query()
     except ValidationError as error:
-        return _bad_request(error)
+        return bad_request(error)
     return render_template("_model_cards.html", page=registry.list_models(**query), query=query)
 
 
@@ -82,20 +82,23 @@ def model_details(model_name):
     return response
 
 
-def _bad_request(error: ValidationError):
+def bad_request(error: ValidationError):
+    """The 400 page for a page address holding an invalid filter."""
     return render_template("bad_request.html", messages=list(flatten_messages(error.messages))), 400
 
 
 def _list_query() -> dict:
-    # An empty field of the filter form means "no filter", not "filter on nothing".
+    return filter_form_query(_query_schema, PAGE_SIZE)
+
+
+def filter_form_query(schema, per_page: int) -> dict:
+    """The request's filter-form arguments loaded with ``schema``. An empty field of the form means
+    "no filter", not "filter on nothing"; every argument but ``status`` is single-valued."""
     raw = {key: values for key, values in request.args.lists() if any(values)}
-    if "status" in raw:
-        raw["status"] = [v for v in raw["status"] if v]
-    for single in ("q", "sort", "page", "per_page"):
-        if single in raw:
-            raw[single] = raw[single][0]
-    raw.setdefault("per_page", PAGE_SIZE)
-    return _query_schema.load(raw)
+    for key, values in raw.items():
+        raw[key] = [v for v in values if v] if key == "status" else values[0]
+    raw.setdefault("per_page", per_page)
+    return schema.load(raw)
 
 
 def _has_models(page) -> bool:
