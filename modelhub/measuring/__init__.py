@@ -1,0 +1,1 @@
+"""Measurements of a loaded model: latency, throughput, perplexity and memory (see ``metrics``)."""
