@@ -59,6 +59,7 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.http import add_etag
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.loading import blp as loading_api
+    from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
 
     api = ModelhubApi(app)
@@ -66,6 +67,7 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(loading_api)
     api.register_blueprint(discovery_api)
     api.register_blueprint(cards_api)
+    api.register_blueprint(measuring_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(load_pages.bp)
     app.register_blueprint(scan_pages.bp)

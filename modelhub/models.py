@@ -153,3 +153,25 @@ class ModelCopy(db.Model):
     missing: Mapped[bool] = mapped_column(Boolean, default=False)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Measurement(db.Model):
+    """One measurement run: the model loaded in a worker with its load_config, then timed and scored."""
+
+    __tablename__ = "measurement"
+    __table_args__ = (_one_of("outcome", ATTEMPT_OUTCOMES, table="measurement"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    stage: Mapped[str | None] = mapped_column(String(32))
+    error_type: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    load_config: Mapped[str | None] = mapped_column(Text)
+    final_kwargs: Mapped[dict | None] = mapped_column(JSON)
+    environment: Mapped[dict | None] = mapped_column(JSON)
+    settings: Mapped[dict | None] = mapped_column(JSON)
+    results: Mapped[dict | None] = mapped_column(JSON)  # ttft, throughput, perplexity, memory, load_seconds
+    worker_pid: Mapped[int | None] = mapped_column(Integer)

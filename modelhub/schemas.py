@@ -246,3 +246,38 @@ class ScanStatusSchema(Schema):
     finished_at = fields.Float()
     summary = fields.Nested(ScanSummarySchema)
     error = fields.String()
+
+
+class BenchmarkRequestSchema(LoadRequestSchema):
+    """``POST /api/models/{name}/benchmark``; the body is optional."""
+
+    settings = fields.Dict(
+        keys=fields.String(), values=fields.Dict(),
+        metadata={"description": 'Per measurement, settings over the defaults: {"throughput": {"new_tokens": 16}}.'},
+    )
+
+    @validates_schema
+    def _known_settings(self, data, **kwargs):
+        from modelhub.measuring.metrics import resolve_settings
+
+        try:
+            resolve_settings(data.get("settings"))
+        except (ValueError, TypeError) as error:
+            raise ValidationError(str(error), "settings") from None
+
+
+class MeasurementSchema(Schema):
+    id = fields.Integer()
+    outcome = fields.String(metadata={"description": "running, success, failure or interrupted"})
+    stage = fields.String(allow_none=True)
+    started_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
+    error_type = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    load_config = fields.String(allow_none=True)
+    final_kwargs = fields.Raw(allow_none=True)
+    environment = fields.Raw(allow_none=True)
+    settings = fields.Raw(allow_none=True)
+    results = fields.Raw(allow_none=True, metadata={"description": "time_to_first_token, throughput, perplexity, "
+                                                                   "peak_memory, load_seconds"})
+    worker_pid = fields.Integer(allow_none=True)

@@ -22,6 +22,7 @@ from flask import Flask
 from modelhub import registry
 from modelhub.extensions import db
 from modelhub.loading import attempts
+from modelhub.measuring import records as measurements
 from modelhub.plugin_manager import PluginHost
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class NotLoaded(RuntimeError):
 @dataclass
 class Worker:
     model_name: str
-    attempt_id: int
+    attempt_id: int  # the load attempt, or the measurement for a "measure" job
     timeout: float
+    job: str = "load"  # "load" keeps the model loaded; "measure" loads, measures and ends
     process: subprocess.Popen | None = None
     state: str = "loading"  # loading -> loaded or failed; removed from the supervisor when it ends
     stage: str = "starting"
@@ -64,12 +66,20 @@ class Supervisor:
         worker = self.workers.get(model_name)
         if worker is None:
             return {"state": "idle"}
-        return {"state": worker.state, "stage": worker.stage, "attempt_id": worker.attempt_id,
+        return {"state": worker.state, "job": worker.job, "stage": worker.stage, "attempt_id": worker.attempt_id,
                 "pid": worker.process.pid if worker.process else None,
                 "seconds": round(time.monotonic() - worker.started, 1)}
 
     def load(self, model_name: str, *, force: bool = False, timeout: float | None = None):
         """Start loading; returns the opened attempt. Raises LoadConflict (409) when it cannot start."""
+        return self._start(model_name, "load", force=force, timeout=timeout)
+
+    def measure(self, model_name: str, *, settings: dict | None = None, force: bool = False,
+                timeout: float | None = None):
+        """Load the model in a worker and measure it there; returns the opened measurement."""
+        return self._start(model_name, "measure", force=force, timeout=timeout, settings=settings or {})
+
+    def _start(self, model_name: str, job: str, *, force: bool, timeout: float | None, settings: dict | None = None):
         with self.lock:
             model = registry.get_model(model_name)
             current = self.workers.get(model_name)
@@ -92,20 +102,23 @@ class Supervisor:
                     "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
                 },
             }
-            log.info("Loading %s. Using custom load config: %s", model_name, json.dumps(request["load_config"]))
-            attempt = attempts.begin(model)
-            worker = Worker(model_name, attempt.id, timeout or self.default_timeout)
+            if job == "measure":
+                request["measure"] = settings
+            log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
+                     model_name, json.dumps(request["load_config"]))
+            record = attempts.begin(model) if job == "load" else measurements.begin(model, settings)
+            worker = Worker(model_name, record.id, timeout or self.default_timeout, job=job)
             worker.process = subprocess.Popen(
                 [sys.executable, "-m", "modelhub.loading.worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
             )
             worker.process.stdin.write(json.dumps(request) + "\n")
             worker.process.stdin.flush()
-            attempts.set_stage(attempt.id, "starting", worker_pid=worker.process.pid)
+            self._set_stage(worker, "starting", worker_pid=worker.process.pid)
             self.workers[model_name] = worker
             threading.Thread(target=self._read, args=(worker,), daemon=True).start()
-            threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"load:{model_name}").start()
-            return attempt
+            threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"{job}:{model_name}").start()
+            return record
 
     def unload(self, model_name: str) -> None:
         """End the model's worker (which frees its memory); a load in progress is cancelled."""
@@ -181,11 +194,15 @@ class Supervisor:
         if event == "stage":
             worker.stage = message["stage"]
             with self.app.app_context():
-                attempts.set_stage(worker.attempt_id, worker.stage)
-        elif event == "loaded":
+                self._set_stage(worker, worker.stage)
+        elif event == "loaded" and worker.job == "load":
             with self.lock:
                 worker.state = "loaded"
             self._finish(worker, "success", **_columns(message))
+        elif event == "measured":
+            worker.state = "measured"  # ends the watch: the worker exits on its own
+            self._finish(worker, "success", **_columns(message))
+            self._end_process(worker)
         elif event == "failed":
             worker.state = "failed"  # ends the watch: the worker exits on its own
             self._finish(worker, "failure", **_columns(message))
@@ -235,9 +252,15 @@ class Supervisor:
                 self.workers.pop(worker.model_name)
                 log.warning("%s: loaded model's worker exited on its own (code %s)", worker.model_name, code)
 
+    def _set_stage(self, worker: Worker, stage: str, **details) -> None:
+        (attempts if worker.job == "load" else measurements).set_stage(worker.attempt_id, stage, **details)
+
     def _finish(self, worker: Worker, outcome: str, **details) -> None:
         with self.app.app_context():
             try:
+                if worker.job == "measure":
+                    measurements.finish(worker.attempt_id, outcome, **details)
+                    return
                 attempt = attempts.finish(worker.attempt_id, outcome, **details)
                 if attempt is not None:
                     attempts.tell_plugins(self.plugins, attempt)
@@ -248,5 +271,5 @@ class Supervisor:
 def _columns(message: dict) -> dict:
     """The worker's report, restricted to LoadAttempt columns."""
     allowed = ("error_type", "error_message", "explanation", "suggestion", "final_kwargs", "plugin_changes",
-               "environment", "smoke_test")
+               "environment", "smoke_test", "results")
     return {key: message[key] for key in allowed if key in message}

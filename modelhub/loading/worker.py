@@ -85,6 +85,7 @@ def smoke_test(loaded) -> dict:
 
 def run(request: dict, channel: Channel) -> object | None:
     """Load and test; report the outcome. Returns the loaded model (kept alive by the caller) or None."""
+    started = time.perf_counter()
     host = create_plugin_host()
     state: dict = {"environment": None, "final_kwargs": None, "plugin_changes": None}
     model = load_config = kwargs = None
@@ -106,7 +107,11 @@ def run(request: dict, channel: Channel) -> object | None:
         channel.send("stage", stage="smoke_test")
         smoke = smoke_test(loaded)
         log.info("Loaded %s; smoke test: %r", model.name, smoke["output"])
-        channel.send("loaded", smoke_test=smoke, **state)
+        channel.send("loaded", smoke_test=smoke, load_seconds=round(time.perf_counter() - started, 3), **state)
+        if "measure" in request:
+            channel.send("stage", stage="measuring")
+            results = _measure(loaded, request["measure"], load_seconds=time.perf_counter() - started)
+            channel.send("measured", results=results, **state)
         return loaded
     except BaseException as error:  # noqa: BLE001 - every failure is reported, whatever raised it
         explanation = _explain(host, model, error, load_config or {}, kwargs or {}, state["environment"] or {})
@@ -115,6 +120,16 @@ def run(request: dict, channel: Channel) -> object | None:
                      explanation=explanation.cause, suggestion=explanation.suggestion,
                      traceback=traceback.format_exc()[-4000:], **state)
         return None
+
+
+def _measure(loaded, settings: dict, load_seconds: float) -> dict:
+    from modelhub.measuring.metrics import measure_all
+
+    results = measure_all(loaded.model, loaded.tokenizer, settings or None)
+    results["load_seconds"] = round(load_seconds, 3)
+    log.info("Measured: TTFT %.1f ms, %.1f tokens/s, perplexity %.3f", results["time_to_first_token"]["avg_latency_ms"],
+             results["throughput"]["best_tokens_per_sec"], results["perplexity"]["perplexity"])
+    return results
 
 
 def _limit_cpu_threads(threads: int | None) -> None:
@@ -147,6 +162,8 @@ def main() -> int:
     loaded = run(request, channel)
     if loaded is None:
         return 1
+    if "measure" in request:
+        return 0  # a measurement does not keep the model loaded
     # Hold the model until the supervisor says "unload" or goes away (EOF on stdin).
     for line in sys.stdin:
         if line.strip() == "unload":

@@ -15,6 +15,8 @@ EXPECTED = {
     ("/api/models/{model_name}/attempts", "get"): {"200", "404", "422", "503"},
     ("/api/plugins", "get"): {"200"},
     ("/api/scan", "post"): {"202", "409"},
+    ("/api/models/{model_name}/benchmark", "post"): {"202", "400", "404", "409", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/measurements", "get"): {"200", "404", "503"},
     ("/api/scan", "get"): {"200"},
     ("/api/models/{model_name}/copies", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/card-scores", "post"): {"200", "404", "503"},

@@ -1,0 +1,57 @@
+"""Recording measurements. A successful one becomes the model's operational metrics, marked as
+measured (when, how, under which load_config); the history stays, so the same model under two
+load_configs can be compared. A failed one is recorded and changes no metric."""
+
+from sqlalchemy import select, update
+
+from modelhub import registry
+from modelhub.extensions import db
+from modelhub.models import Measurement, ModelRegistry, utcnow
+
+
+def begin(model: ModelRegistry, settings: dict) -> Measurement:
+    measurement = Measurement(model_id=model.id, load_config=model.load_config, settings=settings, stage="starting")
+    db.session.add(measurement)
+    db.session.commit()
+    return measurement
+
+
+def set_stage(measurement_id: int, stage: str, **details) -> None:
+    allowed = {k: v for k, v in details.items() if k in ("worker_pid", "final_kwargs", "environment")}
+    db.session.execute(update(Measurement).where(Measurement.id == measurement_id).values(stage=stage, **allowed))
+    db.session.commit()
+
+
+def finish(measurement_id: int, outcome: str, **details) -> Measurement | None:
+    measurement = db.session.get(Measurement, measurement_id)
+    if measurement.outcome != "running":
+        return None
+    for column in ("error_type", "error_message", "final_kwargs", "environment", "results"):
+        if column in details:
+            setattr(measurement, column, details[column])
+    measurement.outcome, measurement.finished_at, measurement.stage = outcome, utcnow(), None
+    db.session.commit()
+    if outcome == "success" and measurement.results:
+        _publish(measurement)
+    return measurement
+
+
+def _publish(measurement: Measurement) -> None:
+    """The latest measurement's figures become the model's, each marked as measured."""
+    model = db.session.get(ModelRegistry, measurement.model_id)
+    results = measurement.results
+    values = {
+        "avg_latency_ms": results["time_to_first_token"]["avg_latency_ms"],
+        "max_throughput_tokens_sec": results["throughput"]["best_tokens_per_sec"],
+        "perplexity": results["perplexity"]["perplexity"],
+    }
+    how = {"source": "measured", "measurement_id": measurement.id, "at": measurement.finished_at.isoformat(),
+           "load_config": measurement.load_config}
+    sources = {**(model.metric_sources or {}), **{field: how for field in values}}
+    registry.update_model(model.model_name, {**{k: round(v, 3) for k, v in values.items()}, "metric_sources": sources})
+
+
+def history(model: ModelRegistry, limit: int = 20) -> list[Measurement]:
+    return list(db.session.scalars(
+        select(Measurement).where(Measurement.model_id == model.id).order_by(Measurement.id.desc()).limit(limit)
+    ))
