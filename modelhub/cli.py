@@ -128,6 +128,49 @@ def list_(status, q, sort, as_json):
 
 
 @main.command()
+@click.argument("model_name")
+@click.option("--force", is_flag=True, help="Measure even a model marked incompatible.")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurement as JSON (as GET .../measurements).")
+def bench(model_name, force, as_json):
+    """Measure a model here: TTFT, throughput, perplexity, memory (loads it in a worker)."""
+    import time
+
+    from modelhub.loading.supervisor import LoadConflict
+    from modelhub.models import Measurement
+    from modelhub.registry import ModelNotFound
+    from modelhub.schemas import MeasurementSchema
+
+    app = _create_app()
+    with app.app_context():
+        try:
+            measurement_id = app.extensions["modelhub.supervisor"].measure(model_name, force=force).id
+        except (LoadConflict, ModelNotFound) as refusal:
+            raise click.ClickException(str(refusal)) from None
+        stage, progress = None, sys.stderr.isatty() and not as_json
+        while True:
+            db = app.extensions["sqlalchemy"]
+            db.session.expire_all()
+            measurement = db.session.get(Measurement, measurement_id)
+            if measurement.outcome != "running":
+                break
+            if progress and measurement.stage != stage:
+                stage = measurement.stage
+                click.echo(f"  {stage}…", err=True)
+            time.sleep(0.2)
+        record = MeasurementSchema().dump(measurement)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    elif record["outcome"] != "success":
+        raise click.ClickException(f"measurement {record['outcome']}: {record['error_type']}: {record['error_message']}")
+    else:
+        results = record["results"]
+        click.echo(f"{model_name}: TTFT {results['time_to_first_token']['avg_latency_ms']:.1f} ms, "
+                   f"{results['throughput']['batch1_tokens_per_sec']:.1f} tokens/s at batch 1, "
+                   f"best {results['throughput']['best_tokens_per_sec']:.1f} at batch {results['throughput']['best_batch_size']}, "
+                   f"perplexity {results['perplexity']['perplexity']:.3f}, loaded in {results['load_seconds']:.1f} s")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (as GET /api/scan).")
 def scan(as_json):
     """Find models in the Hugging Face cache and the secondary roots; update the registry."""

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from modelhub import display, registry
 from modelhub.extensions import db
 from modelhub.loading import attempts
+from modelhub.measuring import records
 from modelhub.models import ModelCopy
 from modelhub.errors import flatten_messages
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
@@ -75,6 +76,7 @@ def model_details(model_name):
         render_template(
             "_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
             attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
+            measurements=records.history(model, limit=5),
             copies=db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)).all(),
         )
     )

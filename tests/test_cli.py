@@ -88,3 +88,24 @@ def test_db_commands_report_the_current_revision(tmp_path):
 def test_version_and_help(run):
     assert run("--version").output.startswith("modelhub, version ")
     assert "serve" in run("--help").output
+
+
+@pytest.mark.slow
+def test_bench_measures_a_model(tmp_path, tiny_models):
+    home = str(tmp_path / "cli-home")
+    subprocess.run([MODELHUB, "--data-dir", home, "add", "tiny/llama", "--cache-location", "custom",
+                    "--cache-path", str(tiny_models["llama"])], check=True, capture_output=True, timeout=60)
+    result = subprocess.run([MODELHUB, "--data-dir", home, "bench", "tiny/llama"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tiny/llama: TTFT ")
+    assert "tokens/s at batch 1" in result.stdout and "perplexity" in result.stdout
+    listed = json.loads(subprocess.run([MODELHUB, "--data-dir", home, "list", "--json"], capture_output=True,
+                                       text=True, timeout=60).stdout)
+    assert listed[0]["metric_sources"]["max_throughput_tokens_sec"]["source"] == "measured"
+
+
+def test_bench_of_an_unknown_model_says_so(run):
+    result = run("bench", "nope/nothing")
+    assert result.exit_code == 1
+    assert "No model named 'nope/nothing'" in result.output

@@ -69,3 +69,18 @@ def test_unknown_measurement_settings_are_refused(loader, tiny_models):
     response = loader.client.post("/api/models/tiny/llama/benchmark", json={"settings": {"speed": {}}})
     assert response.status_code == 422
     assert "Unknown measurement" in response.json["errors"]["json"]["settings"][0]
+
+
+def test_the_modal_shows_measured_values_and_the_history(loader, tiny_models):
+    loader.register("tiny/llama", tiny_models["llama"])
+    done = measure(loader, "tiny/llama")
+    html = loader.client.get("/models/tiny/llama/details").text
+    assert f"measured here {done['finished_at'][:16].replace('T', ' ')} UTC (measurement {done['id']})" in html
+    assert 'class="attempts-table measurements-table"' in html and "success" in html
+
+    started = loader.client.post("/models/tiny/llama/benchmark")  # the modal's Measure button
+    assert started.status_code == 200 and "Measuring…" in started.text and 'hx-trigger="load delay:1s"' in started.text
+    measure_wait = time.monotonic() + 120
+    while "Measuring…" in loader.client.get("/models/tiny/llama/measurements").text:
+        assert time.monotonic() < measure_wait
+        time.sleep(0.2)
