@@ -8,6 +8,7 @@ import time
 from flask import Flask
 
 from modelhub.discovery.sync import SyncSummary, apply_scan
+from modelhub.discovery.types import Problem
 from modelhub.extensions import db
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,25 @@ def scan_and_record(on_progress=None) -> SyncSummary:
 
     locations = [scanner.primary_location(), *scanner.secondary_locations()]
     report = scanner.scan(locations, on_progress=on_progress)
-    return apply_scan(report)
+    summary = apply_scan(report)
+    _import_cards(summary)
+    return summary
+
+
+def _import_cards(summary: SyncSummary) -> None:
+    """Models found for the first time get the published scores of their model card; a card that
+    cannot be read is reported for that model and does not stop the scan."""
+    from modelhub import registry
+    from modelhub.cards import import_card_scores
+
+    for name in summary.added:
+        try:
+            result = import_card_scores(registry.get_model(name))
+        except Exception as error:  # noqa: BLE001 - one model's card must not fail the whole scan
+            db.session.rollback()
+            summary.problems.append(Problem(name, f"model card not imported: {type(error).__name__}: {error}"))
+            continue
+        summary.problems += [Problem(name, f"model card: {problem}") for problem in result.problems]
 
 
 class ScanRunner:

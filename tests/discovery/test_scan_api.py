@@ -89,3 +89,20 @@ def test_serve_can_scan_at_start(tmp_path, caches):
         assert "Scan done: 2 new model(s)" in server.log
     finally:
         server.stop()
+
+
+def test_scores_of_new_models_come_from_their_cards_and_bad_cards_do_not_stop_the_scan(client, caches):
+    hub, disk2 = caches
+    (disk2 / "gpt2-tiny" / "README.md").write_text(
+        "---\nmodel-index:\n- name: gpt2-tiny\n  results:\n  - task: {type: text-generation}\n"
+        "    dataset: {name: MMLU, type: cais/mmlu}\n    metrics:\n    - {type: acc, value: 0.72}\n---\n# gpt2-tiny\n"
+    )
+    (disk2 / "tiny-org" / "llama" / "README.md").write_text("---\nmodel-index: [unclosed\n---\n")
+    status = scan(client)
+    assert status["state"] == "finished"
+    gpt2 = client.get("/api/models/gpt2-tiny").json
+    assert gpt2["mmlu_score"] == 72.0
+    assert gpt2["metric_sources"]["mmlu_score"]["source"] == "card"
+    problems = [p for p in status["summary"]["problems"] if p["path"] == "tiny-org/llama"]
+    assert problems and problems[0]["message"].startswith("model card:")
+    assert client.get("/api/models/tiny-org/llama").status_code == 200
