@@ -4,7 +4,7 @@ they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelre
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from modelhub.extensions import db
 
@@ -103,11 +103,12 @@ Index("ix_modelregistry_status_name_lower", ModelRegistry.compatibility_status, 
 ATTEMPT_OUTCOMES = ("running", "success", "failure", "interrupted")
 
 
-class LoadAttempt(db.Model):
-    """One try at loading a model: what was asked, what the plugins made of it, and how it ended."""
+class WorkerRun:
+    """What a load attempt and a measurement both record: a run of a worker process on one model."""
 
-    __tablename__ = "load_attempt"
-    __table_args__ = (_one_of("outcome", ATTEMPT_OUTCOMES, table="load_attempt"),)
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (_one_of("outcome", ATTEMPT_OUTCOMES, table=cls.__tablename__),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
@@ -115,18 +116,25 @@ class LoadAttempt(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str] = mapped_column(String(16), default="running")
     stage: Mapped[str | None] = mapped_column(String(32))  # while running: what the worker is doing
-    # The status the model had before this attempt set it to "testing" (restored if interrupted).
-    previous_status: Mapped[str] = mapped_column(String(16))
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
-    explanation: Mapped[str | None] = mapped_column(Text)
-    suggestion: Mapped[dict | None] = mapped_column(JSON)
     load_config: Mapped[str | None] = mapped_column(Text)  # the user's text, as it was at the start
     final_kwargs: Mapped[dict | None] = mapped_column(JSON)
-    plugin_changes: Mapped[list | None] = mapped_column(JSON)
     environment: Mapped[dict | None] = mapped_column(JSON)
-    smoke_test: Mapped[dict | None] = mapped_column(JSON)
     worker_pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class LoadAttempt(WorkerRun, db.Model):
+    """One try at loading a model: what was asked, what the plugins made of it, and how it ended."""
+
+    __tablename__ = "load_attempt"
+
+    # The status the model had before this attempt set it to "testing" (restored if interrupted).
+    previous_status: Mapped[str] = mapped_column(String(16))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    suggestion: Mapped[dict | None] = mapped_column(JSON)
+    plugin_changes: Mapped[list | None] = mapped_column(JSON)
+    smoke_test: Mapped[dict | None] = mapped_column(JSON)
 
 
 class ModelCopy(db.Model):
@@ -155,23 +163,10 @@ class ModelCopy(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Measurement(db.Model):
+class Measurement(WorkerRun, db.Model):
     """One measurement run: the model loaded in a worker with its load_config, then timed and scored."""
 
     __tablename__ = "measurement"
-    __table_args__ = (_one_of("outcome", ATTEMPT_OUTCOMES, table="measurement"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    outcome: Mapped[str] = mapped_column(String(16), default="running")
-    stage: Mapped[str | None] = mapped_column(String(32))
-    error_type: Mapped[str | None] = mapped_column(String(200))
-    error_message: Mapped[str | None] = mapped_column(Text)
-    load_config: Mapped[str | None] = mapped_column(Text)
-    final_kwargs: Mapped[dict | None] = mapped_column(JSON)
-    environment: Mapped[dict | None] = mapped_column(JSON)
     settings: Mapped[dict | None] = mapped_column(JSON)
     results: Mapped[dict | None] = mapped_column(JSON)  # ttft, throughput, perplexity, memory, load_seconds
-    worker_pid: Mapped[int | None] = mapped_column(Integer)
