@@ -12,6 +12,7 @@ Each function runs in its own short transaction: none is held open while a model
 import logging
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
@@ -37,24 +38,28 @@ def set_stage(attempt_id: int, stage: str, **details) -> None:
 
 
 def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
-    """Close an attempt and move the model's status accordingly. ``details`` are LoadAttempt columns.
+    """Close an attempt and move the model's status accordingly, in one transaction (a client never
+    sees the attempt ended and the model still ``testing``). ``details`` are LoadAttempt columns.
 
     Returns the closed attempt, or None if it was already closed (a cancel racing the worker's report).
     """
-    attempt = db.session.get(LoadAttempt, attempt_id)
-    if attempt.outcome != "running":
-        return None
-    model = db.session.get(ModelRegistry, attempt.model_id)
-    previous = _previous_outcome(attempt)
-    for column, value in details.items():
-        setattr(attempt, column, value)
-    attempt.outcome = outcome
-    attempt.finished_at = utcnow()
-    attempt.stage = None
-    db.session.commit()
-    if model is not None:
-        registry.update_model(model.model_name, {"compatibility_status": next_status(outcome, previous, attempt.previous_status)})
-    return attempt
+    for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+        attempt = db.session.get(LoadAttempt, attempt_id)
+        if attempt.outcome != "running":
+            return None
+        model = db.session.get(ModelRegistry, attempt.model_id)
+        previous = _previous_outcome(attempt)
+        for column, value in details.items():
+            setattr(attempt, column, value)
+        attempt.outcome, attempt.finished_at, attempt.stage = outcome, utcnow(), None
+        if model is not None:
+            model.compatibility_status = next_status(outcome, previous, attempt.previous_status)
+        try:
+            db.session.commit()
+            return attempt
+        except StaleDataError:
+            db.session.rollback()  # the user edited the model meanwhile: apply on top of their edit
+    raise registry.WriteContention(f"could not record the end of load attempt {attempt_id}")
 
 
 def next_status(outcome: str, previous_outcome: str | None, status_before: str) -> str:

@@ -3,6 +3,7 @@ measured (when, how, under which load_config); the history stays, so the same mo
 load_configs can be compared. A failed one is recorded and changes no metric."""
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
@@ -23,17 +24,23 @@ def set_stage(measurement_id: int, stage: str, **details) -> None:
 
 
 def finish(measurement_id: int, outcome: str, **details) -> Measurement | None:
-    measurement = db.session.get(Measurement, measurement_id)
-    if measurement.outcome != "running":
-        return None
-    for column in ("error_type", "error_message", "final_kwargs", "environment", "results"):
-        if column in details:
-            setattr(measurement, column, details[column])
-    measurement.outcome, measurement.finished_at, measurement.stage = outcome, utcnow(), None
-    db.session.commit()
-    if outcome == "success" and measurement.results:
-        _publish(measurement)
-    return measurement
+    """Close a measurement; a success also sets the model's figures, in the same transaction."""
+    for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+        measurement = db.session.get(Measurement, measurement_id)
+        if measurement.outcome != "running":
+            return None
+        for column in ("error_type", "error_message", "final_kwargs", "environment", "results"):
+            if column in details:
+                setattr(measurement, column, details[column])
+        measurement.outcome, measurement.finished_at, measurement.stage = outcome, utcnow(), None
+        if outcome == "success" and measurement.results:
+            _publish(measurement)
+        try:
+            db.session.commit()
+            return measurement
+        except StaleDataError:
+            db.session.rollback()  # the user edited the model meanwhile: apply on top of their edit
+    raise registry.WriteContention(f"could not record the end of measurement {measurement_id}")
 
 
 def _publish(measurement: Measurement) -> None:
@@ -47,8 +54,9 @@ def _publish(measurement: Measurement) -> None:
     }
     how = {"source": "measured", "measurement_id": measurement.id, "at": measurement.finished_at.isoformat(),
            "load_config": measurement.load_config}
-    sources = {**(model.metric_sources or {}), **{field: how for field in values}}
-    registry.update_model(model.model_name, {**{k: round(v, 3) for k, v in values.items()}, "metric_sources": sources})
+    for field, value in values.items():
+        setattr(model, field, round(value, 3))
+    model.metric_sources = {**(model.metric_sources or {}), **{field: how for field in values}}
 
 
 def history(model: ModelRegistry, limit: int = 20) -> list[Measurement]:
