@@ -293,10 +293,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_on_model(args, name: str, measure, report) -> int:
+    """Build (or reuse) the ~100M model, serve modelhub, ``measure(port, model_dir, workdir, args)``,
+    then ``report(results, params, args, seconds)``; exit status 0 when the report passes."""
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="modelhub-bench-load-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=f"modelhub-bench-{name}-") as workdir:
         directory = (args.model_dir or Path(workdir) / "model").resolve()
         directory.mkdir(parents=True, exist_ok=True)
         params = build_model(directory)
@@ -304,6 +305,10 @@ def main(argv=None) -> int:
         with running_server(Path(workdir)) as server:
             results = measure(server.port, directory, Path(workdir), args)
     return 0 if report(results, params, args, time.monotonic() - began) else 1
+
+
+def main(argv=None) -> int:
+    return run_on_model(parse_args(argv), "load", measure, report)
 
 
 if __name__ == "__main__":

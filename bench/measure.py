@@ -34,13 +34,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 # bench/load.py (the script's folder is on sys.path); importing it also puts the repo root there
-from load import NAME, ROOT, build_model, call, connect, running_server
+from load import NAME, ROOT, call, connect, run_on_model
 
 from modelhub.measuring import text as bundled  # noqa: E402
 
@@ -228,16 +227,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="modelhub-bench-measure-") as workdir:
-        directory = (args.model_dir or Path(workdir) / "model").resolve()
-        directory.mkdir(parents=True, exist_ok=True)
-        params = build_model(directory)
-        print(f"model: {directory} ({params:,} parameters)", file=sys.stderr)
-        with running_server(Path(workdir)) as server:
-            results = measure(server.port, directory, Path(workdir), args)
-    return 0 if report(results, params, args, time.monotonic() - began) else 1
+    return run_on_model(parse_args(argv), "measure", measure, report)
 
 
 if __name__ == "__main__":
