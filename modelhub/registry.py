@@ -132,6 +132,22 @@ def update_model(name: str, changes: dict, *, if_match: frozenset[str] | None = 
     raise WriteContention(f"Model {name!r} is being written by too many clients at once; retry shortly.")
 
 
+def commit_on_newest(write, what: str):
+    """Run ``write()`` (which changes rows in the session and returns what it wrote, or None when there
+    is nothing to write) and commit. When a versioned row changed under it (a user's edit), roll back
+    and run it again on the newest rows, so neither write is lost."""
+    for _ in range(UNGUARDED_WRITE_ATTEMPTS):
+        written = write()
+        if written is None:
+            return None
+        try:
+            db.session.commit()
+            return written
+        except StaleDataError:
+            db.session.rollback()
+    raise WriteContention(f"could not record {what}: too many concurrent writes; retry shortly.")
+
+
 def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
     row = get_model(name)
     _check_precondition(row, if_match)

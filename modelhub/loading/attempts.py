@@ -12,7 +12,6 @@ Each function runs in its own short transaction: none is held open while a model
 import logging
 
 from sqlalchemy import select, update
-from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
@@ -43,7 +42,8 @@ def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
 
     Returns the closed attempt, or None if it was already closed (a cancel racing the worker's report).
     """
-    for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+
+    def write():
         attempt = db.session.get(LoadAttempt, attempt_id)
         if attempt.outcome != "running":
             return None
@@ -54,12 +54,9 @@ def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
         attempt.outcome, attempt.finished_at, attempt.stage = outcome, utcnow(), None
         if model is not None:
             model.compatibility_status = next_status(outcome, previous, attempt.previous_status)
-        try:
-            db.session.commit()
-            return attempt
-        except StaleDataError:
-            db.session.rollback()  # the user edited the model meanwhile: apply on top of their edit
-    raise registry.WriteContention(f"could not record the end of load attempt {attempt_id}")
+        return attempt
+
+    return registry.commit_on_newest(write, f"the end of load attempt {attempt_id}")
 
 
 def next_status(outcome: str, previous_outcome: str | None, status_before: str) -> str:

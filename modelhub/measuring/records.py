@@ -3,7 +3,6 @@ measured (when, how, under which load_config); the history stays, so the same mo
 load_configs can be compared. A failed one is recorded and changes no metric."""
 
 from sqlalchemy import select, update
-from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
@@ -25,7 +24,8 @@ def set_stage(measurement_id: int, stage: str, **details) -> None:
 
 def finish(measurement_id: int, outcome: str, **details) -> Measurement | None:
     """Close a measurement; a success also sets the model's figures, in the same transaction."""
-    for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+
+    def write():
         measurement = db.session.get(Measurement, measurement_id)
         if measurement.outcome != "running":
             return None
@@ -35,12 +35,9 @@ def finish(measurement_id: int, outcome: str, **details) -> Measurement | None:
         measurement.outcome, measurement.finished_at, measurement.stage = outcome, utcnow(), None
         if outcome == "success" and measurement.results:
             _publish(measurement)
-        try:
-            db.session.commit()
-            return measurement
-        except StaleDataError:
-            db.session.rollback()  # the user edited the model meanwhile: apply on top of their edit
-    raise registry.WriteContention(f"could not record the end of measurement {measurement_id}")
+        return measurement
+
+    return registry.commit_on_newest(write, f"the end of measurement {measurement_id}")
 
 
 def _publish(measurement: Measurement) -> None:
