@@ -9,6 +9,7 @@ from modelhub.errors import ModelhubApi
 from modelhub.extensions import db, migrate
 from modelhub.paths import resource_dir
 from modelhub.plugin_manager import create_plugin_host
+from modelhub.security import install as install_security
 from modelhub.settings import base_config
 
 
@@ -33,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_connections(app, db.engine)
     migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
+    install_security(app)  # first: its checks run before any other request hook
     _register_views(app)
     _start_services(app)
     if app.config["MODELHUB_AUTO_UPGRADE"]:

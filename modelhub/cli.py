@@ -56,11 +56,16 @@ main.add_command(db_commands, "db")
               help="Scan the cache locations for models before serving.")
 def serve(host, port, workers, threads, allow_remote_code, scan_first):
     """Start the web server (gunicorn)."""
+    from modelhub import security
     from modelhub.loading import attempts
     from modelhub.server import serve as run_server
 
+    problem = security.exposure_problem(host, os.environ.get("MODELHUB_API_TOKEN") or None)
+    if problem:
+        raise click.ClickException(problem)
     if allow_remote_code:
         os.environ["MODELHUB_ALLOW_REMOTE_CODE"] = "1"  # read by the workers' apps and the load workers
+    os.environ["MODELHUB_BIND_HOST"] = host  # the workers' Host check answers to the bound address
     app = _create_app()  # creates or upgrades the database before any worker starts
     with app.app_context():
         attempts.close_interrupted(app.extensions["modelhub.plugins"])  # loads a previous server left running
@@ -70,6 +75,8 @@ def serve(host, port, workers, threads, allow_remote_code, scan_first):
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"modelhub {__version__}: serving on http://{shown_host}:{port}/")
     click.echo(f"Registry database: {database}")
+    for line in security.startup_lines(host, f"http://{shown_host}:{port}/", app.config):
+        click.echo(line)
     if allow_remote_code:
         click.echo("trust_remote_code is ALLOWED: models may run code they ship with.")
     sys.stdout.flush()

@@ -38,6 +38,9 @@ class ModelhubApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         payload, code, headers = super().handle_http_exception(error)
+        # flask-smorest drops the exception's own headers; a 405 must still say what is Allowed.
+        own = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        headers = {**own, **(headers or {})}
         if code >= 500:
             _rollback()
         if "errors" in payload and "message" not in payload:
@@ -46,7 +49,7 @@ class ModelhubApi(Api):
         return payload, code, headers
 
     def _error(self, code: int, message: str, headers: dict | None = None):
-        return {"code": code, "status": HTTP_STATUS_CODES[code], "message": message}, code, headers or {}
+        return error_body(code, message), code, headers or {}
 
     def _precondition_failed(self, error):
         return self._error(412, str(error), {"ETag": f'"{error.current_etag}"'})
@@ -58,6 +61,11 @@ class ModelhubApi(Api):
         _rollback()
         log.warning("database unavailable: %s", error.orig)
         return self._unavailable(f"The database is busy or unavailable ({error.orig}); retry shortly.")
+
+
+def error_body(code: int, message: str) -> dict:
+    """The API's error payload, for answers given outside a view (e.g. modelhub.security's refusals)."""
+    return {"code": code, "status": HTTP_STATUS_CODES[code], "message": message}
 
 
 def _rollback() -> None:

@@ -14,6 +14,8 @@ from urllib.parse import unquote
 
 from marshmallow import ValidationError, fields
 
+from modelhub.model_folders import TooManyEntries, links_leading_out
+
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
 LOAD_CONFIG_MAX_DEPTH = 32
 
@@ -57,7 +59,8 @@ class ModelDirectory(Text):
     """An absolute path to an existing directory holding a model's config.json.
 
     Refused, with nothing created: relative paths, ``..`` (also percent-encoded), paths that do not
-    exist, files, and directories without a config.json.
+    exist, files, directories without a config.json, and directories holding symlinks that lead out of
+    them (see modelhub/model_folders.py).
     """
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -74,8 +77,18 @@ class ModelDirectory(Text):
                 raise ValidationError(f"Not a directory: {text} (give the folder that holds config.json).")
             if not (path / "config.json").is_file():
                 raise ValidationError(f"No config.json in {text}: this does not look like a model directory.")
+            outside = links_leading_out(text)
+        except TooManyEntries as error:
+            raise ValidationError(f"{text} {error}: this does not look like a model directory.") from None
         except OSError as error:
             raise ValidationError(f"Cannot read {text}: {error.strerror or error}.") from None
+        if outside:
+            links = ", ".join(f"{name} -> {target}" for name, target in outside[:3])
+            more = f" (and {len(outside) - 3} more)" if len(outside) > 3 else ""
+            raise ValidationError(
+                f"Symlinks lead out of the model folder: {links}{more}. modelhub reads only files inside the "
+                "folder (or a hub-cache snapshot's blobs): copy those files in, or register the folder they are in."
+            )
         return text
 
 

@@ -41,6 +41,13 @@ def base_config() -> dict:
         "MODELHUB_ALLOW_REMOTE_CODE": os.environ.get("MODELHUB_ALLOW_REMOTE_CODE") == "1",
         # CPU threads a load worker's torch may use: all cores but one, kept for the web server.
         "MODELHUB_WORKER_THREADS": int(os.environ.get("MODELHUB_WORKER_THREADS") or max(1, (os.cpu_count() or 1) - 1)),
+        # Browser surface (modelhub/security.py, docs/security.md): the address `modelhub serve` bound,
+        # extra Host names to answer to (behind a proxy, a LAN name), and the bearer token that guards
+        # writes (required to bind beyond loopback); MODELHUB_PROTECT_READS=1 makes reads need it too.
+        "MODELHUB_BIND_HOST": os.environ.get("MODELHUB_BIND_HOST") or DEFAULT_HOST,
+        "MODELHUB_ALLOWED_HOSTS": [h.strip() for h in os.environ.get("MODELHUB_ALLOWED_HOSTS", "").split(",") if h.strip()],
+        "MODELHUB_API_TOKEN": os.environ.get("MODELHUB_API_TOKEN") or None,
+        "MODELHUB_PROTECT_READS": os.environ.get("MODELHUB_PROTECT_READS") == "1",
         # Registry requests are small; anything bigger is a mistake or an attack (413).
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,

@@ -246,5 +246,21 @@
     });
   });
 
+  // htmx does not swap a refused request (401: sign in; 403: cross-site...): say why above the page.
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const flash = document.getElementById("flash");
+    const xhr = event.detail.xhr;
+    if (!flash || !xhr) return;
+    if (event.detail.successful) {
+      flash.hidden = true;
+      return;
+    }
+    const template = document.createElement("template");
+    template.innerHTML = xhr.responseText || "";
+    const text = (template.content.textContent || "").replace(/\s+/g, " ").trim();
+    flash.textContent = text && text.length < 400 ? text : "The server refused the request (" + xhr.status + ").";
+    flash.hidden = false;
+  });
+
   window.showEditDetailsModal = showEditDetailsModal;
 })();
