@@ -21,6 +21,9 @@ UNGUARDED_WRITE_ATTEMPTS = 20
 
 # Built once: every API request looks a model up by name, and rebuilding the statement is measurable.
 _BY_NAME = select(ModelRegistry).where(ModelRegistry.model_name == bindparam("name"))
+# A writer locks the row it read (PostgreSQL; SQLite serializes writers anyway), so concurrent writers
+# queue instead of failing their version check over and over (8 writers on one row starved otherwise).
+_BY_NAME_FOR_UPDATE = _BY_NAME.with_for_update().execution_options(populate_existing=True)
 
 
 class ModelNotFound(LookupError):
@@ -80,11 +83,12 @@ def list_models(
     return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
 
 
-def get_model(name: str) -> ModelRegistry:
+def get_model(name: str, *, for_update: bool = False) -> ModelRegistry:
+    """The model named ``name``; ``for_update`` locks its row until the transaction ends."""
     if not _storable(name):
         # Could never have been registered; some databases would even reject it as a parameter.
         raise ModelNotFound(name)
-    row = db.session.scalar(_BY_NAME, {"name": name})
+    row = db.session.scalar(_BY_NAME_FOR_UPDATE if for_update else _BY_NAME, {"name": name})
     if row is None:
         raise ModelNotFound(name)
     return row
@@ -117,7 +121,7 @@ def update_model(name: str, changes: dict, *, if_match: frozenset[str] | None = 
     them, else :class:`PreconditionFailed` and nothing changes.
     """
     for _ in range(UNGUARDED_WRITE_ATTEMPTS):
-        row = get_model(name)
+        row = get_model(name, for_update=True)
         _check_precondition(row, if_match)
         for column, value in _with_provenance(row, changes).items():
             setattr(row, column, value)
@@ -149,7 +153,7 @@ def commit_on_newest(write, what: str):
 
 
 def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
-    row = get_model(name)
+    row = get_model(name, for_update=True)
     _check_precondition(row, if_match)
     db.session.delete(row)
     try:

@@ -29,12 +29,13 @@ class LiveServer:
         env: dict | None = None,
         cwd: Path | None = None,
         inherit_env: bool = True,
+        serve_args: tuple[str, ...] = (),
     ):
         self.home = home
         self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [executable, "--data-dir", str(home), "serve", "--port", str(self.port)]
+        self.command = [executable, "--data-dir", str(home), "serve", "--port", str(self.port), *serve_args]
         self.env = {**(os.environ if inherit_env else {}), **(env or {})}
         if database_url and not database_url.startswith("sqlite"):
             self.env["MODELHUB_DATABASE_URL"] = database_url
