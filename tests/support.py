@@ -39,6 +39,9 @@ class LiveServer:
         self.env = {**(os.environ if inherit_env else {}), **(env or {})}
         if database_url and not database_url.startswith("sqlite"):
             self.env["MODELHUB_DATABASE_URL"] = database_url
+            self.database_url = database_url
+        else:
+            self.database_url = f"sqlite:///{home / 'models.db'}"  # SQLite: models.db in its data dir
         self.log_path = home / "server.log"
         self.process = None
 
