@@ -1,0 +1,189 @@
+"""Writing and reading the export document.
+
+The document holds no volatile field (no export time, no database ids, no ``version`` counters), so
+exporting, importing into a fresh database and exporting again gives the same bytes. Left out on
+purpose: runs still going (a load or measurement in progress; the model's status is the one it had
+before that load began), and what only this machine knows (copies on disk, the ``missing`` flag,
+worker process ids): a scan rebuilds those.
+"""
+
+import json
+import os
+from collections import defaultdict
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from modelhub.exchange.schemas import (
+    REGISTRY_FORMAT,
+    REPORT_FORMAT,
+    VERSION,
+    CompatibilityReport,
+    Instant,
+    ModelEntry,
+    RegistryDocument,
+)
+from modelhub.extensions import db
+from modelhub.fields import parse_json_text
+from modelhub.models import LoadAttempt, Measurement, ModelRegistry
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a registry with its history is far bigger than an API request
+FORMATS = {REGISTRY_FORMAT: RegistryDocument, REPORT_FORMAT: CompatibilityReport}
+_instant = Instant()
+_ENTRY = ModelEntry()
+
+
+class InvalidDocument(ValueError):
+    """A file that cannot be imported; ``messages`` are marshmallow-style, per field."""
+
+    def __init__(self, messages):
+        super().__init__("The file cannot be imported.")
+        self.messages = messages
+
+
+class MalformedDocument(InvalidDocument):
+    """Not JSON at all (or not UTF-8): the API's 400, where a file of the wrong shape is a 422."""
+
+
+class DocumentTooLarge(InvalidDocument):
+    """Over the import limit (the API's 413)."""
+
+
+def build_document() -> dict:
+    """The whole registry as the export document (a dict in the document's key order)."""
+    # Sorted as the Models page lists them (ignoring case), ties broken exactly: the same registry
+    # always gives the same document, on every database.
+    models = sorted(db.session.scalars(select(ModelRegistry)), key=lambda row: (row.model_name.lower(), row.model_name))
+    attempts = _finished_runs(LoadAttempt)
+    measurements = _finished_runs(Measurement)
+    running = _running_previous_status()
+    entries = []
+    for row in models:
+        entry = model_entry(row, attempts[row.id], measurements[row.id])
+        if row.id in running and entry["compatibility_status"] == "testing":
+            entry["compatibility_status"] = running[row.id]  # as if the load in progress had not begun
+        entries.append(entry)
+    return {"format": REGISTRY_FORMAT, "version": VERSION, "models": entries}
+
+
+def model_entry(row: ModelRegistry, attempts: list, measurements: list) -> dict:
+    entry = _ENTRY.dump({**_columns(row), "metric_sources": None, "attempts": attempts, "measurements": measurements})
+    entry["metric_sources"] = sources_to_document(row.metric_sources, {m.id: m.started_at for m in measurements})
+    return entry
+
+
+def sources_to_document(sources: dict | None, started: dict) -> dict | None:
+    """A measured source's ``measurement_id`` becomes ``measurement``: when that measurement started
+    (the key order is kept, so the document reads as the registry does)."""
+    if not sources:
+        return None
+    converted = {}
+    for metric, source in sources.items():
+        if source.get("source") == "measured" and "measurement_id" in source:
+            moment = started.get(source["measurement_id"])
+            source = {("measurement" if k == "measurement_id" else k): v for k, v in source.items()}
+            if moment is None:  # its measurement is gone: the value stays, marked measured, unlinked
+                del source["measurement"]
+            else:
+                source["measurement"] = _instant._serialize(moment, None, None)
+        converted[metric] = source
+    return converted
+
+
+def sources_from_document(sources: dict | None, ids: dict) -> dict | None:
+    """The reverse: ``measurement`` (a start moment) becomes the local ``measurement_id``."""
+    if not sources:
+        return None
+    converted = {}
+    for metric, source in sources.items():
+        if source.get("source") == "measured" and "measurement" in source:
+            moment = _instant.deserialize(source["measurement"])
+            source = {("measurement_id" if k == "measurement" else k): v for k, v in source.items()}
+            source["measurement_id"] = ids[moment]
+        converted[metric] = source
+    return converted
+
+
+def dumps(document: dict) -> str:
+    """The document's text: stable (same document, same bytes), readable, UTF-8."""
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def parse(text: str | bytes, max_bytes: int) -> tuple[str, dict]:
+    """Check a file and return (its format, the validated document). Raises InvalidDocument with
+    per-field messages; nothing is looked up or written."""
+    if len(text) > max_bytes:
+        raise DocumentTooLarge({"_schema": [
+            f"The file is over the import limit of {max_bytes:,} bytes (MODELHUB_IMPORT_MAX_BYTES)."]})
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise MalformedDocument({"_schema": [f"Not UTF-8 text (byte {error.start}): is this a modelhub export?"]}) from None
+    if not text.strip():
+        raise MalformedDocument({"_schema": ["The file is empty: give a modelhub export or compatibility report."]})
+    try:
+        raw = parse_json_text(text)
+    except ValidationError as error:
+        raise MalformedDocument({"_schema": error.messages}) from None
+    return validate(raw)
+
+
+def validate(raw) -> tuple[str, dict]:
+    """Check an already parsed document: its format and version first (a different kind of file gets
+    one clear message, not a list of every field it lacks), then every field."""
+    if not isinstance(raw, dict):
+        raise InvalidDocument({"_schema": ["Must be a JSON object: a modelhub export or compatibility report."]})
+    kind = raw.get("format")
+    if kind not in FORMATS:
+        raise InvalidDocument({"format": [
+            f"Must be {REGISTRY_FORMAT!r} (a registry export) or {REPORT_FORMAT!r} (a compatibility report); "
+            f"this file says {kind!r}."]})
+    version = raw.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise InvalidDocument({"version": [
+            f"This file is format version {version}, written by a newer modelhub; this one reads version "
+            f"{VERSION}. Upgrade modelhub to import it."]})
+    try:
+        return kind, FORMATS[kind]().load(raw)
+    except ValidationError as error:
+        raise InvalidDocument(error.messages) from None
+
+
+def max_bytes() -> int:
+    """The largest file an import reads: ``MODELHUB_IMPORT_MAX_BYTES`` (app config, else environment)."""
+    from flask import current_app
+
+    configured = current_app.config.get("MODELHUB_IMPORT_MAX_BYTES") or os.environ.get("MODELHUB_IMPORT_MAX_BYTES")
+    return int(configured or DEFAULT_MAX_BYTES)
+
+
+def counts(document: dict) -> dict:
+    models = document["models"]
+    return {"models": len(models), "attempts": sum(len(e.get("attempts") or []) for e in models),
+            "measurements": sum(len(e.get("measurements") or []) for e in models)}
+
+
+_COLUMNS = ("model_name", "hf_path", "cache_location", "cache_path", "compatibility_status", "compatibility_notes",
+            "load_config", "mmlu_score", "gpqa_score", "hellaswag_score", "humaneval_score", "mbpp_score",
+            "math_score", "truthfulqa_score", "perplexity", "max_throughput_tokens_sec", "avg_latency_ms",
+            "quantization", "created_at")
+
+
+def _columns(row: ModelRegistry) -> dict:
+    return {name: getattr(row, name) for name in _COLUMNS}
+
+
+def _finished_runs(model_class) -> dict[int, list]:
+    """Each model's finished runs, oldest first."""
+    runs = defaultdict(list)
+    query = select(model_class).where(model_class.outcome != "running").order_by(model_class.started_at, model_class.id)
+    for run in db.session.scalars(query):
+        runs[run.model_id].append(run)
+    return runs
+
+
+def _running_previous_status() -> dict[int, str]:
+    query = select(LoadAttempt).where(LoadAttempt.outcome == "running").order_by(LoadAttempt.id.desc())
+    return {attempt.model_id: attempt.previous_status for attempt in db.session.scalars(query)}
+

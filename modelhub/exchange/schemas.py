@@ -1,0 +1,258 @@
+"""The export document and the compatibility report, as marshmallow schemas: one definition used to
+write them (field order included), to check a file before anything is imported, and in the OpenAPI
+document.
+
+Nothing in them is an internal database id: runs (load attempts, measurements) are identified by
+their model and the moment they started, so a measured metric's provenance names its measurement by
+that moment and survives an import into another database.
+"""
+
+import copy
+import math
+from datetime import UTC
+from pathlib import PurePosixPath
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from modelhub import models as m
+from modelhub.fields import HubId, LoadConfig, Text
+from modelhub.schemas import CACHE_PATH_MAX, NOTES_MAX, MetadataFields
+
+REGISTRY_FORMAT = "modelhub-registry"
+REPORT_FORMAT = "modelhub-compatibility-report"
+VERSION = 1
+TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generous, but bounded
+JSON_MAX_DEPTH = 32
+RUN_OUTCOMES = ("success", "failure", "interrupted")  # a run still going is not exported
+SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
+
+
+class Instant(fields.DateTime):
+    """A moment: written in UTC with its offset; read only with an explicit offset (a time without
+    one is ambiguous) and converted to UTC, the zone SQLite's naive timestamps are stored in."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Must be an ISO 8601 date and time, e.g. 2026-01-31T12:00:00+00:00.")
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            raise ValidationError("Must include a UTC offset, e.g. 2026-01-31T12:00:00+00:00.")
+        return parsed.astimezone(UTC)
+
+
+def check_storable_json(value, depth: int = 0) -> None:
+    """Refuse what a JSON column cannot hold on every database: NaN/Infinity, NUL characters and lone
+    surrogates (PostgreSQL), and nesting deeper than JSON_MAX_DEPTH."""
+    if depth > JSON_MAX_DEPTH:
+        raise ValidationError(f"Nested deeper than {JSON_MAX_DEPTH} levels.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("NaN and Infinity are not valid JSON numbers.")
+    if isinstance(value, str):
+        Text(max_length=TEXT_MAX).deserialize(value)
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            check_storable_json(key, depth + 1)
+            check_storable_json(child, depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            check_storable_json(child, depth + 1)
+
+
+class JsonValue(fields.Field):
+    """A JSON object (or array) kept in a JSON column: environment facts, kwargs, results."""
+
+    def __init__(self, kind: type = dict, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, self.kind):
+            raise ValidationError("Must be a JSON object." if self.kind is dict else "Must be a JSON array.")
+        check_storable_json(value)
+        return value
+
+
+class AbsolutePath(Text):
+    """Where a model's files were on the exporting machine: absolute, but not required to exist here."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not PurePosixPath(text).is_absolute() or ".." in PurePosixPath(text).parts:
+            raise ValidationError("Must be an absolute path without '..'.")
+        return text
+
+
+class MetricSources(fields.Field):
+    """Per metric, where its value came from: ``{"mmlu_score": {"source": "card", ...}}``. A measured
+    value names its measurement by when it started (``"measurement": "2026-...+00:00"``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object keyed by metric name.")
+        errors = {}
+        for metric, source in value.items():
+            try:
+                self._check(metric, source)
+            except ValidationError as error:
+                errors[metric] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+    @staticmethod
+    def _check(metric, source) -> None:
+        if metric not in m.NUMERIC_METRICS:
+            raise ValidationError(f"Not a metric; metrics are: {', '.join(m.NUMERIC_METRICS)}.")
+        if not isinstance(source, dict) or source.get("source") not in SOURCES:
+            raise ValidationError(f'Must be an object whose "source" is one of: {", ".join(SOURCES)}.')
+        check_storable_json(source)
+        if "measurement_id" in source:
+            raise ValidationError('Name a measurement by when it started ("measurement"), not by a database id.')
+        if source["source"] == "measured" and "measurement" in source:
+            Instant().deserialize(source["measurement"])
+
+
+def _metric(name: str):
+    """The metric fields exactly as the API validates them (ranges, strict numbers)."""
+    return copy.deepcopy(MetadataFields._declared_fields[name])
+
+
+class _RunFields(Schema):
+    started_at = Instant(required=True, metadata={"description": "Identifies the run within its model."})
+    finished_at = Instant(allow_none=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(RUN_OUTCOMES))
+    load_config = Text(max_length=TEXT_MAX, allow_none=True,
+                       metadata={"description": "The load_config text as it was (history: not re-checked)."})
+    final_kwargs = JsonValue(allow_none=True)
+    environment = JsonValue(allow_none=True)
+    error_type = Text(max_length=200, allow_none=True)
+    error_message = Text(max_length=TEXT_MAX, allow_none=True)
+
+
+class AttemptEntry(_RunFields):
+    """A finished load attempt."""
+
+    previous_status = fields.String(required=True, validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    explanation = Text(max_length=TEXT_MAX, allow_none=True)
+    suggestion = JsonValue(allow_none=True)
+    plugin_changes = JsonValue(kind=list, allow_none=True)
+    smoke_test = JsonValue(allow_none=True)
+
+
+class MeasurementEntry(_RunFields):
+    """A finished measurement."""
+
+    settings = JsonValue(allow_none=True)
+    results = JsonValue(allow_none=True)
+
+
+class ModelEntry(Schema):
+    """One model: what the registry stores about it, with its history. Only ``model_name`` is required;
+    a field left out says nothing (an import never clears a value)."""
+
+    model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    hf_path = HubId(max_length=m.MODEL_NAME_MAX)
+    cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS))
+    cache_path = AbsolutePath(max_length=CACHE_PATH_MAX, allow_none=True)
+    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
+    load_config = LoadConfig(allow_none=True, metadata={"description": "The load_config text as saved, or null."})
+    mmlu_score = _metric("mmlu_score")
+    gpqa_score = _metric("gpqa_score")
+    hellaswag_score = _metric("hellaswag_score")
+    humaneval_score = _metric("humaneval_score")
+    mbpp_score = _metric("mbpp_score")
+    math_score = _metric("math_score")
+    truthfulqa_score = _metric("truthfulqa_score")
+    perplexity = _metric("perplexity")
+    max_throughput_tokens_sec = _metric("max_throughput_tokens_sec")
+    avg_latency_ms = _metric("avg_latency_ms")
+    quantization = _metric("quantization")
+    metric_sources = MetricSources(allow_none=True)
+    created_at = Instant()
+    attempts = fields.List(fields.Nested(AttemptEntry))
+    measurements = fields.List(fields.Nested(MeasurementEntry))
+
+    @validates_schema
+    def _consistent(self, data, **kwargs):
+        errors = {}
+        if data.get("cache_location") == "custom" and not data.get("cache_path"):
+            errors["cache_path"] = ["A custom location needs cache_path: the directory that held the model."]
+        for key in ("attempts", "measurements"):
+            seen = {}
+            for index, run in enumerate(data.get(key) or []):
+                if run["started_at"] in seen:
+                    errors.setdefault(key, {})[index] = {"started_at": [
+                        f"Two runs of this model started at the same moment (also {key}.{seen[run['started_at']]})."]}
+                seen.setdefault(run["started_at"], index)
+        measured = {run["started_at"] for run in data.get("measurements") or []}
+        for metric, source in (data.get("metric_sources") or {}).items():
+            if data.get(metric) is None:
+                errors.setdefault("metric_sources", {})[metric] = ["Has a source but the metric has no value."]
+            elif "measurement" in source and Instant().deserialize(source["measurement"]) not in measured:
+                errors.setdefault("metric_sources", {})[metric] = [
+                    f"Names measurement {source['measurement']}, which is not among this model's measurements."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class RegistryDocument(Schema):
+    """The whole registry (``modelhub export``, ``GET /api/export``): models sorted by name, each with
+    its load attempts and measurements, oldest first."""
+
+    format = fields.String(required=True, validate=validate.Equal(REGISTRY_FORMAT))
+    version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
+    models = fields.List(fields.Nested(ModelEntry), required=True)
+
+    @validates_schema
+    def _unique_names(self, data, **kwargs):
+        first, errors = {}, {}
+        for index, entry in enumerate(data.get("models", [])):
+            name = entry["model_name"]
+            if name in first:
+                errors[index] = {"model_name": [f"Duplicate: {name!r} is also models.{first[name]}."]}
+            first.setdefault(name, index)
+        if errors:
+            raise ValidationError({"models": errors})
+
+
+class Proof(Schema):
+    """The successful load attempt a compatibility report rests on."""
+
+    started_at = Instant(required=True)
+    finished_at = Instant(allow_none=True)
+    final_kwargs = JsonValue(allow_none=True)
+    plugin_changes = JsonValue(kind=list, allow_none=True)
+    environment = JsonValue(allow_none=True)
+    smoke_test = JsonValue(allow_none=True)
+
+
+class MeasuredProof(Schema):
+    """The latest successful measurement under the same load_config, when there is one."""
+
+    started_at = Instant(required=True)
+    finished_at = Instant(allow_none=True)
+    settings = JsonValue(allow_none=True)
+    results = JsonValue(allow_none=True)
+    environment = JsonValue(allow_none=True)
+
+
+class CompatibilityReport(Schema):
+    """One model's working load_config and the machine it was proven on (``GET .../report``)."""
+
+    format = fields.String(required=True, validate=validate.Equal(REPORT_FORMAT))
+    version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
+    model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    hf_path = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    quantization = _metric("quantization")
+    load_config = LoadConfig(required=True, allow_none=True,
+                             metadata={"description": "The load_config that loaded (null: system defaults)."})
+    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES),
+                                         metadata={"description": "On the machine it was proven on (not imported)."})
+    proven_on = fields.Nested(Proof, required=True)
+    measured = fields.Nested(MeasuredProof, allow_none=True)
