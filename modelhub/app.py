@@ -60,9 +60,11 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.cards import blp as cards_api
     from modelhub.api.http import add_etag
     from modelhub.api.discovery import blp as discovery_api
+    from modelhub.api.exchange import blp as exchange_api
     from modelhub.api.loading import blp as loading_api
     from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
+    from modelhub.exchange import pages as exchange_pages
 
     api = ModelhubApi(app)
     api.register_blueprint(models_api)
@@ -70,9 +72,11 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(discovery_api)
     api.register_blueprint(cards_api)
     api.register_blueprint(measuring_api)
+    api.register_blueprint(exchange_api)
     app.register_blueprint(pages.bp)
     app.register_blueprint(load_pages.bp)
     app.register_blueprint(scan_pages.bp)
     app.register_blueprint(compare.bp)
     app.register_blueprint(card_pages.bp)
+    app.register_blueprint(exchange_pages.bp)
     app.after_request(add_etag)

@@ -10,6 +10,7 @@ from flask_migrate.cli import db as db_commands
 from marshmallow import ValidationError
 
 from modelhub import __version__
+from modelhub.exchange.commands import export_command, import_command
 from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
 
 
@@ -43,6 +44,8 @@ def main(ctx):
 
 
 main.add_command(db_commands, "db")
+main.add_command(export_command)
+main.add_command(import_command)
 
 
 @main.command()
