@@ -20,6 +20,9 @@ EXPECTED = {
     ("/api/scan", "get"): {"200"},
     ("/api/models/{model_name}/copies", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/card-scores", "post"): {"200", "404", "503"},
+    ("/api/export", "get"): {"200", "503"},
+    ("/api/import", "post"): {"200", "400", "409", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/report", "get"): {"200", "404", "409", "503"},
 }
 
 
