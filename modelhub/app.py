@@ -58,7 +58,7 @@ def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
     from modelhub import card_pages, compare, load_pages, pages, scan_pages
     from modelhub.api.cards import blp as cards_api
-    from modelhub.api.http import add_etag
+    from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.exchange import blp as exchange_api
     from modelhub.api.loading import blp as loading_api
@@ -66,7 +66,9 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.models import blp as models_api
     from modelhub.exchange import pages as exchange_pages
 
-    api = ModelhubApi(app)
+    app.url_map.converters["model_name"] = ModelNameConverter
+    api = ModelhubApi(app, spec_kwargs={"extra_plugins": [SchemaKeywords()]})
+    api.register_converter(ModelNameConverter, model_name_parameter)
     api.register_blueprint(models_api)
     api.register_blueprint(loading_api)
     api.register_blueprint(discovery_api)

@@ -18,14 +18,22 @@ from modelhub.model_folders import TooManyEntries, links_leading_out
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
 LOAD_CONFIG_MAX_DEPTH = 32
+# The API's per-model sub-resources (/api/models/{name}/<one of these>). A name "org/<one of these>"
+# could not be told apart from that sub-resource of model "org", so such names are refused.
+MODEL_SUBRESOURCES = ("config", "metadata", "load", "unload", "attempts", "benchmark", "measurements", "copies",
+                      "card-scores", "report")
 
 
 class Text(fields.String):
     """A string that can be stored in every supported database, with a length cap."""
 
+    # For the OpenAPI document: what JSON Schema can say of the rules below (clients and fuzzers read it).
+    SCHEMA_PATTERN = r"^[^\x00]*$"
+
     def __init__(self, *, max_length: int, **kwargs):
         super().__init__(**kwargs)
         self.max_length = max_length
+        self.metadata = {"maxLength": max_length, "pattern": self.SCHEMA_PATTERN, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -44,6 +52,8 @@ class HubId(Text):
     """A Hugging Face style id: ``name`` or ``org/name`` (letters, digits, ``.``, ``_``, ``-``)."""
 
     PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+    # PATTERN and "no '..'" in one expression without look-arounds (a '.' is never followed by another).
+    SCHEMA_PATTERN = r"^[A-Za-z0-9](\.?[A-Za-z0-9_-])*\.?(/[A-Za-z0-9](\.?[A-Za-z0-9_-])*\.?)?$"
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -55,6 +65,24 @@ class HubId(Text):
         return text
 
 
+class ModelName(HubId):
+    """A model's name in the registry: a HubId that is not ``org/<sub-resource>`` (``org/config``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {"not": {"pattern": f"/({'|'.join(MODEL_SUBRESOURCES)})$"}, **self.metadata}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        org, _, last = text.rpartition("/")
+        if org and last in MODEL_SUBRESOURCES:
+            raise ValidationError(
+                f"'{org}/{last}' cannot be a model name: /api/models/{org}/{last} is the {last} endpoint of model "
+                f"'{org}'. Name it differently (e.g. '{org}/{last}-model'); hf_path can still be '{org}/{last}'."
+            )
+        return text
+
+
 class ModelDirectory(Text):
     """An absolute path to an existing directory holding a model's config.json.
 
@@ -62,6 +90,8 @@ class ModelDirectory(Text):
     exist, files, directories without a config.json, and directories holding symlinks that lead out of
     them (see modelhub/model_folders.py).
     """
+
+    SCHEMA_PATTERN = r"^/[^\x00]*$"
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

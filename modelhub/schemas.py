@@ -3,7 +3,9 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import HubId, LoadConfig, ModelDirectory, StrictFloat, Text, UtcDateTime
+from modelhub.fields import (
+    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
+)
 
 NOTES_MAX = 10_000
 CACHE_PATH_MAX = 4096
@@ -52,6 +54,8 @@ class MetadataFields(Schema):
 class _RequireAnyField:
     """A PATCH that names no field is a mistake (usually a typo'd key or an empty body)."""
 
+    OPENAPI = {"minProperties": 1}
+
     @validates_schema(pass_original=True)
     def _require_any(self, data, original, **kwargs):
         if not data and not (isinstance(original, dict) and original):
@@ -76,7 +80,13 @@ class CombinedUpdateSchema(_RequireAnyField, Schema):
 class ModelCreateSchema(ConfigFields, MetadataFields):
     """Register a model. Only ``model_name`` is required; ``hf_path`` defaults to it."""
 
-    model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    # Object-level rules, for the OpenAPI document (see modelhub.api.http.SchemaKeywords).
+    OPENAPI = {
+        "if": {"properties": {"cache_location": {"const": "custom"}}, "required": ["cache_location"]},
+        "then": {"properties": {"cache_path": {"type": "string"}}, "required": ["cache_path"]},
+    }
+
+    model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
     cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS), load_default="primary")
     cache_path = ModelDirectory(max_length=CACHE_PATH_MAX, allow_none=True)
@@ -151,7 +161,7 @@ class ModelListSchema(Schema):
 class LoadRequestSchema(Schema):
     """``POST /api/models/{name}/load``; the body is optional."""
 
-    force = fields.Boolean(
+    force = StrictBoolean(
         load_default=False, metadata={"description": "Load even though the model is marked incompatible."}
     )
     timeout = StrictFloat(
@@ -248,22 +258,52 @@ class ScanStatusSchema(Schema):
     error = fields.String()
 
 
+def _count(low: int, high: int, **kwargs) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+
+
+def _counts(low: int, high: int) -> fields.List:
+    return fields.List(_count(low, high), validate=validate.Length(min=1, max=32))
+
+
+# The settings modelhub.measuring.metrics.DEFAULTS knows, typed: a wrong type is a 422 here, not a
+# failed measurement after the model has been loaded.
+class TimeToFirstTokenSettings(Schema):
+    error_messages = {"unknown": "Unknown setting; known: prompt_lengths, repeats, warmup."}
+    prompt_lengths = _counts(1, 32768)
+    repeats = _count(1, 1000)
+    warmup = _count(0, 1000)
+
+
+class ThroughputSettings(Schema):
+    error_messages = {"unknown": "Unknown setting; known: new_tokens, batch_sizes, repeats, warmup."}
+    new_tokens = _count(2, 32768)
+    batch_sizes = _counts(1, 4096)
+    repeats = _count(1, 1000)
+    warmup = _count(0, 1000)
+
+
+class PerplexitySettings(Schema):
+    error_messages = {"unknown": "Unknown setting; known: text, max_length, stride."}
+    text = Text(max_length=1_000_000, allow_none=True, metadata={"description": "Text to score (default: the bundled one)."})
+    max_length = _count(2, 1_000_000, allow_none=True)
+    stride = _count(1, 1_000_000, allow_none=True)
+
+
+class MeasurementSettingsSchema(Schema):
+    error_messages = {"unknown": "Unknown measurement; known: time_to_first_token, throughput, perplexity."}
+    time_to_first_token = fields.Nested(TimeToFirstTokenSettings, allow_none=True)
+    throughput = fields.Nested(ThroughputSettings, allow_none=True)
+    perplexity = fields.Nested(PerplexitySettings, allow_none=True)
+
+
 class BenchmarkRequestSchema(LoadRequestSchema):
     """``POST /api/models/{name}/benchmark``; the body is optional."""
 
-    settings = fields.Dict(
-        keys=fields.String(), values=fields.Dict(),
+    settings = fields.Nested(
+        MeasurementSettingsSchema,
         metadata={"description": 'Per measurement, settings over the defaults: {"throughput": {"new_tokens": 16}}.'},
     )
-
-    @validates_schema
-    def _known_settings(self, data, **kwargs):
-        from modelhub.measuring.metrics import resolve_settings
-
-        try:
-            resolve_settings(data.get("settings"))
-        except (ValueError, TypeError) as error:
-            raise ValidationError(str(error), "settings") from None
 
 
 class MeasurementSchema(Schema):

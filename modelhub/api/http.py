@@ -1,13 +1,18 @@
 """HTTP plumbing shared by the API views: a stricter request-body parser and ETag helpers."""
 
 import json
+import re
 
+from apispec import BasePlugin
 from flask import Request, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
 from marshmallow import RAISE
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import PathConverter
+
+from modelhub.fields import MODEL_SUBRESOURCES
 
 
 class StrictJsonParser(FlaskParser):
@@ -40,6 +45,30 @@ class StrictJsonParser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = StrictJsonParser()
+
+
+class ModelNameConverter(PathConverter):
+    """``<model_name:...>``, for the model itself: a name with at most one '/', but not ``org/config``.
+
+    ``/api/models/org/config`` is the config endpoint of model ``org``; were model names allowed to end
+    in a sub-resource, a GET or DELETE there would reach a model named ``org/config`` instead of
+    answering 405 (and OPTIONS would advertise methods that endpoint does not have).
+    """
+
+    regex = rf"[^/](?:(?!/(?:{'|'.join(map(re.escape, MODEL_SUBRESOURCES))})$).)*?"
+
+
+def model_name_parameter(converter) -> dict:
+    return {"type": "string", "minLength": 1}
+
+
+class SchemaKeywords(BasePlugin):
+    """apispec plugin: a schema class's ``OPENAPI`` dict (object-level JSON Schema keywords such as
+    ``minProperties`` or ``if``/``then``, which fields cannot declare) goes into its OpenAPI schema."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        return dict(getattr(schema, "OPENAPI", {})) or None
 
 
 def if_match() -> frozenset[str] | None:

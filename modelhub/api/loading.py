@@ -26,7 +26,7 @@ def supervisor():
 
 @blp.route("/models/<path:model_name>/load")
 class Load(MethodView):
-    @blp.arguments(LoadRequestSchema())
+    @blp.arguments(LoadRequestSchema(), required=False)
     @blp.response(202, AttemptSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
     def post(self, options, model_name):

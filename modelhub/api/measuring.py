@@ -15,7 +15,7 @@ blp = Blueprint("measuring", __name__, url_prefix="/api/models", description="Me
 
 @blp.route("/<path:model_name>/benchmark")
 class Benchmark(MethodView):
-    @blp.arguments(BenchmarkRequestSchema())
+    @blp.arguments(BenchmarkRequestSchema(), required=False)
     @blp.response(202, MeasurementSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
     def post(self, options, model_name):

@@ -35,6 +35,29 @@ IF_MATCH = {
 }
 
 
+# OpenAPI links from a created model to everything that can be done with it: clients (and the
+# stateful fuzzer) learn that the name in the 201 body addresses these operations.
+MODEL_OPERATIONS = {
+    "GetModel": ("/api/models/{model_name}", "get"),
+    "UpdateModel": ("/api/models/{model_name}", "patch"),
+    "DeleteModel": ("/api/models/{model_name}", "delete"),
+    "UpdateConfig": ("/api/models/{model_name}/config", "patch"),
+    "UpdateMetadata": ("/api/models/{model_name}/metadata", "patch"),
+    "LoadModel": ("/api/models/{model_name}/load", "post"),
+    "UnloadModel": ("/api/models/{model_name}/unload", "post"),
+    "ListAttempts": ("/api/models/{model_name}/attempts", "get"),
+    "MeasureModel": ("/api/models/{model_name}/benchmark", "post"),
+    "ListMeasurements": ("/api/models/{model_name}/measurements", "get"),
+    "ListCopies": ("/api/models/{model_name}/copies", "get"),
+    "ImportCardScores": ("/api/models/{model_name}/card-scores", "post"),
+}
+MODEL_LINKS = {
+    name: {"operationRef": f"#/paths/{path.replace('/', '~1')}/{method}",
+           "parameters": {"model_name": "$response.body#/model_name"}}
+    for name, (path, method) in MODEL_OPERATIONS.items()
+}
+
+
 def _document(*errors, guarded: bool = False):
     """Declare the error responses an endpoint really returns, so the OpenAPI document lists them."""
 
@@ -63,6 +86,7 @@ class Models(MethodView):
 
     @blp.arguments(ModelCreateSchema())
     @blp.response(201, ModelSchema)
+    @blp.doc(responses={201: {"links": MODEL_LINKS}})
     @_document(DUPLICATE, *BODY_ERRORS, BUSY)
     def post(self, fields):
         """Register a model."""
@@ -71,7 +95,7 @@ class Models(MethodView):
         return _model_response(row, 201, {"Location": location})
 
 
-@blp.route("/<path:model_name>")
+@blp.route("/<model_name:model_name>")
 class Model(MethodView):
     @blp.response(200, ModelSchema)
     @_document(NOT_FOUND, BUSY)

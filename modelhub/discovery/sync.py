@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from modelhub.discovery.types import FoundModel, Problem, ScanReport
 from modelhub.extensions import db
-from modelhub.fields import HubId
+from modelhub.fields import ModelName
 from modelhub.models import MODEL_NAME_MAX, ModelCopy, ModelRegistry, utcnow
 
-_NAME = HubId(max_length=MODEL_NAME_MAX)
+_NAME = ModelName(max_length=MODEL_NAME_MAX)
 COPY_COLUMNS = ("location", "revision", "size_bytes", "weight_format", "architecture", "model_type",
                 "quantization", "incomplete", "incomplete_reason")
 

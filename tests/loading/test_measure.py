@@ -68,7 +68,9 @@ def test_unknown_measurement_settings_are_refused(loader, tiny_models):
     loader.register("tiny/llama", tiny_models["llama"])
     response = loader.client.post("/api/models/tiny/llama/benchmark", json={"settings": {"speed": {}}})
     assert response.status_code == 422
-    assert "Unknown measurement" in response.json["errors"]["json"]["settings"][0]
+    assert response.json["errors"]["json"]["settings"]["speed"] == [
+        "Unknown measurement; known: time_to_first_token, throughput, perplexity."
+    ]
 
 
 def test_the_modal_shows_measured_values_and_the_history(loader, tiny_models):
