@@ -112,8 +112,8 @@ def parse_host(value: str) -> tuple[str, int | None] | None:
     """``name``, ``name:port``, ``[v6]`` or ``[v6]:port`` -> (lower-case name, port); None if malformed."""
     value = value.strip().lower()
     if value.startswith("["):
-        address, _, rest = value[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        address, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
             return None
         port = rest[1:] if rest else None
         try:
