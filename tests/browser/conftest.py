@@ -30,6 +30,7 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _watch_csp(browser)
         yield browser
         browser.close()
 
@@ -67,6 +68,46 @@ def server(tmp_path):
 @pytest.fixture
 def registry(server):
     return Registry(server)
+
+
+# The pages must work under the server's Content-Security-Policy (no inline scripts, styles or handlers):
+# every browser context reports each violation on the console (CSP_WATCH, and Chromium's own "Refused
+# to ... Content Security Policy" lines), and any violation fails the test that caused it.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+_csp_violations: list[str] = []
+
+
+def _watch_csp(browser) -> None:
+    """Every context the tests open, however they open it, reports its CSP violations."""
+    new_context = browser.new_context
+
+    def watched_context(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.add_init_script(CSP_WATCH)
+        context.on("console", lambda message: _csp_violations.append(message.text)
+                   if "CSP violation" in message.text or "Content Security Policy" in message.text else None)
+        return context
+
+    browser.new_context = watched_context
+
+
+def take_csp_violations() -> list[str]:
+    """The violations reported so far in this test (and forget them)."""
+    found = list(_csp_violations)
+    _csp_violations.clear()
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    _csp_violations.clear()
+    yield
+    violations = take_csp_violations()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 class PageWatch:
