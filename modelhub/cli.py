@@ -60,7 +60,6 @@ main.add_command(import_command)
 def serve(host, port, workers, threads, allow_remote_code, scan_first):
     """Start the web server (gunicorn)."""
     from modelhub import security
-    from modelhub.loading import attempts
     from modelhub.server import serve as run_server
 
     problem = security.exposure_problem(host, os.environ.get("MODELHUB_API_TOKEN") or None)
@@ -71,7 +70,7 @@ def serve(host, port, workers, threads, allow_remote_code, scan_first):
     os.environ["MODELHUB_BIND_HOST"] = host  # the workers' Host check answers to the bound address
     app = _create_app()  # creates or upgrades the database before any worker starts
     with app.app_context():
-        attempts.close_interrupted(app.extensions["modelhub.plugins"])  # loads a previous server left running
+        app.extensions["modelhub.supervisor"].recover()  # loads a previous server left running
         if scan_first:
             _report_scan(_run_scan(show_progress=False))
     database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])

@@ -170,3 +170,32 @@ class Measurement(WorkerRun, db.Model):
 
     settings: Mapped[dict | None] = mapped_column(JSON)
     results: Mapped[dict | None] = mapped_column(JSON)  # ttft, throughput, perplexity, memory, load_seconds
+
+
+WORKER_JOBS = ("load", "measure")
+LEASE_STATES = ("loading", "loaded")
+
+
+class WorkerLease(db.Model):
+    """Which web process runs the worker of a model now. At most one per model (its primary key), in
+    the database that every web process — and every host sharing a PostgreSQL registry — sees: a load
+    claimed by one process is refused by the others, and any process can answer for its state."""
+
+    __tablename__ = "worker_lease"
+    __table_args__ = (
+        _one_of("job", WORKER_JOBS, table="worker_lease"),
+        _one_of("state", LEASE_STATES, table="worker_lease"),
+    )
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="loading")
+    run_id: Mapped[int | None] = mapped_column(Integer)  # the load attempt's or the measurement's id
+    stage: Mapped[str | None] = mapped_column(String(32))
+    host: Mapped[str] = mapped_column(String(255))
+    owner_pid: Mapped[int] = mapped_column(Integer)  # the web process supervising the worker
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set by another process (or host) asking the owner to end the worker; the owner polls it.
+    stop_reason: Mapped[str | None] = mapped_column(Text)

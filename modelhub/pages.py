@@ -6,7 +6,7 @@ renders the same ``_partial.html`` the full page includes, so every piece of mar
 
 import json
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import Blueprint, current_app, g, make_response, render_template, request
 from marshmallow import EXCLUDE, ValidationError
 from sqlalchemy import select
 
@@ -31,10 +31,17 @@ def _template_globals():
     return {
         "display": display,
         "database": describe_database(current_app.config["SQLALCHEMY_DATABASE_URI"]),
-        "load_state": current_app.extensions["modelhub.supervisor"].state,
+        "load_state": _load_state,
         "plugins": current_app.extensions["modelhub.plugins"].plugin_reports,
         "scan_status": lambda: current_app.extensions["modelhub.scanner"].status,
     }
+
+
+def _load_state(model_name: str) -> dict:
+    # Every lease is read once per rendered page, not once per card.
+    if "load_states" not in g:
+        g.load_states = current_app.extensions["modelhub.supervisor"].states()
+    return g.load_states(model_name)
 
 
 @bp.route("/")

@@ -171,11 +171,15 @@ class LoadRequestSchema(Schema):
 
 
 class LoadStateSchema(Schema):
-    state = fields.String(metadata={"description": "idle, loading, loaded (or failed, briefly, while its worker exits)."})
-    stage = fields.String()
-    attempt_id = fields.Integer()
-    pid = fields.Integer(allow_none=True)
-    seconds = fields.Float()
+    """Whether the model's worker runs now, as every web process sees it (from its lease)."""
+
+    state = fields.String(metadata={"description": "idle, loading or loaded."})
+    job = fields.String(metadata={"description": "load, or measure (a benchmark run)."})
+    stage = fields.String(allow_none=True, metadata={"description": "What the worker is doing while loading."})
+    attempt_id = fields.Integer(metadata={"description": "The load attempt (or measurement) the worker runs."})
+    pid = fields.Integer(allow_none=True, metadata={"description": "The worker process."})
+    owner = fields.String(metadata={"description": "The web process (and host) that runs the worker."})
+    seconds = fields.Float(metadata={"description": "Since the worker started."})
 
 
 class AttemptSchema(Schema):

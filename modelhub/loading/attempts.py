@@ -20,13 +20,17 @@ from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 log = logging.getLogger(__name__)
 
 
-def begin(model: ModelRegistry) -> LoadAttempt:
-    """Set the model ``testing`` and open an attempt for it, in one committed transaction."""
+def begin(model: ModelRegistry, claim=None) -> LoadAttempt:
+    """Set the model ``testing`` and open an attempt for it, in one committed transaction; ``claim(id)``
+    adds the worker's lease to that transaction."""
     attempt = LoadAttempt(
         model_id=model.id, previous_status=model.compatibility_status, load_config=model.load_config, stage="starting"
     )
     db.session.add(attempt)
     model.compatibility_status = "testing"
+    if claim is not None:
+        db.session.flush()  # the attempt's id, for the lease
+        claim(attempt.id)
     db.session.commit()
     return attempt
 
@@ -36,9 +40,10 @@ def set_stage(attempt_id: int, stage: str, **details) -> None:
     db.session.commit()
 
 
-def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
+def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt | None:
     """Close an attempt and move the model's status accordingly, in one transaction (a client never
-    sees the attempt ended and the model still ``testing``). ``details`` are LoadAttempt columns.
+    sees the attempt ended and the model still ``testing``). ``details`` are LoadAttempt columns;
+    ``also()`` adds more to the same transaction (the worker's lease).
 
     Returns the closed attempt, or None if it was already closed (a cancel racing the worker's report).
     """
@@ -47,6 +52,8 @@ def finish(attempt_id: int, outcome: str, **details) -> LoadAttempt | None:
         attempt = db.session.get(LoadAttempt, attempt_id)
         if attempt.outcome != "running":
             return None
+        if also is not None:
+            also()
         model = db.session.get(ModelRegistry, attempt.model_id)
         previous = _previous_outcome(attempt)
         for column, value in details.items():
@@ -78,10 +85,11 @@ def _previous_outcome(attempt: LoadAttempt) -> str | None:
     )
 
 
-def close_interrupted(plugins=None) -> list[int]:
+def close_interrupted(plugins=None, keep: set[int] = frozenset()) -> list[int]:
     """At start-up: attempts a previous server left running are closed as interrupted (and the
-    plugins told, as for any other ending)."""
-    running = list(db.session.scalars(select(LoadAttempt.id).where(LoadAttempt.outcome == "running")))
+    plugins told, as for any other ending). ``keep``: attempts a live process still runs."""
+    running = [attempt_id for attempt_id in db.session.scalars(
+        select(LoadAttempt.id).where(LoadAttempt.outcome == "running")) if attempt_id not in keep]
     for attempt_id in running:
         attempt = finish(attempt_id, "interrupted", error_type="Interrupted",
                          error_message="The server stopped while this model was loading.")

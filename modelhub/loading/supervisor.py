@@ -1,32 +1,38 @@
-"""The server side of loading: one worker process per loaded model, watched by a thread.
+"""The server side of loading: one worker process per loaded model, watched by a thread, and owned
+through a lease in the database so that every web process agrees on it.
 
-The supervisor starts ``python -m modelhub.loading.worker``, forwards its progress into the attempt
-record, enforces the timeout, and turns every ending (success, failure, timeout, a worker killed by a
-signal, a cancel) into a finished attempt and a compatibility status. No database transaction stays
-open while a worker runs: each record is its own short transaction.
+A load (or a measurement) claims the model's lease in the transaction that opens its attempt, so two
+requests racing in two processes get one 202 and one 409. Any process answers for a model's state from
+its lease; an unload that reaches a process other than the owner asks the owner (through the lease)
+and waits for it. The owning thread forwards the worker's progress, enforces the timeout, and turns
+every ending (success, failure, timeout, a worker killed by a signal, a cancel) into a finished attempt
+and a compatibility status. No database transaction stays open while a worker runs: each record is its
+own short transaction.
 """
 
 import json
 import logging
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
-from modelhub.loading import attempts
+from modelhub.loading import attempts, leases
+from modelhub.loading.process import EOF_MARK, Worker, describe_exit
 from modelhub.measuring import records as measurements
+from modelhub.models import ModelRegistry, WorkerLease
 from modelhub.plugin_manager import PluginHost
 
 log = logging.getLogger(__name__)
-EOF_MARK = object()
+IDLE = {"state": "idle"}
+REMOTE_STOP_WAIT = 30.0  # seconds an unload waits for the owning process to end its worker
 
 
 class LoadConflict(RuntimeError):
@@ -37,20 +43,6 @@ class NotLoaded(RuntimeError):
     """Unload of a model that is neither loaded nor loading: HTTP 409."""
 
 
-@dataclass
-class Worker:
-    model_name: str
-    attempt_id: int  # the load attempt, or the measurement for a "measure" job
-    timeout: float
-    job: str = "load"  # "load" keeps the model loaded; "measure" loads, measures and ends
-    process: subprocess.Popen | None = None
-    state: str = "loading"  # loading -> loaded or failed; removed from the supervisor when it ends
-    stage: str = "starting"
-    started: float = field(default_factory=time.monotonic)
-    stopping: bool = False
-    messages: queue.Queue = field(default_factory=queue.Queue)
-
-
 class Supervisor:
     def __init__(self, app: Flask, plugins: PluginHost):
         self.app = app
@@ -58,17 +50,18 @@ class Supervisor:
         self.max_loaded = app.config["MODELHUB_MAX_LOADED"]
         self.default_timeout = app.config["MODELHUB_LOAD_TIMEOUT"]
         self.lock = threading.RLock()
-        self.workers: dict[str, Worker] = {}
+        self.workers: dict[str, Worker] = {}  # the workers this process runs, by model name
 
-    # ---- what the API asks ----------------------------------------------------------------------
+    # ---- what the API and the pages ask ---------------------------------------------------------
 
     def state(self, model_name: str) -> dict:
-        worker = self.workers.get(model_name)
-        if worker is None:
-            return {"state": "idle"}
-        return {"state": worker.state, "job": worker.job, "stage": worker.stage, "attempt_id": worker.attempt_id,
-                "pid": worker.process.pid if worker.process else None,
-                "seconds": round(time.monotonic() - worker.started, 1)}
+        """The model's load state as the database records it (whichever process runs the worker)."""
+        return self._describe(leases.by_model_name().get(model_name))
+
+    def states(self):
+        """A ``model_name -> state`` function for a whole page, reading every lease once."""
+        by_name = leases.by_model_name()
+        return lambda model_name: self._describe(by_name.get(model_name))
 
     def load(self, model_name: str, *, force: bool = False, timeout: float | None = None):
         """Start loading; returns the opened attempt. Raises LoadConflict (409) when it cannot start."""
@@ -79,104 +72,182 @@ class Supervisor:
         """Load the model in a worker and measure it there; returns the opened measurement."""
         return self._start(model_name, "measure", force=force, timeout=timeout, settings=settings or {})
 
-    def _start(self, model_name: str, job: str, *, force: bool, timeout: float | None, settings: dict | None = None):
-        with self.lock:
-            model = registry.get_model(model_name)
-            current = self.workers.get(model_name)
-            if current is not None and current.state == "loading":
-                raise LoadConflict(f"{model_name!r} is already loading (attempt {current.attempt_id}).")
-            if model.compatibility_status == "incompatible" and not force:
-                raise LoadConflict(
-                    f"{model_name!r} is marked incompatible, so it is not loaded again. Set its status back to "
-                    "'unknown' to retry (the seed's \"Reset Failed Model\"), or send {\"force\": true}."
-                )
-            if current is not None:
-                self._stop(current, reason="reloaded")
-            self._make_room(keep=model_name)
-            request = {
-                "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": model.cache_path,
-                "load_config": json.loads(model.load_config) if model.load_config else {},
-                "settings": {
-                    "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
-                    "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]) / "offload"),
-                    "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
-                },
-            }
-            if job == "measure":
-                request["measure"] = settings
-            log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
-                     model_name, json.dumps(request["load_config"]))
-            record = attempts.begin(model) if job == "load" else measurements.begin(model, settings)
-            worker = Worker(model_name, record.id, timeout or self.default_timeout, job=job)
-            worker.process = subprocess.Popen(
-                [sys.executable, "-m", "modelhub.loading.worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-            )
-            worker.process.stdin.write(json.dumps(request) + "\n")
-            worker.process.stdin.flush()
-            self._set_stage(worker, "starting", worker_pid=worker.process.pid)
-            self.workers[model_name] = worker
-            threading.Thread(target=self._read, args=(worker,), daemon=True).start()
-            threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"{job}:{model_name}").start()
-            return record
-
     def unload(self, model_name: str) -> None:
         """End the model's worker (which frees its memory); a load in progress is cancelled."""
         with self.lock:
-            worker = self.workers.get(model_name)
-            if worker is None:
+            model = registry.get_model(model_name)
+            lease = self._live_lease(model.id)
+            if lease is None:
                 raise NotLoaded(f"{model_name!r} is not loaded.")
-            self._stop(worker, reason="cancelled by the user")
+            self._end(lease, "cancelled by the user")
 
     def shutdown(self) -> None:
         with self.lock:
             for worker in list(self.workers.values()):
                 self._stop(worker, reason="interrupted: the server stopped")
 
-    # ---- internals ------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """At start-up: leases of processes that died are taken over, and runs that no live process
+        owns (a previous server was killed mid-load) are closed as interrupted."""
+        with self._database():
+            for lease in leases.every_lease():
+                if leases.is_stale(lease):
+                    self._reclaim(lease)
+            owned = {(lease.job, lease.run_id) for lease in leases.every_lease()}
+            attempts.close_interrupted(self.plugins, keep={run for job, run in owned if job == "load"})
+            measurements.close_interrupted(keep={run for job, run in owned if job == "measure"})
 
-    def _make_room(self, keep: str) -> None:
-        others = [w for name, w in self.workers.items() if name != keep]
-        others.sort(key=lambda w: (w.state != "loaded", w.started))  # loaded ones first, oldest first
+    # ---- starting -------------------------------------------------------------------------------
+
+    def _start(self, model_name: str, job: str, *, force: bool, timeout: float | None, settings: dict | None = None):
+        with self.lock:
+            self._make_way(model_name, force)
+            for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+                model = registry.get_model(model_name, for_update=True)  # claims of one model queue here
+                self._refuse(model, leases.current(model.id), force)
+                request = self._request(model, settings if job == "measure" else None)
+                try:
+                    record = self._open(model, job, settings)
+                    break
+                except IntegrityError:
+                    db.session.rollback()  # another process claimed the lease first
+                    raise LoadConflict(f"{model_name!r} is already being loaded by another request.") from None
+                except StaleDataError:
+                    db.session.rollback()  # the model was edited meanwhile: check again on the newest row
+            else:
+                raise registry.WriteContention(f"could not start loading {model_name!r}; retry shortly.")
+            log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
+                     model_name, json.dumps(request["load_config"]))
+            worker = Worker(model_name, model.id, record.id, timeout or self.default_timeout, job=job)
+            worker.start(request)
+            self.workers[model_name] = worker
+            self._set_stage(worker, "starting", worker_pid=worker.process.pid)
+            threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"{job}:{model_name}").start()
+            return record
+
+    def _make_way(self, model_name: str, force: bool) -> None:
+        """Before claiming: refuse what cannot start, end this model's loaded worker (a reload) and, if
+        the host is full, the oldest others. No row is locked while waiting for them."""
+        model = registry.get_model(model_name)
+        lease = self._live_lease(model.id)
+        self._refuse(model, lease if lease is not None and lease.state == "loading" else None, force)
+        if lease is not None:
+            self._end(lease, "reloaded")
+        others = [lease for lease in leases.on_this_host()
+                  if lease.model_id != model.id and not self._reclaimed_if_stale(lease)]
+        others.sort(key=lambda lease: (lease.state != "loaded", lease.started_at))  # loaded, oldest first
         while len(others) >= self.max_loaded:
-            self._stop(others.pop(0), reason="another model was loaded")
+            self._end(others.pop(0), "another model was loaded")
+        db.session.commit()  # end the read transaction before the claim
 
-    def _stop(self, worker: Worker, reason: str) -> None:
-        worker.stopping = True
-        self.workers.pop(worker.model_name, None)
-        process = worker.process
-        if worker.state == "loaded" and process.poll() is None:
-            try:
-                process.stdin.write("unload\n")
-                process.stdin.flush()
-                process.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if worker.state == "loading":
-            self._finish(worker, "interrupted", error_type="Interrupted", error_message=f"Loading was {reason}.")
-        log.info("%s: worker %s ended (%s)", worker.model_name, process.pid, reason)
+    def _refuse(self, model: ModelRegistry, busy: WorkerLease | None, force: bool) -> None:
+        if busy is not None:
+            db.session.rollback()
+            what = "loading" if busy.job == "load" else "being measured"
+            raise LoadConflict(f"{model.model_name!r} is already {what} ({leases.owner_name(busy)}, "
+                               f"run {busy.run_id}).")
+        if model.compatibility_status == "incompatible" and not force:
+            db.session.rollback()
+            raise LoadConflict(
+                f"{model.model_name!r} is marked incompatible, so it is not loaded again. Set its status back "
+                "to 'unknown' to retry (the seed's \"Reset Failed Model\"), or send {\"force\": true}."
+            )
 
-    def _read(self, worker: Worker) -> None:
-        """Turn the worker's stdout lines into messages; EOF_MARK when it closes."""
-        for line in worker.process.stdout:
-            try:
-                worker.messages.put(json.loads(line))
-            except ValueError:
-                log.warning("%s: unreadable worker output: %r", worker.model_name, line[:200])
-        worker.messages.put(EOF_MARK)
+    def _open(self, model: ModelRegistry, job: str, settings: dict | None):
+        """The attempt (or measurement) and the lease, in one transaction."""
+        def claim(run_id):
+            leases.claim(model, job, run_id)
+
+        if job == "load":
+            return attempts.begin(model, claim=claim)
+        return measurements.begin(model, settings, claim=claim)
+
+    def _request(self, model: ModelRegistry, measure: dict | None) -> dict:
+        request = {
+            "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": model.cache_path,
+            "load_config": json.loads(model.load_config) if model.load_config else {},
+            "settings": {
+                "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
+                "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]) / "offload"),
+                "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
+            },
+        }
+        if measure is not None:
+            request["measure"] = measure
+        return request
+
+    # ---- leases ---------------------------------------------------------------------------------
+
+    def _describe(self, lease: WorkerLease | None) -> dict:
+        if lease is None or leases.is_stale(lease, mine_known=self._runs_locally(lease)):
+            return IDLE
+        return {"state": lease.state, "job": lease.job, "stage": lease.stage, "attempt_id": lease.run_id,
+                "pid": lease.worker_pid, "owner": leases.owner_name(lease),
+                "seconds": round(leases.seconds_since(lease.started_at), 1)}
+
+    def _local_worker(self, lease: WorkerLease) -> Worker | None:
+        """This process's worker for the lease's run, if this process runs it."""
+        return next((worker for worker in self.workers.values()
+                     if worker.model_id == lease.model_id and worker.run_id == lease.run_id), None)
+
+    def _runs_locally(self, lease: WorkerLease) -> bool:
+        return self._local_worker(lease) is not None
+
+    def _live_lease(self, model_id: int) -> WorkerLease | None:
+        lease = leases.current(model_id)
+        return None if lease is None or self._reclaimed_if_stale(lease) else lease
+
+    def _reclaimed_if_stale(self, lease: WorkerLease) -> bool:
+        if not leases.is_stale(lease, mine_known=self._runs_locally(lease)):
+            return False
+        self._reclaim(lease)
+        return True
+
+    def _reclaim(self, lease: WorkerLease) -> None:
+        """A dead owner's lease: remove it and close its run, as a restarted server would."""
+        run_id, job, owner = lease.run_id, lease.job, leases.owner_name(lease)
+        if not leases.take_over(lease):
+            return  # someone else took it over first
+        log.warning("took over the lease of run %s from %s, which is gone", run_id, owner)
+        if job == "measure":
+            measurements.finish(run_id, "interrupted", error_type="Interrupted",
+                                error_message="The server stopped while this model was being measured.")
+            return
+        attempt = attempts.finish(run_id, "interrupted", error_type="Interrupted",
+                                  error_message="The server stopped while this model was loading.")
+        if attempt is not None:
+            attempts.tell_plugins(self.plugins, attempt)
+
+    def _end(self, lease: WorkerLease, reason: str) -> None:
+        """End the lease's worker, whichever process runs it; returns once it is gone."""
+        worker = self._local_worker(lease)
+        if worker is not None:
+            self._stop(worker, reason)
+            return
+        leases.request_stop(lease, reason)
+        deadline = time.monotonic() + REMOTE_STOP_WAIT
+        while time.monotonic() < deadline:
+            now = leases.current(lease.model_id)
+            db.session.commit()
+            if now is None or now.run_id != lease.run_id or self._reclaimed_if_stale(now):
+                return
+            time.sleep(leases.POLL_EVERY / 2)
+        raise LoadConflict(f"{leases.owner_name(lease)} did not end its worker within {REMOTE_STOP_WAIT:g} s.")
+
+    # ---- watching a worker (one thread each) ----------------------------------------------------
 
     def _watch(self, worker: Worker) -> None:
         try:
             while worker.state == "loading" and not worker.stopping:
                 remaining = worker.timeout - (time.monotonic() - worker.started)
-                try:
-                    message = worker.messages.get(timeout=max(remaining, 0.01))
-                except queue.Empty:
+                if remaining <= 0:
                     self._timed_out(worker)
                     return
+                try:
+                    message = worker.messages.get(timeout=min(remaining, leases.POLL_EVERY))
+                except queue.Empty:
+                    self._check_lease(worker)
+                    continue
                 if message is EOF_MARK:
                     self._died(worker)
                     return
@@ -193,28 +264,39 @@ class Supervisor:
         event = message.pop("event", None)
         if event == "stage":
             worker.stage = message["stage"]
-            with self.app.app_context():
-                self._set_stage(worker, worker.stage)
+            self._set_stage(worker, worker.stage)
         elif event == "loaded" and worker.job == "load":
             with self.lock:
                 worker.state = "loaded"
             self._finish(worker, "success", **_columns(message))
-        elif event == "measured":
-            worker.state = "measured"  # ends the watch: the worker exits on its own
-            self._finish(worker, "success", **_columns(message))
-            self._end_process(worker)
-        elif event == "failed":
-            worker.state = "failed"  # ends the watch: the worker exits on its own
-            self._finish(worker, "failure", **_columns(message))
-            self._end_process(worker)
+        elif event in ("measured", "failed"):
+            worker.state = event  # ends the watch: the worker exits on its own
+            self._finish(worker, "success" if event == "measured" else "failure", **_columns(message))
+            self._forget(worker)
+            worker.wait_for_exit()
+
+    def _check_lease(self, worker: Worker) -> None:
+        """Renew the heartbeat now and then, and stop the worker if another process asked to."""
+        beat = time.monotonic() - worker.last_beat >= leases.HEARTBEAT_EVERY
+        try:
+            with self._database():
+                reason = leases.poll(worker.model_id, worker.run_id, beat=beat)
+        except Exception:  # noqa: BLE001 - a busy database must not end the watch; try again next time
+            log.warning("%s: could not read its lease", worker.model_name, exc_info=True)
+            return
+        if beat:
+            worker.last_beat = time.monotonic()
+        if reason:
+            with self.lock:
+                if self.workers.get(worker.model_name) is worker and not worker.stopping:
+                    self._stop(worker, reason)
 
     def _timed_out(self, worker: Worker) -> None:
         with self.lock:
             if worker.stopping:
                 return
-            self.workers.pop(worker.model_name, None)
-            worker.process.kill()
-            worker.process.wait()
+            self._forget(worker)
+            worker.kill()
         self._finish(worker, "failure", error_type="Timeout",
                      error_message=f"Loading did not finish within {worker.timeout:g} s (it was at: {worker.stage}); "
                                    "the worker was stopped.",
@@ -225,45 +307,81 @@ class Supervisor:
         with self.lock:
             if worker.stopping:
                 return
-            self.workers.pop(worker.model_name, None)
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            self._forget(worker)
+        how = describe_exit(code)
         oom = " If the kernel's out-of-memory killer stopped it, the model needs less memory." if code == -9 else ""
         self._finish(worker, "failure", error_type="WorkerDied",
                      error_message=f"The worker process ended without reporting ({how}) while at: {worker.stage}.",
                      explanation=f"The worker loading this model crashed ({how}).{oom}",
                      suggestion={"device_map": "auto"} if code == -9 else None)
 
-    def _end_process(self, worker: Worker) -> None:
-        with self.lock:
-            self.workers.pop(worker.model_name, None)
-        try:
-            worker.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-
     def _await_exit(self, worker: Worker) -> None:
-        """A loaded model's worker should live until unloaded; note it if it dies on its own."""
-        while worker.messages.get() is not EOF_MARK:
-            pass
+        """A loaded model's worker lives until unloaded; note it if it dies on its own."""
+        while True:
+            try:
+                if worker.messages.get(timeout=leases.POLL_EVERY) is EOF_MARK:
+                    break
+            except queue.Empty:
+                if worker.stopping:
+                    return
+                self._check_lease(worker)
         code = worker.process.wait()
         with self.lock:
             if not worker.stopping and self.workers.get(worker.model_name) is worker:
-                self.workers.pop(worker.model_name)
+                self._forget(worker)
+                with self._database():
+                    leases.release(worker.model_id, worker.run_id)
                 log.warning("%s: loaded model's worker exited on its own (code %s)", worker.model_name, code)
 
+    # ---- ending ---------------------------------------------------------------------------------
+
+    def _stop(self, worker: Worker, reason: str) -> None:
+        worker.stopping = True
+        self._forget(worker)
+        worker.end()
+        if worker.state == "loading":
+            self._finish(worker, "interrupted", error_type="Interrupted", error_message=f"Loading was {reason}.")
+        else:
+            with self._database():
+                leases.release(worker.model_id, worker.run_id)
+        log.info("%s: worker %s ended (%s)", worker.model_name, worker.process.pid, reason)
+
+    def _forget(self, worker: Worker) -> None:
+        if self.workers.get(worker.model_name) is worker:
+            self.workers.pop(worker.model_name)
+
     def _set_stage(self, worker: Worker, stage: str, **details) -> None:
-        (attempts if worker.job == "load" else measurements).set_stage(worker.attempt_id, stage, **details)
+        with self._database():
+            leases.set_stage(worker.model_id, worker.run_id, stage, details.get("worker_pid"))
+            (attempts if worker.job == "load" else measurements).set_stage(worker.run_id, stage, **details)
 
     def _finish(self, worker: Worker, outcome: str, **details) -> None:
+        """Close the run; in the same transaction, the lease is kept (a load that succeeded: the model
+        stays loaded) or released."""
+        keep = worker.job == "load" and outcome == "success"
+
+        def lease_change():
+            if keep:
+                leases.mark_loaded(worker.model_id, worker.run_id)
+            else:
+                leases.release_in_transaction(worker.model_id, worker.run_id)
+
+        with self._database():
+            if worker.job == "measure":
+                record = measurements.finish(worker.run_id, outcome, also=lease_change, **details)
+            else:
+                record = attempts.finish(worker.run_id, outcome, also=lease_change, **details)
+                if record is not None:
+                    attempts.tell_plugins(self.plugins, record)
+            if record is None and not keep:
+                leases.release(worker.model_id, worker.run_id)  # the run was closed already (a race)
+
+    @contextmanager
+    def _database(self):
+        """A session of its own (watch threads run outside any request), removed afterwards."""
         with self.app.app_context():
             try:
-                if worker.job == "measure":
-                    measurements.finish(worker.attempt_id, outcome, **details)
-                    return
-                attempt = attempts.finish(worker.attempt_id, outcome, **details)
-                if attempt is not None:
-                    attempts.tell_plugins(self.plugins, attempt)
+                yield
             finally:
                 db.session.remove()
 

@@ -9,9 +9,13 @@ from modelhub.extensions import db
 from modelhub.models import Measurement, ModelRegistry, utcnow
 
 
-def begin(model: ModelRegistry, settings: dict) -> Measurement:
+def begin(model: ModelRegistry, settings: dict, claim=None) -> Measurement:
+    """Open a measurement; ``claim(id)`` adds the worker's lease to the same transaction."""
     measurement = Measurement(model_id=model.id, load_config=model.load_config, settings=settings, stage="starting")
     db.session.add(measurement)
+    if claim is not None:
+        db.session.flush()
+        claim(measurement.id)
     db.session.commit()
     return measurement
 
@@ -22,13 +26,16 @@ def set_stage(measurement_id: int, stage: str, **details) -> None:
     db.session.commit()
 
 
-def finish(measurement_id: int, outcome: str, **details) -> Measurement | None:
-    """Close a measurement; a success also sets the model's figures, in the same transaction."""
+def finish(measurement_id: int, outcome: str, also=None, **details) -> Measurement | None:
+    """Close a measurement; a success also sets the model's figures, in the same transaction (and
+    ``also()`` adds more to it: the worker's lease)."""
 
     def write():
         measurement = db.session.get(Measurement, measurement_id)
         if measurement.outcome != "running":
             return None
+        if also is not None:
+            also()
         for column in ("error_type", "error_message", "final_kwargs", "environment", "results"):
             if column in details:
                 setattr(measurement, column, details[column])
@@ -60,3 +67,14 @@ def history(model: ModelRegistry, limit: int = 20) -> list[Measurement]:
     return list(db.session.scalars(
         select(Measurement).where(Measurement.model_id == model.id).order_by(Measurement.id.desc()).limit(limit)
     ))
+
+
+def close_interrupted(keep: set[int] = frozenset()) -> list[int]:
+    """At start-up: measurements a previous server left running (``keep``: those a live process still
+    runs) are closed as interrupted; they change no metric."""
+    running = [measurement_id for measurement_id in db.session.scalars(
+        select(Measurement.id).where(Measurement.outcome == "running")) if measurement_id not in keep]
+    for measurement_id in running:
+        finish(measurement_id, "interrupted", error_type="Interrupted",
+               error_message="The server stopped while this model was being measured.")
+    return running

@@ -1,0 +1,181 @@
+"""Who runs which model's worker: leases in the registry database, so that every web process (and
+every host sharing a PostgreSQL registry) gives the same answer and no model is loaded twice.
+
+- A load or measurement claims the model's lease in the transaction that opens its attempt; the
+  table's primary key makes a second claim fail, whichever process or host makes it (HTTP 409).
+- The owner keeps the lease's stage and heartbeat current, and polls it: another process asks it to
+  stop a worker by writing ``stop_reason``; a lease that disappeared (its model was deleted) stops the
+  worker too.
+- A lease whose owner died is stale: on the same host, its pid is gone; on any host, its heartbeat is
+  older than ``STALE_AFTER``. Whoever meets a stale lease reclaims it: deletes it and closes its run as
+  interrupted.
+
+Every function is its own short transaction unless it says it only adds to the caller's.
+"""
+
+import os
+import socket
+from pathlib import Path
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select, update
+
+from modelhub.extensions import db
+from modelhub.models import ModelRegistry, WorkerLease, utcnow
+
+POLL_EVERY = 0.5  # seconds between an owner's looks at its leases (how soon a remote unload is seen)
+HEARTBEAT_EVERY = 10.0
+STALE_AFTER = 60.0  # no heartbeat for this long: the owner is gone (it may be on another host)
+
+
+def me() -> tuple[str, int]:
+    """This web process: computed at each call, since gunicorn forks workers after import."""
+    return socket.gethostname(), os.getpid()
+
+
+def owner_name(lease: WorkerLease) -> str:
+    return f"process {lease.owner_pid} on {lease.host}"
+
+
+def is_mine(lease: WorkerLease) -> bool:
+    return (lease.host, lease.owner_pid) == me()
+
+
+def is_stale(lease: WorkerLease, *, mine_known: bool = True) -> bool:
+    """True when the owner is gone. ``mine_known``: for a lease of this very process, whether this
+    process still runs its worker (a lease of ours it does not know is a leftover)."""
+    host, pid = me()
+    if lease.host == host:
+        if lease.owner_pid == pid:
+            return not mine_known
+        if not _process_exists(lease.owner_pid):
+            return True
+    return seconds_since(lease.heartbeat_at) > STALE_AFTER
+
+
+def current(model_id: int) -> WorkerLease | None:
+    """The model's lease as stored now (not as this session last saw it)."""
+    return db.session.scalar(
+        select(WorkerLease).where(WorkerLease.model_id == model_id).execution_options(populate_existing=True)
+    )
+
+
+def on_this_host() -> list[WorkerLease]:
+    host, _pid = me()
+    return list(db.session.scalars(
+        select(WorkerLease).where(WorkerLease.host == host).execution_options(populate_existing=True)
+    ))
+
+
+def every_lease() -> list[WorkerLease]:
+    return list(db.session.scalars(select(WorkerLease).execution_options(populate_existing=True)))
+
+
+def by_model_name() -> dict[str, WorkerLease]:
+    """Every lease, by model name, in one query (the Models page shows a state on each card)."""
+    rows = db.session.execute(select(ModelRegistry.model_name, WorkerLease).join(
+        WorkerLease, WorkerLease.model_id == ModelRegistry.id))
+    return {name: lease for name, lease in rows}
+
+
+def claim(model: ModelRegistry, job: str, run_id: int) -> None:
+    """Add the model's lease to the caller's transaction (its commit fails if another claim won)."""
+    host, pid = me()
+    db.session.add(WorkerLease(model_id=model.id, job=job, state="loading", run_id=run_id, stage="starting",
+                               host=host, owner_pid=pid, started_at=utcnow(), heartbeat_at=utcnow()))
+
+
+# The owner's own changes name the run too: a late call about an ended run never touches the lease
+# of the model's next run.
+
+def set_stage(model_id: int, run_id: int, stage: str, worker_pid: int | None = None) -> None:
+    """Add the stage change to the caller's transaction."""
+    values = {"stage": stage, "heartbeat_at": utcnow()}
+    if worker_pid is not None:
+        values["worker_pid"] = worker_pid
+    db.session.execute(_mine(update(WorkerLease), model_id, run_id).values(**values))
+
+
+def mark_loaded(model_id: int, run_id: int) -> None:
+    """Add "the model is loaded and stays" to the caller's transaction."""
+    db.session.execute(
+        _mine(update(WorkerLease), model_id, run_id).values(state="loaded", stage=None, heartbeat_at=utcnow())
+    )
+
+
+def release_in_transaction(model_id: int, run_id: int) -> None:
+    """Add the lease's removal to the caller's transaction."""
+    db.session.execute(_mine(delete(WorkerLease), model_id, run_id))
+
+
+def release(model_id: int, run_id: int) -> None:
+    release_in_transaction(model_id, run_id)
+    db.session.commit()
+
+
+GONE = "stopped because its model was deleted or another process took its lease over"
+
+
+def poll(model_id: int, run_id: int, *, beat: bool) -> str | None:
+    """The owner's look at its lease: None to carry on, else why the worker must stop. ``beat`` also
+    renews the heartbeat."""
+    if beat:
+        renewed = db.session.execute(_mine(update(WorkerLease), model_id, run_id).values(heartbeat_at=utcnow()))
+        db.session.commit()
+        if renewed.rowcount == 0:
+            return GONE
+    row = db.session.execute(_mine(select(WorkerLease.stop_reason), model_id, run_id)).first()
+    db.session.commit()  # end the read transaction: nothing is held while the worker runs
+    return GONE if row is None else row.stop_reason
+
+
+def request_stop(lease: WorkerLease, reason: str) -> None:
+    """Ask the lease's owner (another process or host) to end its worker."""
+    db.session.execute(
+        update(WorkerLease)
+        .where(WorkerLease.model_id == lease.model_id, WorkerLease.host == lease.host,
+               WorkerLease.owner_pid == lease.owner_pid)
+        .values(stop_reason=reason)
+    )
+    db.session.commit()
+
+
+def take_over(lease: WorkerLease) -> bool:
+    """Delete a stale lease; True if this call removed it (so its run is ours to close)."""
+    removed = db.session.execute(
+        delete(WorkerLease).where(WorkerLease.model_id == lease.model_id, WorkerLease.host == lease.host,
+                                  WorkerLease.owner_pid == lease.owner_pid, WorkerLease.run_id == lease.run_id)
+    )
+    db.session.commit()
+    return removed.rowcount == 1
+
+
+def _mine(statement, model_id: int, run_id: int):
+    host, pid = me()
+    return statement.where(WorkerLease.model_id == model_id, WorkerLease.run_id == run_id,
+                           WorkerLease.host == host, WorkerLease.owner_pid == pid)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process whose parent died too may wait a while to be reaped: it is dead all the same."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS): trust kill(0)
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def seconds_since(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # SQLite gives back naive datetimes (stored as UTC)
+    return (utcnow() - moment).total_seconds()
