@@ -4,13 +4,18 @@ Started by the supervisor as ``python -m modelhub.loading.worker``. It reads one
 reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed", ...}``) and logs
 to stderr, which is the server's log. Anything else printing to stdout is sent to stderr so it cannot
 corrupt the protocol. Keeping the model in its own process means a crash, an abort or the kernel's OOM
-kill takes down this process only, and unloading frees every byte.
+kill takes down this process only, and unloading frees every byte. The worker ends as soon as nobody
+reads its reports (the web process that started it died, even by SIGKILL), rather than go on loading
+for no one.
 """
 
 import json
 import logging
 import os
+import select
+import stat
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -34,6 +39,24 @@ class Channel:
     def send(self, event: str, **fields) -> None:
         self._out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
         self._out.flush()
+
+    def watch(self) -> None:
+        """End the process when the reports' pipe loses its reader: the supervisor's process is gone, so
+        no one would record this load, and an orphan would hold its memory (and, hung, hold it forever).
+        A daemon thread; stdin's EOF cannot tell this, since a caller may close stdin after the request."""
+        fd = self._out.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return  # a file or a terminal: nothing to watch
+        poller = select.poll()
+        poller.register(fd, 0)  # no events asked for: only POLLERR (no reader left) or POLLHUP wake it
+
+        def wait_for_the_reader_to_go():
+            while not poller.poll():
+                pass
+            log.warning("the process reading this worker's reports is gone (the server died?); stopping")
+            os._exit(3)
+
+        threading.Thread(target=wait_for_the_reader_to_go, daemon=True, name="supervisor-watch").start()
 
 
 def resolve_model(request: dict) -> ModelInfo:
@@ -158,6 +181,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"[modelhub worker {os.getpid()}] %(levelname)s %(name)s: %(message)s")
     channel = Channel()
+    channel.watch()
     request = json.loads(sys.stdin.readline())
     loaded = run(request, channel)
     if loaded is None:

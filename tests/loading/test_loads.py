@@ -100,30 +100,6 @@ def broken_copy(source, tmp_path, name):
     return target
 
 
-@SQLITE_ONLY
-@pytest.mark.parametrize(
-    "breakage, expected",  # each applied after registering (a directory without config.json is refused then)
-    [
-        (lambda d: (d / "config.json").unlink(), "config.json"),
-        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "damaged"),
-        (lambda d: (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()),
-                                                                "model_type": "no-such-architecture"})),
-         "no-such-architecture"),
-    ],
-    ids=["no-config", "truncated-safetensors", "unknown-model-type"],
-)
-def test_broken_models_end_incompatible_with_a_clear_cause(loader, tiny_models, tmp_path, breakage, expected):
-    directory = broken_copy(tiny_models["llama"], tmp_path, "broken")
-    loader.register("tiny/broken", directory, compatibility_notes="keep me")
-    breakage(directory)
-    attempt = loader.load_and_wait("tiny/broken")
-    assert attempt["outcome"] == "failure"
-    assert expected in (attempt["explanation"] + attempt["error_message"])
-    assert loader.status("tiny/broken") == "incompatible"
-    assert loader.client.get("/api/models/tiny/broken").json["compatibility_notes"] == "keep me"
-    assert loader.client.get("/api/models").status_code == 200
-
-
 def test_incompatible_is_not_loaded_again_until_reset_or_forced(loader, tiny_models, tmp_path):
     directory = broken_copy(tiny_models["llama"], tmp_path, "broken")
     loader.register("tiny/broken", directory)
