@@ -12,10 +12,8 @@ own short transaction.
 
 import json
 import logging
-import queue
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
@@ -25,7 +23,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from modelhub import registry
 from modelhub.extensions import db
 from modelhub.loading import attempts, leases
-from modelhub.loading.process import EOF_MARK, Worker, describe_exit
+from modelhub.loading.process import Worker
+from modelhub.loading.watching import Watching
 from modelhub.measuring import records as measurements
 from modelhub.models import ModelRegistry, WorkerLease
 from modelhub.plugin_manager import PluginHost
@@ -43,7 +42,9 @@ class NotLoaded(RuntimeError):
     """Unload of a model that is neither loaded nor loading: HTTP 409."""
 
 
-class Supervisor:
+class Supervisor(Watching):
+    """Starts, stops and answers for the workers of every model; see the module's docstring."""
+
     def __init__(self, app: Flask, plugins: PluginHost):
         self.app = app
         self.plugins = plugins
@@ -233,161 +234,3 @@ class Supervisor:
                 return
             time.sleep(leases.POLL_EVERY / 2)
         raise LoadConflict(f"{leases.owner_name(lease)} did not end its worker within {REMOTE_STOP_WAIT:g} s.")
-
-    # ---- watching a worker (one thread each) ----------------------------------------------------
-
-    def _watch(self, worker: Worker) -> None:
-        try:
-            while worker.state == "loading" and not worker.stopping:
-                remaining = worker.timeout - (time.monotonic() - worker.started)
-                if remaining <= 0:
-                    self._timed_out(worker)
-                    return
-                try:
-                    message = worker.messages.get(timeout=min(remaining, leases.POLL_EVERY))
-                except queue.Empty:
-                    self._check_lease(worker)
-                    continue
-                if message is EOF_MARK:
-                    self._died(worker)
-                    return
-                self._handle(worker, message)
-            if worker.state == "loaded":
-                self._await_exit(worker)
-        except Exception:  # noqa: BLE001 - a watcher must never die silently with a model "testing"
-            log.exception("%s: supervising the load failed", worker.model_name)
-            if worker.state == "loading":
-                self._finish(worker, "failure", error_type="SupervisorError",
-                             error_message="modelhub lost track of this load; see the server log.")
-
-    def _handle(self, worker: Worker, message: dict) -> None:
-        event = message.pop("event", None)
-        if event == "stage":
-            worker.stage = message["stage"]
-            self._set_stage(worker, worker.stage)
-        elif event == "loaded" and worker.job == "load":
-            with self.lock:
-                worker.state = "loaded"
-            self._finish(worker, "success", **_columns(message))
-        elif event in ("measured", "failed"):
-            worker.state = event  # ends the watch: the worker exits on its own
-            self._finish(worker, "success" if event == "measured" else "failure", **_columns(message))
-            self._forget(worker)
-            worker.wait_for_exit()
-
-    def _check_lease(self, worker: Worker) -> None:
-        """Renew the heartbeat now and then, and stop the worker if another process asked to."""
-        beat = time.monotonic() - worker.last_beat >= leases.HEARTBEAT_EVERY
-        try:
-            with self._database():
-                reason = leases.poll(worker.model_id, worker.run_id, beat=beat)
-        except Exception:  # noqa: BLE001 - a busy database must not end the watch; try again next time
-            log.warning("%s: could not read its lease", worker.model_name, exc_info=True)
-            return
-        if beat:
-            worker.last_beat = time.monotonic()
-        if reason:
-            with self.lock:
-                if self.workers.get(worker.model_name) is worker and not worker.stopping:
-                    self._stop(worker, reason)
-
-    def _timed_out(self, worker: Worker) -> None:
-        with self.lock:
-            if worker.stopping:
-                return
-            self._forget(worker)
-            worker.kill()
-        self._finish(worker, "failure", error_type="Timeout",
-                     error_message=f"Loading did not finish within {worker.timeout:g} s (it was at: {worker.stage}); "
-                                   "the worker was stopped.",
-                     explanation="The load hung or was too slow. A smaller dtype or quantization may help.")
-
-    def _died(self, worker: Worker) -> None:
-        code = worker.process.wait()
-        with self.lock:
-            if worker.stopping:
-                return
-            self._forget(worker)
-        how = describe_exit(code)
-        oom = " If the kernel's out-of-memory killer stopped it, the model needs less memory." if code == -9 else ""
-        self._finish(worker, "failure", error_type="WorkerDied",
-                     error_message=f"The worker process ended without reporting ({how}) while at: {worker.stage}.",
-                     explanation=f"The worker loading this model crashed ({how}).{oom}",
-                     suggestion={"device_map": "auto"} if code == -9 else None)
-
-    def _await_exit(self, worker: Worker) -> None:
-        """A loaded model's worker lives until unloaded; note it if it dies on its own."""
-        while True:
-            try:
-                if worker.messages.get(timeout=leases.POLL_EVERY) is EOF_MARK:
-                    break
-            except queue.Empty:
-                if worker.stopping:
-                    return
-                self._check_lease(worker)
-        code = worker.process.wait()
-        with self.lock:
-            if not worker.stopping and self.workers.get(worker.model_name) is worker:
-                self._forget(worker)
-                with self._database():
-                    leases.release(worker.model_id, worker.run_id)
-                log.warning("%s: loaded model's worker exited on its own (code %s)", worker.model_name, code)
-
-    # ---- ending ---------------------------------------------------------------------------------
-
-    def _stop(self, worker: Worker, reason: str) -> None:
-        worker.stopping = True
-        self._forget(worker)
-        worker.end()
-        if worker.state == "loading":
-            self._finish(worker, "interrupted", error_type="Interrupted", error_message=f"Loading was {reason}.")
-        else:
-            with self._database():
-                leases.release(worker.model_id, worker.run_id)
-        log.info("%s: worker %s ended (%s)", worker.model_name, worker.process.pid, reason)
-
-    def _forget(self, worker: Worker) -> None:
-        if self.workers.get(worker.model_name) is worker:
-            self.workers.pop(worker.model_name)
-
-    def _set_stage(self, worker: Worker, stage: str, **details) -> None:
-        with self._database():
-            leases.set_stage(worker.model_id, worker.run_id, stage, details.get("worker_pid"))
-            (attempts if worker.job == "load" else measurements).set_stage(worker.run_id, stage, **details)
-
-    def _finish(self, worker: Worker, outcome: str, **details) -> None:
-        """Close the run; in the same transaction, the lease is kept (a load that succeeded: the model
-        stays loaded) or released."""
-        keep = worker.job == "load" and outcome == "success"
-
-        def lease_change():
-            if keep:
-                leases.mark_loaded(worker.model_id, worker.run_id)
-            else:
-                leases.release_in_transaction(worker.model_id, worker.run_id)
-
-        with self._database():
-            if worker.job == "measure":
-                record = measurements.finish(worker.run_id, outcome, also=lease_change, **details)
-            else:
-                record = attempts.finish(worker.run_id, outcome, also=lease_change, **details)
-                if record is not None:
-                    attempts.tell_plugins(self.plugins, record)
-            if record is None and not keep:
-                leases.release(worker.model_id, worker.run_id)  # the run was closed already (a race)
-
-    @contextmanager
-    def _database(self):
-        """A session of its own (watch threads run outside any request), removed afterwards."""
-        with self.app.app_context():
-            try:
-                yield
-            finally:
-                db.session.remove()
-
-
-def _columns(message: dict) -> dict:
-    """The worker's report, restricted to LoadAttempt columns."""
-    allowed = ("error_type", "error_message", "explanation", "suggestion", "final_kwargs", "plugin_changes",
-               "environment", "smoke_test", "results")
-    return {key: message[key] for key in allowed if key in message}
