@@ -199,3 +199,20 @@ class WorkerLease(db.Model):
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set by another process (or host) asking the owner to end the worker; the owner polls it.
     stop_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ScanState(db.Model):
+    """The latest scan of one host's cache locations: its progress while it runs, then its summary.
+    One row per host, so every web process on it shows the same progress and only one scans."""
+
+    __tablename__ = "scan_state"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="idle")  # idle, running, finished, failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[float | None] = mapped_column(Float)  # Unix time, as the API shows it
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    owner_pid: Mapped[int | None] = mapped_column(Integer)  # the process scanning

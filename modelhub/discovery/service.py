@@ -1,5 +1,6 @@
-"""Running scans: one at a time per server process, in the background for the page and the API (with
-progress), or in the foreground for the CLI. Both record the findings through the same sync."""
+"""Running scans: one at a time per host (whichever web process is asked), in the background for the
+page and the API (with progress), or in the foreground for the CLI. Both record the findings through
+the same sync."""
 
 import logging
 import threading
@@ -7,6 +8,7 @@ import time
 
 from flask import Flask
 
+from modelhub.discovery import progress
 from modelhub.discovery.sync import SyncSummary, apply_scan
 from modelhub.discovery.types import Problem
 from modelhub.extensions import db
@@ -47,21 +49,35 @@ def _import_cards(summary: SyncSummary) -> None:
 
 
 class ScanRunner:
+    """Starts background scans and answers for their progress. The state lives in the database (see
+    progress.py): one scan per host at a time, whichever of its web processes is asked."""
+
+    PROGRESS_EVERY = 0.25  # seconds between progress writes (a scan may visit thousands of folders)
+
     def __init__(self, app: Flask):
         self.app = app
         self.lock = threading.Lock()
-        self.status = {"state": "idle", "done": 0, "total": 0}
+        self.scanning = False  # this process runs a scan now
+        self._last_report = 0.0
+
+    @property
+    def status(self) -> dict:
+        """This host's scan: idle, running with progress, or the last one's summary (needs an app context)."""
+        return progress.read(scanning_here=self.scanning)
 
     def start(self) -> dict:
         with self.lock:
-            if self.status["state"] == "running":
+            if self.scanning or not progress.claim():
                 raise ScanInProgress("A scan is already running; its progress is at GET /api/scan.")
-            self.status = {"state": "running", "done": 0, "total": 0, "started_at": time.time()}
+            self.scanning = True
         threading.Thread(target=self._run, daemon=True, name="modelhub-scan").start()
-        return dict(self.status)
+        return self.status
 
     def _progress(self, done: int, total: int) -> None:
-        self.status.update(done=done, total=total)
+        now = time.monotonic()
+        if now - self._last_report >= self.PROGRESS_EVERY or done == total:
+            self._last_report = now
+            progress.report(done, total)
 
     def _run(self) -> None:
         with self.app.app_context():
@@ -72,9 +88,11 @@ class ScanRunner:
                 log.exception("scan failed")
                 db.session.rollback()
                 result = {"state": "failed", "error": f"{type(error).__name__}: {error}"}
+            try:
+                progress.finish(**result)
             finally:
+                self.scanning = False
                 db.session.remove()
-        self.status = {**self.status, **result, "finished_at": time.time()}
 
 
 def summary_dict(summary: SyncSummary) -> dict:

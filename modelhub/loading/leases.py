@@ -6,8 +6,8 @@ every host sharing a PostgreSQL registry) gives the same answer and no model is 
 - The owner keeps the lease's stage and heartbeat current, and polls it: another process asks it to
   stop a worker by writing ``stop_reason``; a lease that disappeared (its model was deleted) stops the
   worker too.
-- A lease whose owner died is stale: on the same host, its pid is gone; on any host, its heartbeat is
-  older than ``STALE_AFTER``. Whoever meets a stale lease reclaims it: deletes it and closes its run as
+- A lease whose owner died is stale: on the same host, its pid is gone; on another host, its heartbeat
+  is older than ``STALE_AFTER``. Whoever meets a stale lease reclaims it: deletes it and closes its run as
   interrupted.
 
 Every function is its own short transaction unless it says it only adds to the caller's.
@@ -48,8 +48,7 @@ def is_stale(lease: WorkerLease, *, mine_known: bool = True) -> bool:
     if lease.host == host:
         if lease.owner_pid == pid:
             return not mine_known
-        if not _process_exists(lease.owner_pid):
-            return True
+        return not process_exists(lease.owner_pid)
     return seconds_since(lease.heartbeat_at) > STALE_AFTER
 
 
@@ -156,7 +155,7 @@ def _mine(statement, model_id: int, run_id: int):
                            WorkerLease.host == host, WorkerLease.owner_pid == pid)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

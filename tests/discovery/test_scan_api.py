@@ -2,13 +2,17 @@
 by the scan loads; the registry follows the files as they go and come back."""
 
 import shutil
+import socket
 import subprocess
 import time
 
 import pytest
+import requests
 
+from modelhub.extensions import db
+from modelhub.models import ScanState
 from tests.discovery.trees import copy_plain
-from tests.support import MODELHUB
+from tests.support import MODELHUB, LiveServer
 
 
 def scan(client) -> dict:
@@ -46,10 +50,48 @@ def test_scan_through_the_api(client, caches):
 
 
 def test_a_second_scan_while_one_runs_is_409(client, caches, app):
-    app.extensions["modelhub.scanner"].status["state"] = "running"
-    response = client.post("/api/scan")
-    assert response.status_code == 409
-    assert "already running" in response.json["message"]
+    """Another live process of this host is scanning: refused, and its progress is what is shown."""
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        with app.app_context():
+            db.session.add(ScanState(host=socket.gethostname(), state="running", done=3, total=10,
+                                     owner_pid=other.pid, started_at=1.0))
+            db.session.commit()
+        response = client.post("/api/scan")
+        assert response.status_code == 409
+        assert "already running" in response.json["message"]
+        assert client.get("/api/scan").json == {"state": "running", "done": 3, "total": 10, "started_at": 1.0}
+    finally:
+        other.kill()
+        other.wait()
+    # Its process is gone (a server killed mid-scan): the scan reads as failed, and a new one may start.
+    status = client.get("/api/scan").json
+    assert status["state"] == "failed" and "Interrupted" in status["error"]
+    assert scan(client)["state"] == "finished"
+
+
+def test_every_process_shows_the_same_scan(database_url, tmp_path, caches):
+    """Two servers on one registry (as ``serve --workers 4`` gives): a scan started through one is
+    followed and summarised through the other."""
+    first = LiveServer(tmp_path / "home", database_url)
+    second = LiveServer(tmp_path / "home", database_url)
+    first.start(timeout=90)
+    second.start(timeout=90)
+    try:
+        assert requests.post(f"{first.url}/api/scan", timeout=30).status_code == 202
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = requests.get(f"{second.url}/api/scan", timeout=30).json()
+            seen.append(status["state"])
+            if status["state"] != "running":
+                break
+        assert status["state"] == "finished", status
+        assert sorted(status["summary"]["added"]) == ["gpt2-tiny", "tiny-org/llama"]
+        assert requests.get(f"{first.url}/api/scan", timeout=30).json() == status
+    finally:
+        second.stop()
+        first.stop()
 
 
 @pytest.mark.slow
