@@ -20,6 +20,7 @@ is left running, no worker outlives its load, and the memory after unload is wit
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -58,10 +59,24 @@ def row(case_id: str, what: str, expected_type: str, cause: tuple[str, ...], out
             "worker_gone": outcome.worker_gone, "passed": passed}
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """The tokenizer trainer writes progress to file descriptor 1: keep it out of the table."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(workdir: Path) -> tuple[list[dict], dict]:
     from tests.tiny_models import build_all
 
-    models = build_all(workdir / "models")
+    with stdout_to_stderr():
+        models = build_all(workdir / "models")
     plugins = fc.install_test_plugins(workdir / "plugins")
     env = server_env(plugins)
     rows = []
