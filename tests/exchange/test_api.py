@@ -140,8 +140,6 @@ def test_not_json_and_too_large(app, client, exported):
     assert client.get("/api/models").json["pagination"]["total"] == 4  # fill's four, nothing more
 
 
-@pytest.mark.xfail(strict=True, reason="modelhub.security.check_size holds every request to MAX_CONTENT_LENGTH before the "
-                   "view; it should compare with request.max_content_length, which the import endpoints raise")
 def test_an_import_bigger_than_an_ordinary_request_is_accepted(app, client, other_app, exported):
     document = json.loads(exported)
     for attempt in document["models"][1]["attempts"]:  # long tracebacks
