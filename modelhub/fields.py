@@ -134,6 +134,17 @@ class StrictFloat(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictInteger(fields.Integer):
+    """A JSON integer (``3`` or ``3.0``, as JSON Schema counts them): strings and booleans are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a whole number (not a string or a boolean).")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValidationError("Must be a whole number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StrictBoolean(fields.Boolean):
     """JSON true/false only: marshmallow's Boolean would also take "yes", 1 or "on"."""
 
@@ -149,6 +160,11 @@ class LoadConfig(fields.Field):
     Deserializes to the text to store: a string is kept exactly as the user wrote it, an object is
     serialized; ``""`` and ``null`` clear it (``None``: use system defaults).
     """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        types = [{"type": "string"}, {"type": "object"}] + ([{"type": "null"}] if self.allow_none else [])
+        self.metadata = {"oneOf": types, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from modelhub import models as m
 from modelhub.fields import (
-    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
+    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, StrictInteger, Text, UtcDateTime,
 )
 
 NOTES_MAX = 10_000
@@ -30,7 +30,6 @@ class ConfigFields(Schema):
         allow_none=True,
         metadata={
             "description": "A JSON object, or a string holding one; empty string or null = system defaults.",
-            "oneOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}],
         },
     )
 
@@ -77,14 +76,17 @@ class CombinedUpdateSchema(_RequireAnyField, Schema):
     metadata = fields.Nested(MetadataFields)
 
 
+# Object-level rule, for the OpenAPI document (see modelhub.api.http.SchemaKeywords).
+CUSTOM_NEEDS_A_PATH = {
+    "if": {"properties": {"cache_location": {"const": "custom"}}, "required": ["cache_location"]},
+    "then": {"properties": {"cache_path": {"type": "string"}}, "required": ["cache_path"]},
+}
+
+
 class ModelCreateSchema(ConfigFields, MetadataFields):
     """Register a model. Only ``model_name`` is required; ``hf_path`` defaults to it."""
 
-    # Object-level rules, for the OpenAPI document (see modelhub.api.http.SchemaKeywords).
-    OPENAPI = {
-        "if": {"properties": {"cache_location": {"const": "custom"}}, "required": ["cache_location"]},
-        "then": {"properties": {"cache_path": {"type": "string"}}, "required": ["cache_path"]},
-    }
+    OPENAPI = CUSTOM_NEEDS_A_PATH
 
     model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
@@ -263,7 +265,7 @@ class ScanStatusSchema(Schema):
 
 
 def _count(low: int, high: int, **kwargs) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
+    return StrictInteger(validate=validate.Range(min=low, max=high), **kwargs)
 
 
 def _counts(low: int, high: int) -> fields.List:
@@ -289,7 +291,8 @@ class ThroughputSettings(Schema):
 
 class PerplexitySettings(Schema):
     error_messages = {"unknown": "Unknown setting; known: text, max_length, stride."}
-    text = Text(max_length=1_000_000, allow_none=True, metadata={"description": "Text to score (default: the bundled one)."})
+    # Bounded well under the 1 MiB request limit, so that a too-long text is a 422 naming the field.
+    text = Text(max_length=50_000, allow_none=True, metadata={"description": "Text to score (default: the bundled one)."})
     max_length = _count(2, 1_000_000, allow_none=True)
     stride = _count(1, 1_000_000, allow_none=True)
 

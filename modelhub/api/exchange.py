@@ -35,8 +35,9 @@ IMPORT_BODY = {
     "required": True,
     "description": "A registry export (format modelhub-registry) or a compatibility report "
                    "(format modelhub-compatibility-report), exactly as exported.",
-    "content": {"application/json": {"schema": {"oneOf": [
-        {"$ref": "#/components/schemas/RegistryDocument"}, {"$ref": "#/components/schemas/CompatibilityReport"}]}}},
+    "content": {"application/json": {"schema": {"type": "object", "oneOf": [
+        {"$ref": "#/components/schemas/RegistryDocument"}, {"$ref": "#/components/schemas/CompatibilityReport"}]},
+        "example": {"format": "modelhub-registry", "version": 1, "models": [{"model_name": "microsoft/phi-2"}]}}},
 }
 
 

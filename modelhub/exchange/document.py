@@ -135,7 +135,7 @@ def validate(raw) -> tuple[str, dict]:
     if not isinstance(raw, dict):
         raise InvalidDocument({"_schema": ["Must be a JSON object: a modelhub export or compatibility report."]})
     kind = raw.get("format")
-    if kind not in FORMATS:
+    if not isinstance(kind, str) or kind not in FORMATS:  # {"format": {}} is not hashable
         raise InvalidDocument({"format": [
             f"Must be {REGISTRY_FORMAT!r} (a registry export) or {REPORT_FORMAT!r} (a compatibility report); "
             f"this file says {kind!r}."]})

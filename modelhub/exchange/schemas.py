@@ -15,8 +15,8 @@ from pathlib import PurePosixPath
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import HubId, LoadConfig, Text
-from modelhub.schemas import CACHE_PATH_MAX, NOTES_MAX, MetadataFields
+from modelhub.fields import HubId, LoadConfig, ModelName, Text
+from modelhub.schemas import CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, MetadataFields
 
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
@@ -69,6 +69,8 @@ class JsonValue(fields.Field):
     def __init__(self, kind: type = dict, **kwargs):
         super().__init__(**kwargs)
         self.kind = kind
+        # For the OpenAPI document, which would otherwise say "any value".
+        self.metadata = {"type": "object" if kind is dict else "array", **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, self.kind):
@@ -90,6 +92,12 @@ class AbsolutePath(Text):
 class MetricSources(fields.Field):
     """Per metric, where its value came from: ``{"mmlu_score": {"source": "card", ...}}``. A measured
     value names its measurement by when it started (``"measurement": "2026-...+00:00"``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        source = {"type": "object", "required": ["source"], "properties": {"source": {"enum": list(SOURCES)}}}
+        self.metadata = {"type": "object", "properties": {metric: source for metric in m.NUMERIC_METRICS},
+                         "additionalProperties": False, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, dict):
@@ -155,7 +163,9 @@ class ModelEntry(Schema):
     """One model: what the registry stores about it, with its history. Only ``model_name`` is required;
     a field left out says nothing (an import never clears a value)."""
 
-    model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
+    OPENAPI = CUSTOM_NEEDS_A_PATH
+
+    model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
     cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS))
     cache_path = AbsolutePath(max_length=CACHE_PATH_MAX, allow_none=True)

@@ -4,7 +4,7 @@
 - success -> ``compatible``, failure -> ``incompatible``; a success right after a failure, or a failure
   right after a success, -> ``degraded`` (the seed's "intermittent failures");
 - an attempt cut short (the user cancelled it, or the server died) is ``interrupted`` and the model
-  gets back the status it had before.
+  gets back the status it had before (the full table: modelhub/loading/status_rules.py).
 
 Each function runs in its own short transaction: none is held open while a model loads.
 """
@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from modelhub import registry
 from modelhub.extensions import db
+from modelhub.loading.status_rules import next_status  # the rules, written down in one place
 from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
 
     def write():
         attempt = db.session.get(LoadAttempt, attempt_id)
-        if attempt.outcome != "running":
+        if attempt is None or attempt.outcome != "running":  # None: the model was deleted meanwhile
             return None
         if also is not None:
             also()
@@ -64,14 +65,6 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
         return attempt
 
     return registry.commit_on_newest(write, f"the end of load attempt {attempt_id}")
-
-
-def next_status(outcome: str, previous_outcome: str | None, status_before: str) -> str:
-    if outcome == "success":
-        return "degraded" if previous_outcome == "failure" else "compatible"
-    if outcome == "failure":
-        return "degraded" if previous_outcome == "success" else "incompatible"
-    return status_before  # interrupted: as if it had not been tried
 
 
 def _previous_outcome(attempt: LoadAttempt) -> str | None:

@@ -32,7 +32,7 @@ def finish(measurement_id: int, outcome: str, also=None, **details) -> Measureme
 
     def write():
         measurement = db.session.get(Measurement, measurement_id)
-        if measurement.outcome != "running":
+        if measurement is None or measurement.outcome != "running":  # None: the model was deleted meanwhile
             return None
         if also is not None:
             also()

@@ -1,0 +1,61 @@
+"""The rules a model's ``compatibility_status`` follows, in one place: who may move it, and where to.
+
+=================  =======================  ==========================================================
+Event              From                     To
+=================  =======================  ==========================================================
+load starts        any status; from         ``testing`` (committed with the attempt, before the
+                   ``incompatible`` only     worker starts)
+                   with ``force``
+load succeeds      any (a user may have     ``compatible``; ``degraded`` right after a failure
+                   edited it meanwhile)
+load fails         any                      ``incompatible``; ``degraded`` right after a success
+load interrupted   any                      the status before the load (``unknown`` if that was a
+(cancel, restart)                           stale ``testing``): as if it had not been tried
+user edit          any                      any of the five statuses
+=================  =======================  ==========================================================
+
+"Right after" looks at the model's previous finished attempt; interruptions do not count. After an
+attempt ends the model is never left ``testing``: ``testing`` means "a load is running".
+"""
+
+STATUSES = ("unknown", "compatible", "incompatible", "degraded", "testing")
+OUTCOMES = ("success", "failure", "interrupted")
+
+# What an ending may set, whatever came before (the exact choice is next_status's).
+AFTER_OUTCOME = {
+    "success": frozenset({"compatible", "degraded"}),
+    "failure": frozenset({"incompatible", "degraded"}),
+    "interrupted": frozenset(STATUSES) - {"testing"},
+}
+
+
+def may_start(status: str, *, force: bool) -> bool:
+    """Whether a load may start from ``status`` (the supervisor answers 409 otherwise)."""
+    return status != "incompatible" or force
+
+
+def next_status(outcome: str, previous_outcome: str | None, status_before: str) -> str:
+    """The status an attempt's ending sets. ``previous_outcome``: the last finished (success or failure)
+    attempt before this one; ``status_before``: the model's status when this attempt began."""
+    if outcome == "success":
+        return "degraded" if previous_outcome == "failure" else "compatible"
+    if outcome == "failure":
+        return "degraded" if previous_outcome == "success" else "incompatible"
+    # Interrupted: as if it had not been tried. A "testing" from before is stale (no load runs now).
+    return "unknown" if status_before == "testing" else status_before
+
+
+def allowed(event: str, before: str, after: str, *, force: bool = False, status_at_start: str | None = None) -> bool:
+    """Whether ``before`` -> ``after`` is a transition the table above allows for ``event``
+    (``start``, ``edit``, or an outcome; ``status_at_start`` for ``interrupted``)."""
+    if before not in STATUSES or after not in STATUSES:
+        return False
+    if event == "start":
+        return after == "testing" and may_start(before, force=force)
+    if event == "edit":
+        return True
+    if after not in AFTER_OUTCOME[event]:
+        return False
+    if event == "interrupted" and status_at_start is not None:
+        return after == status_at_start or status_at_start == "testing"
+    return True

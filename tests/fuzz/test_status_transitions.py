@@ -1,0 +1,117 @@
+"""Property: the loader never moves a model's status where modelhub/loading/status_rules.py does not
+allow, and no attempt's end leaves a model ``testing``.
+
+A rule-based machine drives the real service functions on a real database (SQLite, PostgreSQL): loads
+starting (attempts.begin, forced or not; unforced loads of an incompatible model go through the API
+and must be refused), ending in success, failure or interruption (attempts.finish), a server restart
+closing what was running (attempts.close_interrupted), users editing the status (registry.update_model)
+and models deleted mid-load. Every observed transition is checked against the rules.
+"""
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from modelhub import registry
+from modelhub.extensions import db
+from modelhub.loading import attempts
+from modelhub.loading.status_rules import OUTCOMES, STATUSES, allowed, may_start
+from modelhub.models import LoadAttempt
+
+NAMES = ("acme/alpha", "acme/beta")
+
+
+def test_status_transitions_follow_the_rules(app):
+    client = app.test_client()
+
+    class Loader(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.running = {}  # name -> (attempt id, status when it began)
+            self.transitions = []
+            for name in NAMES:
+                if _exists(name):
+                    registry.delete_model(name)
+                registry.create_model({"model_name": name})
+
+        def status(self, name):
+            db.session.expire_all()
+            return registry.get_model(name).compatibility_status
+
+        def observe(self, event, name, before, **facts):
+            after = self.status(name)
+            self.transitions.append((event, before, after))
+            assert allowed(event, before, after, **facts), f"{event}: {before} -> {after} ({facts})"
+            return after
+
+        @rule(name=st.sampled_from(NAMES), force=st.booleans())
+        def start(self, name, force):
+            if name in self.running:
+                return  # one load per model at a time (the supervisor's lease enforces it)
+            before = self.status(name)
+            if not may_start(before, force=force):
+                response = client.post(f"/api/models/{name}/load", json={})
+                assert response.status_code == 409 and "incompatible" in response.json["message"]
+                assert self.status(name) == before
+                return
+            attempt = attempts.begin(registry.get_model(name))
+            self.running[name] = (attempt.id, before)
+            self.observe("start", name, before, force=force)
+
+        @rule(name=st.sampled_from(NAMES), outcome=st.sampled_from(OUTCOMES))
+        def finish(self, name, outcome):
+            if name not in self.running:
+                return
+            attempt_id, at_start = self.running.pop(name)
+            before = self.status(name)
+            assert attempts.finish(attempt_id, outcome) is not None
+            after = self.observe(outcome, name, before, status_at_start=at_start)
+            assert after != "testing"
+
+        @rule()
+        def restart(self):
+            befores = {name: self.status(name) for name in self.running}
+            closed = attempts.close_interrupted()
+            assert sorted(closed) == sorted(attempt_id for attempt_id, _ in self.running.values())
+            for name, (_, at_start) in list(self.running.items()):
+                assert self.observe("interrupted", name, befores[name], status_at_start=at_start) != "testing"
+            self.running.clear()
+
+        @rule(name=st.sampled_from(NAMES), status=st.sampled_from(STATUSES))
+        def edit(self, name, status):
+            before = self.status(name)
+            registry.update_model(name, {"compatibility_status": status})
+            assert self.observe("edit", name, before) == status
+
+        @rule(name=st.sampled_from(NAMES), outcome=st.sampled_from(OUTCOMES))
+        def delete_mid_load(self, name, outcome):
+            """The model is deleted (and registered again) while a load runs: its end changes nothing."""
+            if name not in self.running:
+                return
+            attempt_id, _ = self.running.pop(name)
+            registry.delete_model(name)
+            registry.create_model({"model_name": name})
+            assert attempts.finish(attempt_id, outcome) is None
+            assert self.status(name) == "unknown"
+
+        @invariant()
+        def testing_only_while_loading_or_set_by_hand(self):
+            db.session.expire_all()
+            running = set(db.session.scalars(db.select(LoadAttempt.model_id).where(LoadAttempt.outcome == "running")))
+            for name in NAMES:
+                model = registry.get_model(name)
+                assert (model.id in running) == (name in self.running)
+
+    with app.app_context():
+        run_state_machine_as_test(Loader, settings=settings(
+            max_examples=60, stateful_step_count=25, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck),
+        ))
+
+
+def _exists(name: str) -> bool:
+    try:
+        registry.get_model(name)
+        return True
+    except registry.ModelNotFound:
+        return False
