@@ -197,6 +197,8 @@ class WorkerLease(db.Model):
     worker_pid: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # While loading: when the owner's own timeout ends it. Past it (and a grace), the owner is gone.
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set by another process (or host) asking the owner to end the worker; the owner polls it.
     stop_reason: Mapped[str | None] = mapped_column(Text)
 

@@ -25,7 +25,10 @@ def _worker_app():
     # was brought up to date once, in the parent, before any worker started.
     from modelhub.app import create_app
 
-    return create_app({"MODELHUB_AUTO_UPGRADE": False})
+    app = create_app({"MODELHUB_AUTO_UPGRADE": False})
+    # Served processes watch for loads whose web process died (gunicorn replaces a killed worker).
+    app.extensions["modelhub.supervisor"].start_reaper()
+    return app
 
 
 def serve(host: str, port: int, *, workers: int = 1, threads: int = 8, load_app: Callable = _worker_app) -> None:

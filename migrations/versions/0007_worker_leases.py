@@ -28,6 +28,7 @@ def upgrade():
     sa.Column('worker_pid', sa.Integer(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deadline_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('stop_reason', sa.Text(), nullable=True),
     sa.CheckConstraint("job IN ('load', 'measure')", name='ck_worker_lease_job'),
     sa.CheckConstraint("state IN ('loading', 'loaded')", name='ck_worker_lease_state'),

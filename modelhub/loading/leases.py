@@ -8,7 +8,8 @@ every host sharing a PostgreSQL registry) gives the same answer and no model is 
   worker too.
 - A lease whose owner died is stale: on the same host, its pid is gone; on another host, its heartbeat
   is older than ``STALE_AFTER``. Whoever meets a stale lease reclaims it: deletes it and closes its run as
-  interrupted.
+  interrupted. Served processes look for such leases every ``REAP_EVERY`` seconds, so a load whose web
+  process was killed ends (interrupted) without waiting for anyone to ask about it.
 
 Every function is its own short transaction unless it says it only adds to the caller's.
 """
@@ -16,7 +17,7 @@ Every function is its own short transaction unless it says it only adds to the c
 import os
 import socket
 from pathlib import Path
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
@@ -26,6 +27,8 @@ from modelhub.models import ModelRegistry, WorkerLease, utcnow
 POLL_EVERY = 0.5  # seconds between an owner's looks at its leases (how soon a remote unload is seen)
 HEARTBEAT_EVERY = 10.0
 STALE_AFTER = 60.0  # no heartbeat for this long: the owner is gone (it may be on another host)
+DEADLINE_GRACE = 2.0  # a loading lease this long past its timeout: the owner is gone
+REAP_EVERY = 2.0  # seconds between a served process's looks for leases of dead owners
 
 
 def me() -> tuple[str, int]:
@@ -49,6 +52,8 @@ def is_stale(lease: WorkerLease, *, mine_known: bool = True) -> bool:
         if lease.owner_pid == pid:
             return not mine_known
         return not process_exists(lease.owner_pid)
+    if lease.state == "loading" and lease.deadline_at is not None and seconds_since(lease.deadline_at) > DEADLINE_GRACE:
+        return True  # a live owner would have timed the load out by now
     return seconds_since(lease.heartbeat_at) > STALE_AFTER
 
 
@@ -77,11 +82,13 @@ def by_model_name() -> dict[str, WorkerLease]:
     return {name: lease for name, lease in rows}
 
 
-def claim(model: ModelRegistry, job: str, run_id: int) -> None:
+def claim(model: ModelRegistry, job: str, run_id: int, timeout: float) -> None:
     """Add the model's lease to the caller's transaction (its commit fails if another claim won)."""
     host, pid = me()
+    now = utcnow()
     db.session.add(WorkerLease(model_id=model.id, job=job, state="loading", run_id=run_id, stage="starting",
-                               host=host, owner_pid=pid, started_at=utcnow(), heartbeat_at=utcnow()))
+                               host=host, owner_pid=pid, started_at=now, heartbeat_at=now,
+                               deadline_at=now + timedelta(seconds=timeout)))
 
 
 # The owner's own changes name the run too: a late call about an ended run never touches the lease

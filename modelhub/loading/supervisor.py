@@ -82,6 +82,21 @@ class Supervisor(Watching):
                 raise NotLoaded(f"{model_name!r} is not loaded.")
             self._end(lease, "cancelled by the user")
 
+    def start_reaper(self) -> None:
+        """In a served process: a thread that takes over the leases of dead owners every few seconds, so
+        a load whose web process was killed ends as interrupted without waiting for a request."""
+        threading.Thread(target=self._reap_forever, daemon=True, name="modelhub-lease-reaper").start()
+
+    def _reap_forever(self) -> None:
+        while True:
+            time.sleep(leases.REAP_EVERY)
+            try:
+                with self.lock, self._database():
+                    for lease in leases.every_lease():
+                        self._reclaimed_if_stale(lease)
+            except Exception:  # noqa: BLE001 - a busy database now is no reason to stop looking
+                log.warning("could not look for leases of dead processes", exc_info=True)
+
     def shutdown(self) -> None:
         with self.lock:
             for worker in list(self.workers.values()):
@@ -108,7 +123,7 @@ class Supervisor(Watching):
                 self._refuse(model, leases.current(model.id), force)
                 request = self._request(model, settings if job == "measure" else None)
                 try:
-                    record = self._open(model, job, settings)
+                    record = self._open(model, job, settings, timeout or self.default_timeout)
                     break
                 except IntegrityError:
                     db.session.rollback()  # another process claimed the lease first
@@ -154,10 +169,10 @@ class Supervisor(Watching):
                 "to 'unknown' to retry (the seed's \"Reset Failed Model\"), or send {\"force\": true}."
             )
 
-    def _open(self, model: ModelRegistry, job: str, settings: dict | None):
+    def _open(self, model: ModelRegistry, job: str, settings: dict | None, timeout: float):
         """The attempt (or measurement) and the lease, in one transaction."""
         def claim(run_id):
-            leases.claim(model, job, run_id)
+            leases.claim(model, job, run_id, timeout)
 
         if job == "load":
             return attempts.begin(model, claim=claim)
