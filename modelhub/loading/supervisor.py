@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
-from modelhub.loading import attempts, leases
+from modelhub.loading import attempts, leases, status_rules
 from modelhub.loading.process import Worker
 from modelhub.loading.watching import Watching
 from modelhub.measuring import records as measurements
@@ -162,7 +162,7 @@ class Supervisor(Watching):
             what = "loading" if busy.job == "load" else "being measured"
             raise LoadConflict(f"{model.model_name!r} is already {what} ({leases.owner_name(busy)}, "
                                f"run {busy.run_id}).")
-        if model.compatibility_status == "incompatible" and not force:
+        if not status_rules.may_start(model.compatibility_status, force=force):
             db.session.rollback()
             raise LoadConflict(
                 f"{model.model_name!r} is marked incompatible, so it is not loaded again. Set its status back "

@@ -44,3 +44,28 @@ def test_a_second_load_while_loading_is_409(loader, tiny_models):
     assert second.status_code == 409
     assert "already loading" in second.json["message"]
     loader.client.post("/api/models/tiny/llama/unload")
+
+
+@pytest.mark.parametrize("hang", [True, False], ids=["loading", "loaded"])
+def test_deleting_a_model_ends_its_worker(loader, tiny_models, hang):
+    """The model's lease goes with it (ON DELETE CASCADE); the owner sees its lease gone and ends the
+    worker, so no process keeps memory for a model that is no longer registered."""
+    loader.register("tiny/llama", tiny_models["llama"], load_config={"fault_hang_seconds": 60} if hang else None)
+    loader.load("tiny/llama")
+    if hang:
+        state = wait_for_stage(loader, "tiny/llama", "loading")
+    else:
+        assert loader.wait("tiny/llama")["outcome"] == "success"
+        state = loader.attempts("tiny/llama")["load_state"]
+    assert state["state"] == ("loading" if hang else "loaded")
+    assert loader.client.delete("/api/models/tiny/llama").status_code == 204
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(state["pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the deleted model's worker is still running")
+    assert loader.app.extensions["modelhub.supervisor"].workers == {}
