@@ -1,5 +1,7 @@
 """The registry service: guarded writes, and unguarded writes that lose nothing to a concurrent writer."""
 
+import threading
+
 import pytest
 from sqlalchemy import create_engine, event, text
 
@@ -14,47 +16,68 @@ def ctx(app):
         yield app
 
 
+OTHER_WRITE = text("UPDATE modelregistry SET compatibility_notes = 'from elsewhere', version = version + 1 "
+                   "WHERE model_name = 'microsoft/phi-2'")
+
+
 @pytest.fixture
-def concurrent_writer(ctx):
-    """Lets another connection change the row between the service's read and its write, once."""
+def other_connection(ctx):
     engine = create_engine(ctx.config["SQLALCHEMY_DATABASE_URI"])
-    fired = []
-
-    def write_first(session, flush_context, instances):
-        if fired:
-            return
-        fired.append(True)
-        with engine.begin() as connection:
-            connection.execute(
-                text("UPDATE modelregistry SET compatibility_notes = 'from elsewhere', version = version + 1 "
-                     "WHERE model_name = 'microsoft/phi-2'")
-            )
-
-    event.listen(db.session, "before_flush", write_first)
-    yield fired
-    event.remove(db.session, "before_flush", write_first)
+    yield engine
     engine.dispose()
 
 
-def test_unguarded_write_is_reapplied_on_the_newest_row(ctx, concurrent_writer):
-    row = registry.update_model("microsoft/phi-2", {"mmlu_score": 72.5})
+@pytest.fixture
+def concurrent_writer(ctx, other_connection):
+    """Another connection writes the row between the service's read and its write, once, from a thread
+    of its own. On SQLite it gets in first (the service then retries on the newest row); on PostgreSQL
+    the service holds the row it read locked, so the other write waits and lands after it."""
+    started = []
 
-    assert concurrent_writer == [True]
-    assert row.mmlu_score == 72.5
-    assert row.compatibility_notes == "from elsewhere"  # the other writer's change survived
-    assert row.version == 3
+    def write_from_elsewhere():
+        with other_connection.begin() as connection:
+            connection.execute(OTHER_WRITE)
+
+    def write_first(session, flush_context, instances):
+        if started:
+            return
+        thread = threading.Thread(target=write_from_elsewhere)
+        started.append(thread)
+        thread.start()
+        thread.join(timeout=1)  # done at once unless the row is locked by the service
+
+    event.listen(db.session, "before_flush", write_first)
+    yield started
+    event.remove(db.session, "before_flush", write_first)
+    for thread in started:
+        thread.join(timeout=30)
 
 
-def test_guarded_write_loses_the_race_with_precondition_failed(ctx, concurrent_writer):
+def stored_row(engine):
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT mmlu_score, compatibility_notes, version FROM modelregistry WHERE model_name = 'microsoft/phi-2'"
+        )).one()
+
+
+def test_unguarded_write_loses_nothing_to_a_concurrent_writer(ctx, concurrent_writer, other_connection):
+    registry.update_model("microsoft/phi-2", {"mmlu_score": 72.5})
+    concurrent_writer[0].join(timeout=30)
+
+    assert len(concurrent_writer) == 1
+    # Both writes are in the row, whichever went first: neither was lost.
+    assert tuple(stored_row(other_connection)) == (72.5, "from elsewhere", 3)
+
+
+def test_guarded_write_after_someone_else_changed_the_row_is_refused(ctx, other_connection):
     etag = registry.get_model("microsoft/phi-2").etag
+    with other_connection.begin() as connection:
+        connection.execute(OTHER_WRITE)
 
     with pytest.raises(registry.PreconditionFailed):
         registry.update_model("microsoft/phi-2", {"mmlu_score": 72.5}, if_match=frozenset({etag}))
 
-    db.session.expire_all()
-    row = registry.get_model("microsoft/phi-2")
-    assert row.mmlu_score is None
-    assert row.compatibility_notes == "from elsewhere"
+    assert tuple(stored_row(other_connection)) == (None, "from elsewhere", 2)
 
 
 def test_an_unchanged_value_is_not_a_new_version(ctx):
