@@ -147,7 +147,7 @@ def bench(model_name, force, as_json):
     from modelhub.loading.supervisor import LoadConflict
     from modelhub.models import Measurement
     from modelhub.registry import ModelNotFound
-    from modelhub.schemas import MeasurementSchema
+    from modelhub.measuring.schemas import MeasurementSchema
 
     app = _create_app()
     with app.app_context():

@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from modelhub import models as m
 from modelhub.fields import (
-    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, StrictInteger, Text, UtcDateTime,
+    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
 )
 
 NOTES_MAX = 10_000
@@ -184,25 +184,30 @@ class LoadStateSchema(Schema):
     seconds = fields.Float(metadata={"description": "Since the worker started."})
 
 
-class AttemptSchema(Schema):
-    """One load attempt: what was asked, what the plugins made of it, how it ended."""
+class WorkerRunSchema(Schema):
+    """What a load attempt and a measurement both show: one run of a worker process on a model."""
 
     id = fields.Integer()
     outcome = fields.String(metadata={"description": "running, success, failure or interrupted"})
     stage = fields.String(allow_none=True)
     started_at = UtcDateTime()
     finished_at = UtcDateTime(allow_none=True)
-    previous_status = fields.String()
     error_type = fields.String(allow_none=True)
     error_message = fields.String(allow_none=True)
-    explanation = fields.String(allow_none=True)
-    suggestion = fields.Raw(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
     load_config = fields.String(allow_none=True)
     final_kwargs = fields.Raw(allow_none=True)
-    plugin_changes = fields.Raw(allow_none=True)
     environment = fields.Raw(allow_none=True)
-    smoke_test = fields.Raw(allow_none=True)
     worker_pid = fields.Integer(allow_none=True)
+
+
+class AttemptSchema(WorkerRunSchema):
+    """One load attempt: what was asked, what the plugins made of it, how it ended."""
+
+    previous_status = fields.String()
+    explanation = fields.String(allow_none=True)
+    suggestion = fields.Raw(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
+    plugin_changes = fields.Raw(allow_none=True)
+    smoke_test = fields.Raw(allow_none=True)
 
 
 class AttemptsQuerySchema(Schema):
@@ -262,69 +267,3 @@ class ScanStatusSchema(Schema):
     finished_at = fields.Float()
     summary = fields.Nested(ScanSummarySchema)
     error = fields.String()
-
-
-def _count(low: int, high: int, **kwargs) -> fields.Integer:
-    return StrictInteger(validate=validate.Range(min=low, max=high), **kwargs)
-
-
-def _counts(low: int, high: int) -> fields.List:
-    return fields.List(_count(low, high), validate=validate.Length(min=1, max=32))
-
-
-# The settings modelhub.measuring.metrics.DEFAULTS knows, typed: a wrong type is a 422 here, not a
-# failed measurement after the model has been loaded.
-class TimeToFirstTokenSettings(Schema):
-    error_messages = {"unknown": "Unknown setting; known: prompt_lengths, repeats, warmup."}
-    prompt_lengths = _counts(1, 32768)
-    repeats = _count(1, 1000)
-    warmup = _count(0, 1000)
-
-
-class ThroughputSettings(Schema):
-    error_messages = {"unknown": "Unknown setting; known: new_tokens, batch_sizes, repeats, warmup."}
-    new_tokens = _count(2, 32768)
-    batch_sizes = _counts(1, 4096)
-    repeats = _count(1, 1000)
-    warmup = _count(0, 1000)
-
-
-class PerplexitySettings(Schema):
-    error_messages = {"unknown": "Unknown setting; known: text, max_length, stride."}
-    # Bounded well under the 1 MiB request limit, so that a too-long text is a 422 naming the field.
-    text = Text(max_length=50_000, allow_none=True, metadata={"description": "Text to score (default: the bundled one)."})
-    max_length = _count(2, 1_000_000, allow_none=True)
-    stride = _count(1, 1_000_000, allow_none=True)
-
-
-class MeasurementSettingsSchema(Schema):
-    error_messages = {"unknown": "Unknown measurement; known: time_to_first_token, throughput, perplexity."}
-    time_to_first_token = fields.Nested(TimeToFirstTokenSettings, allow_none=True)
-    throughput = fields.Nested(ThroughputSettings, allow_none=True)
-    perplexity = fields.Nested(PerplexitySettings, allow_none=True)
-
-
-class BenchmarkRequestSchema(LoadRequestSchema):
-    """``POST /api/models/{name}/benchmark``; the body is optional."""
-
-    settings = fields.Nested(
-        MeasurementSettingsSchema,
-        metadata={"description": 'Per measurement, settings over the defaults: {"throughput": {"new_tokens": 16}}.'},
-    )
-
-
-class MeasurementSchema(Schema):
-    id = fields.Integer()
-    outcome = fields.String(metadata={"description": "running, success, failure or interrupted"})
-    stage = fields.String(allow_none=True)
-    started_at = UtcDateTime()
-    finished_at = UtcDateTime(allow_none=True)
-    error_type = fields.String(allow_none=True)
-    error_message = fields.String(allow_none=True)
-    load_config = fields.String(allow_none=True)
-    final_kwargs = fields.Raw(allow_none=True)
-    environment = fields.Raw(allow_none=True)
-    settings = fields.Raw(allow_none=True)
-    results = fields.Raw(allow_none=True, metadata={"description": "time_to_first_token, throughput, perplexity, "
-                                                                   "peak_memory, load_seconds"})
-    worker_pid = fields.Integer(allow_none=True)

@@ -8,7 +8,7 @@ from modelhub.api.http import Blueprint
 from modelhub.api.loading import CONFLICT
 from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
 from modelhub.measuring import records
-from modelhub.schemas import BenchmarkRequestSchema, MeasurementSchema
+from modelhub.measuring.schemas import BenchmarkRequestSchema, MeasurementSchema
 
 blp = Blueprint("measuring", __name__, url_prefix="/api/models", description="Measuring models on this machine.")
 
