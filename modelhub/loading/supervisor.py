@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from flask import Flask
@@ -52,6 +53,7 @@ class Supervisor(Watching):
         self.default_timeout = app.config["MODELHUB_LOAD_TIMEOUT"]
         self.lock = threading.RLock()
         self.workers: dict[str, Worker] = {}  # the workers this process runs, by model name
+        self.claiming: Counter[int] = Counter()  # model ids this process is claiming a lease for now
 
     # ---- what the API and the pages ask ---------------------------------------------------------
 
@@ -116,32 +118,47 @@ class Supervisor(Watching):
     # ---- starting -------------------------------------------------------------------------------
 
     def _start(self, model_name: str, job: str, *, force: bool, timeout: float | None, settings: dict | None = None):
+        timeout = timeout or self.default_timeout
         with self.lock:
-            self._make_way(model_name, force)
-            for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
-                model = registry.get_model(model_name, for_update=True)  # claims of one model queue here
-                self._refuse(model, leases.current(model.id), force)
-                request = self._request(model, settings if job == "measure" else None)
-                try:
-                    record = self._open(model, job, settings, timeout or self.default_timeout)
-                    break
-                except IntegrityError:
-                    db.session.rollback()  # another process claimed the lease first
-                    raise LoadConflict(f"{model_name!r} is already being loaded by another request.") from None
-                except StaleDataError:
-                    db.session.rollback()  # the model was edited meanwhile: check again on the newest row
-            else:
-                raise registry.WriteContention(f"could not start loading {model_name!r}; retry shortly.")
+            model_id = self._make_way(model_name, force)
+            self.claiming[model_id] += 1  # our lease-to-be is not a dead owner's, though no worker runs yet
+        try:
+            # The claim waits on the database (a busy one answers 503 after its busy timeout): outside the
+            # lock, so other requests of this process do not queue behind that wait. The database, not
+            # the lock, decides which of two claims wins.
+            record, request = self._claim(model_name, job, force=force, timeout=timeout, settings=settings)
             log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
                      model_name, json.dumps(request["load_config"]))
-            worker = Worker(model_name, model.id, record.id, timeout or self.default_timeout, job=job)
-            worker.start(request)
-            self.workers[model_name] = worker
+            worker = Worker(model_name, model_id, record.id, timeout, job=job)
+            with self.lock:
+                worker.start(request)
+                self.workers[model_name] = worker
+        finally:
+            with self.lock:
+                self.claiming[model_id] -= 1
+        try:
             self._set_stage(worker, "starting", worker_pid=worker.process.pid)
-            threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"{job}:{model_name}").start()
-            return record
+        except Exception:  # noqa: BLE001 - the worker runs; its next stage report records its pid
+            log.warning("%s: could not record the worker's start", model_name, exc_info=True)
+        threading.Thread(target=self._watch, args=(worker,), daemon=True, name=f"{job}:{model_name}").start()
+        return record
 
-    def _make_way(self, model_name: str, force: bool) -> None:
+    def _claim(self, model_name: str, job: str, *, force: bool, timeout: float, settings: dict | None):
+        """Open the attempt (or measurement) and claim the lease; returns it and the worker's request."""
+        for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+            model = registry.get_model(model_name, for_update=True)  # claims of one model queue here
+            self._refuse(model, leases.current(model.id), force)
+            request = self._request(model, settings if job == "measure" else None)
+            try:
+                return self._open(model, job, settings, timeout), request
+            except IntegrityError:
+                db.session.rollback()  # another request claimed the lease first
+                raise LoadConflict(f"{model_name!r} is already being loaded by another request.") from None
+            except StaleDataError:
+                db.session.rollback()  # the model was edited meanwhile: check again on the newest row
+        raise registry.WriteContention(f"could not start loading {model_name!r}; retry shortly.")
+
+    def _make_way(self, model_name: str, force: bool) -> int:
         """Before claiming: refuse what cannot start, end this model's loaded worker (a reload) and, if
         the host is full, the oldest others. No row is locked while waiting for them."""
         model = registry.get_model(model_name)
@@ -155,6 +172,7 @@ class Supervisor(Watching):
         while len(others) >= self.max_loaded:
             self._end(others.pop(0), "another model was loaded")
         db.session.commit()  # end the read transaction before the claim
+        return model.id
 
     def _refuse(self, model: ModelRegistry, busy: WorkerLease | None, force: bool) -> None:
         if busy is not None:
@@ -207,7 +225,7 @@ class Supervisor(Watching):
                      if worker.model_id == lease.model_id and worker.run_id == lease.run_id), None)
 
     def _runs_locally(self, lease: WorkerLease) -> bool:
-        return self._local_worker(lease) is not None
+        return self._local_worker(lease) is not None or self.claiming[lease.model_id] > 0
 
     def _live_lease(self, model_id: int) -> WorkerLease | None:
         lease = leases.current(model_id)

@@ -25,7 +25,9 @@ WRITES = [  # (method, path, json): one of each kind of write the API has
 
 @pytest.fixture
 def server(database_url, tmp_path):
-    server = LiveServer(tmp_path / "home", database_url, serve_args=("--workers", "2"),
+    # Threads enough for every request at once: a request queued behind a full thread pool would wait
+    # for a thread before its own busy timeout even began (that is capacity, not the lock).
+    server = LiveServer(tmp_path / "home", database_url, serve_args=("--workers", "2", "--threads", "16"),
                         env={"MODELHUB_BUSY_TIMEOUT": str(BUSY_TIMEOUT)})
     server.start(timeout=90)
     response = requests.post(f"{server.url}/api/models", json={"model_name": "locked/model"}, timeout=10)
