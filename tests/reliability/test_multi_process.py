@@ -136,10 +136,12 @@ def test_a_model_loaded_by_one_process_is_seen_and_unloaded_by_another(two_serve
 
     assert requests.post(f"{on_first}/load", json={}, timeout=30).status_code == 202
     loaded = wait_for(on_second, lambda s: s["state"] == "loaded")  # progress seen from the other process
-    assert loaded["owner"].startswith(f"process {first.process.pid} ") or str(first.process.pid) not in loaded["owner"]
+    assert loaded["owner"].startswith("process ") and loaded["pid"] in worker_processes(first)
     from_the_owner = load_state(on_first)
     assert from_the_owner == loaded | {"seconds": from_the_owner["seconds"]}
     assert requests.get(on_second, timeout=30).json()["compatibility_status"] == "compatible"
+    page = requests.get(f"{second.url}/models", timeout=30).text  # the other process's Models page agrees
+    assert f'title="Worker process {loaded["pid"]}, run by {loaded["owner"]}">Loaded</span>' in page
 
     # The second process may not load it again behind the owner's back: a reload goes through the owner.
     conflict = requests.post(f"{on_second}/load", json={}, timeout=60)
