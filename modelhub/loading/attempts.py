@@ -13,10 +13,10 @@ import logging
 
 from sqlalchemy import select, update
 
-from modelhub import registry
+from modelhub import runs
 from modelhub.extensions import db
 from modelhub.loading.status_rules import next_status  # the rules, written down in one place
-from modelhub.models import LoadAttempt, ModelRegistry, utcnow
+from modelhub.models import LoadAttempt, ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +49,13 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
     Returns the closed attempt, or None if it was already closed (a cancel racing the worker's report).
     """
 
-    def write():
-        attempt = db.session.get(LoadAttempt, attempt_id)
-        if attempt is None or attempt.outcome != "running":  # None: the model was deleted meanwhile
-            return None
-        if also is not None:
-            also()
+    def move_status(attempt: LoadAttempt) -> None:
         model = db.session.get(ModelRegistry, attempt.model_id)
-        previous = _previous_outcome(attempt)
-        for column, value in details.items():
-            setattr(attempt, column, value)
-        attempt.outcome, attempt.finished_at, attempt.stage = outcome, utcnow(), None
         if model is not None:
-            model.compatibility_status = next_status(outcome, previous, attempt.previous_status)
-        return attempt
+            model.compatibility_status = next_status(outcome, _previous_outcome(attempt), attempt.previous_status)
 
-    return registry.commit_on_newest(write, f"the end of load attempt {attempt_id}")
+    return runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
+                      also=also, then=move_status)
 
 
 def _previous_outcome(attempt: LoadAttempt) -> str | None:
@@ -81,8 +72,7 @@ def _previous_outcome(attempt: LoadAttempt) -> str | None:
 def close_interrupted(plugins=None, keep: set[int] = frozenset()) -> list[int]:
     """At start-up: attempts a previous server left running are closed as interrupted (and the
     plugins told, as for any other ending). ``keep``: attempts a live process still runs."""
-    running = [attempt_id for attempt_id in db.session.scalars(
-        select(LoadAttempt.id).where(LoadAttempt.outcome == "running")) if attempt_id not in keep]
+    running = runs.running_ids(LoadAttempt, keep)
     for attempt_id in running:
         attempt = finish(attempt_id, "interrupted", error_type="Interrupted",
                          error_message="The server stopped while this model was loading.")

@@ -4,9 +4,9 @@ load_configs can be compared. A failed one is recorded and changes no metric."""
 
 from sqlalchemy import select, update
 
-from modelhub import registry
+from modelhub import runs
 from modelhub.extensions import db
-from modelhub.models import Measurement, ModelRegistry, utcnow
+from modelhub.models import Measurement, ModelRegistry
 
 
 def begin(model: ModelRegistry, settings: dict, claim=None) -> Measurement:
@@ -29,22 +29,15 @@ def set_stage(measurement_id: int, stage: str, **details) -> None:
 def finish(measurement_id: int, outcome: str, also=None, **details) -> Measurement | None:
     """Close a measurement; a success also sets the model's figures, in the same transaction (and
     ``also()`` adds more to it: the worker's lease)."""
+    columns = {column: details[column] for column in
+               ("error_type", "error_message", "final_kwargs", "environment", "results") if column in details}
 
-    def write():
-        measurement = db.session.get(Measurement, measurement_id)
-        if measurement is None or measurement.outcome != "running":  # None: the model was deleted meanwhile
-            return None
-        if also is not None:
-            also()
-        for column in ("error_type", "error_message", "final_kwargs", "environment", "results"):
-            if column in details:
-                setattr(measurement, column, details[column])
-        measurement.outcome, measurement.finished_at, measurement.stage = outcome, utcnow(), None
+    def publish_success(measurement: Measurement) -> None:
         if outcome == "success" and measurement.results:
             _publish(measurement)
-        return measurement
 
-    return registry.commit_on_newest(write, f"the end of measurement {measurement_id}")
+    return runs.close(Measurement, measurement_id, outcome, columns, what=f"the end of measurement {measurement_id}",
+                      also=also, then=publish_success)
 
 
 def _publish(measurement: Measurement) -> None:
@@ -72,8 +65,7 @@ def history(model: ModelRegistry, limit: int = 20) -> list[Measurement]:
 def close_interrupted(keep: set[int] = frozenset()) -> list[int]:
     """At start-up: measurements a previous server left running (``keep``: those a live process still
     runs) are closed as interrupted; they change no metric."""
-    running = [measurement_id for measurement_id in db.session.scalars(
-        select(Measurement.id).where(Measurement.outcome == "running")) if measurement_id not in keep]
+    running = runs.running_ids(Measurement, keep)
     for measurement_id in running:
         finish(measurement_id, "interrupted", error_type="Interrupted",
                error_message="The server stopped while this model was being measured.")
