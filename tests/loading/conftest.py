@@ -50,6 +50,16 @@ class Loader:
             time.sleep(0.1)
         raise AssertionError(f"the load of {name} did not end within {timeout} s")
 
+    def wait_for_stage(self, name: str, stage: str, timeout: float = 60) -> dict:
+        """Wait until the model's worker reports ``stage`` (e.g. "loading"); return its load state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.attempts(name)["load_state"]
+            if state.get("stage") == stage:
+                return state
+            time.sleep(0.05)
+        raise AssertionError(f"{name} never reached {stage}: {state}")
+
     def status(self, name: str) -> str:
         return self.client.get(f"/api/models/{name}").json["compatibility_status"]
 

@@ -11,21 +11,11 @@ from tests.loading.test_loads import SQLITE_ONLY
 pytestmark = [pytest.mark.slow, SQLITE_ONLY]
 
 
-def wait_for_stage(loader, name, stage, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = loader.attempts(name)["load_state"]
-        if state.get("stage") == stage:
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"{name} never reached {stage}")
-
-
 def test_cancel_a_load_in_progress_restores_the_status(loader, tiny_models):
     loader.register("tiny/llama", tiny_models["llama"], load_config={"fault_hang_seconds": 60},
                     compatibility_status="degraded")
     loader.load("tiny/llama")
-    state = wait_for_stage(loader, "tiny/llama", "loading")
+    state = loader.wait_for_stage("tiny/llama", "loading")
     # The registry stays writable while a model loads: no transaction is held open.
     assert loader.client.patch("/api/models/tiny/llama/config", json={"compatibility_notes": "edited"}).status_code == 200
     assert loader.client.post("/api/models/tiny/llama/unload").status_code == 200
@@ -53,7 +43,7 @@ def test_deleting_a_model_ends_its_worker(loader, tiny_models, hang):
     loader.register("tiny/llama", tiny_models["llama"], load_config={"fault_hang_seconds": 60} if hang else None)
     loader.load("tiny/llama")
     if hang:
-        state = wait_for_stage(loader, "tiny/llama", "loading")
+        state = loader.wait_for_stage("tiny/llama", "loading")
     else:
         assert loader.wait("tiny/llama")["outcome"] == "success"
         state = loader.attempts("tiny/llama")["load_state"]

@@ -73,23 +73,13 @@ def watch(database_url, name) -> list[bool]:
     return results
 
 
-def wait_for_stage(loader, name, stage, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = loader.attempts(name)["load_state"]
-        if state.get("stage") == stage:
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"{name} never reached {stage}: {state}")
-
-
 @pytest.mark.parametrize("job", ["load", "benchmark"])
 def test_no_transaction_is_held_while_a_worker_runs(tracked, database_url, tiny_models, job):
     loader, name = tracked
     loader.register("tiny/llama", tiny_models["llama"], load_config={"fault_hang_seconds": 60})
     response = loader.client.post(f"/api/models/tiny/llama/{job}", json={})
     assert response.status_code == 202, response.json
-    wait_for_stage(loader, "tiny/llama", "loading")
+    loader.wait_for_stage("tiny/llama", "loading")
 
     assert watch(database_url, name) == [True] * WINDOWS
     # And the model itself stays writable meanwhile.
