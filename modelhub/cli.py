@@ -6,10 +6,10 @@ import sys
 
 import click
 from flask.cli import ScriptInfo
-from flask_migrate.cli import db as db_commands
 from marshmallow import ValidationError
 
 from modelhub import __version__
+from modelhub.database_commands import db_group
 from modelhub.exchange.commands import export_command, import_command
 from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
 
@@ -43,7 +43,7 @@ def main(ctx):
     ctx.obj = ScriptInfo(create_app=_create_app)
 
 
-main.add_command(db_commands, "db")
+main.add_command(db_group)
 main.add_command(export_command)
 main.add_command(import_command)
 
@@ -122,18 +122,31 @@ def list_(status, q, sort, as_json):
 
     app = _create_app()
     with app.app_context():
+        raw = {"status": list(status), "sort": sort, "per_page": 500}
+        if q:
+            raw["q"] = q
         try:
-            raw = {"status": list(status), "sort": sort, "per_page": 500}
-            if q:
-                raw["q"] = q
             query = ModelListQuerySchema().load(raw)
         except ValidationError as error:
-            raise _invalid("options", error) from None
+            raise _invalid("options", error, raw) from None
         rows = _all_pages(registry, query)
         if as_json:
             click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
-        else:
+        elif rows:
             _print_table(rows)
+        elif status or q:
+            click.echo(f"No registered model matches {_describe_filters(status, q)}.")
+        else:
+            click.echo("No models registered. Add one with: modelhub add ORG/NAME (or find them on disk: modelhub scan)")
+
+
+def _describe_filters(status, q) -> str:
+    parts = []
+    if status:
+        parts.append("status " + " or ".join(status))
+    if q:
+        parts.append(f"a name containing {q!r}")
+    return " and ".join(parts)
 
 
 @main.command()
@@ -242,8 +255,16 @@ def plugins(as_json):
         click.echo(f"  keys:  {', '.join(report.keys) or '-'}")
 
 
-def _invalid(what: str, error: ValidationError) -> click.ClickException:
-    lines = [f"  {field}: {' '.join(map(str, messages))}" for field, messages in error.messages.items()]
+def _invalid(what: str, error: ValidationError, given: dict | None = None) -> click.ClickException:
+    """One line per field; a repeated option's message names the value it refuses (``status 'nope'``)."""
+    lines = []
+    for field, messages in error.messages.items():
+        if isinstance(messages, dict):  # a list field: messages per item index
+            for index, item_messages in messages.items():
+                value = (given or {}).get(field, [])[index] if isinstance(index, int) else index
+                lines.append(f"  {field} {value!r}: {' '.join(map(str, item_messages))}")
+        else:
+            lines.append(f"  {field}: {' '.join(map(str, messages))}")
     return click.ClickException(f"invalid {what}:\n" + "\n".join(lines))
 
 
@@ -258,9 +279,6 @@ def _all_pages(registry, query):
 
 
 def _print_table(rows):
-    if not rows:
-        click.echo("No models registered. Add one with: modelhub add ORG/NAME")
-        return
     headers = ("MODEL", "STATUS", "LOCATION", "HF PATH")
     table = [(r.model_name, r.compatibility_status, r.cache_location, r.hf_path) for r in rows]
     widths = [max(len(str(row[i])) for row in [headers, *table]) for i in range(len(headers))]

@@ -49,6 +49,40 @@ def test_list_on_an_empty_registry_says_what_to_do(run):
     assert "Add one with: modelhub add" in run("list").output
 
 
+def test_list_with_no_match_says_the_filters_matched_nothing(run):
+    run("add", "gpt2")
+    result = run("list", "--status", "compatible", "--status", "degraded", "--search", "phi")
+    assert result.exit_code == 0
+    assert result.output == "No registered model matches status compatible or degraded and a name containing 'phi'.\n"
+
+
+def test_list_refuses_an_unknown_status_and_lists_the_allowed_ones(run):
+    result = run("list", "--status", "compatible", "--status", "nope")
+    assert result.exit_code == 1
+    assert "status 'nope': Must be one of: unknown, compatible, incompatible, degraded, testing." in result.output
+
+
+def test_db_help_offers_only_the_commands_an_installed_modelhub_needs(run):
+    shown = run("db", "--help").output
+    commands = {line.split()[0] for line in shown.split("Commands:")[1].splitlines() if line.strip()}
+    assert commands == {"current", "history", "upgrade", "downgrade"}
+    assert "--directory" not in shown and "default is" not in shown
+
+
+def test_db_downgrade_asks_first_and_stays_down_until_upgraded(run, tmp_path):
+    def db(*args, **kwargs):
+        return subprocess.run([MODELHUB, "--data-dir", str(tmp_path), "db", *args], capture_output=True, text=True,
+                              timeout=60, **kwargs)
+
+    assert db("upgrade").returncode == 0
+    assert "Aborted" in db("downgrade", input="n\n").stderr
+    assert f"{head_revision()} (head)" in db("current").stdout
+    assert db("downgrade", "--yes").returncode == 0
+    assert "(head)" not in db("current").stdout  # the db commands do not upgrade first, unlike the others
+    assert db("upgrade").returncode == 0
+    assert f"{head_revision()} (head)" in db("current").stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -78,6 +112,7 @@ def test_list_refuses_an_unknown_sort_column(run):
 
 
 def test_db_commands_report_the_current_revision(tmp_path):
+    subprocess.run([MODELHUB, "--data-dir", str(tmp_path), "add", "gpt2"], check=True, capture_output=True, timeout=60)
     result = subprocess.run(
         [MODELHUB, "--data-dir", str(tmp_path), "db", "current"], capture_output=True, text=True, timeout=60
     )
