@@ -4,7 +4,10 @@
 - success -> ``compatible``, failure -> ``incompatible``; a success right after a failure, or a failure
   right after a success, -> ``degraded`` (the seed's "intermittent failures");
 - an attempt cut short (the user cancelled it, or the server died) is ``interrupted`` and the model
-  gets back the status it had before (the full table: modelhub/loading/status_rules.py).
+  gets back the status it had before (the full table: modelhub/loading/status_rules.py);
+- a loaded model whose worker dies on its own (killed, crashed) gets a follow-up attempt, a failure
+  (``WorkerDiedWhileLoaded``) spanning the time it was loaded: the successful attempt stays what it
+  was (the model did load), and the status moves as for any failure after a success (``degraded``).
 
 Each function runs in its own short transaction: none is held open while a model loads.
 """
@@ -13,10 +16,10 @@ import logging
 
 from sqlalchemy import select, update
 
-from modelhub import runs
+from modelhub import registry, runs
 from modelhub.extensions import db
 from modelhub.loading.status_rules import next_status  # the rules, written down in one place
-from modelhub.models import LoadAttempt, ModelRegistry
+from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,36 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
 
     return runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
                       also=also, then=move_status)
+
+
+DIED_WHILE_LOADED = "WorkerDiedWhileLoaded"
+# What the loaded model's worker was run with, carried over to the record of its death.
+_CARRIED_OVER = ("load_config", "final_kwargs", "environment", "plugin_changes", "worker_pid")
+
+
+def record_death_while_loaded(loaded_attempt_id: int, *, error_message: str, explanation: str,
+                              also=None) -> LoadAttempt | None:
+    """The worker of a loaded model (the successful attempt ``loaded_attempt_id``) ended on its own: add
+    a failed attempt after it and move the model's status by the rules, in one transaction (``also()``
+    adds the lease's release). Returns the new attempt, or None if the model is gone."""
+
+    def write():
+        loaded = db.session.get(LoadAttempt, loaded_attempt_id)
+        model = db.session.get(ModelRegistry, loaded.model_id) if loaded is not None else None
+        if model is None:
+            return None
+        if also is not None:
+            also()
+        record = LoadAttempt(model_id=model.id, previous_status=model.compatibility_status, outcome="failure",
+                             started_at=loaded.finished_at or utcnow(), finished_at=utcnow(),
+                             error_type=DIED_WHILE_LOADED, error_message=error_message, explanation=explanation,
+                             **{column: getattr(loaded, column) for column in _CARRIED_OVER})
+        db.session.add(record)
+        db.session.flush()  # its id, which orders it after the success for _previous_outcome
+        model.compatibility_status = next_status("failure", _previous_outcome(record), record.previous_status)
+        return record
+
+    return registry.commit_on_newest(write, f"the death of the worker of load attempt {loaded_attempt_id}")
 
 
 def _previous_outcome(attempt: LoadAttempt) -> str | None:

@@ -1,15 +1,25 @@
-"""The operating-system side of one worker: start ``python -m modelhub.loading.worker``, turn its
-stdout into messages, and end it (politely when it holds a model, by force otherwise)."""
+"""The operating-system side of one worker: start ``python -P -m modelhub.loading.worker`` in a directory
+of its own, turn its stdout into messages, and end it (politely when it holds a model, by force otherwise).
+
+``-P`` keeps the current directory off the worker's import path: started from a clone of the repository,
+``python -m`` would otherwise import the source folder ``./modelhub`` (which has no ``plugins`` package:
+setup.cfg maps ./plugins there) instead of the installed package. The worker's own directory, under the
+data dir, is where libraries that write to the current directory (gptqmodel's ``logs/``) put their files,
+rather than wherever ``modelhub serve`` was started.
+"""
 
 import json
 import logging
 import queue
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 EOF_MARK = object()  # put on a worker's messages when its stdout closes
@@ -28,14 +38,18 @@ class Worker:
     state: str = "loading"  # loading -> loaded, failed or measured
     stage: str = "starting"
     started: float = field(default_factory=time.monotonic)
+    loaded_at: float | None = None  # when it reported the model loaded
     last_beat: float = field(default_factory=time.monotonic)
     stopping: bool = False
     messages: queue.Queue = field(default_factory=queue.Queue)
+    directory: Path | None = None  # its working directory (worker_directory); None: a temporary one
 
     def start(self, request: dict) -> None:
+        self.directory = self.directory or Path(tempfile.mkdtemp(prefix="modelhub-worker-"))
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelhub.loading.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            [sys.executable, "-P", "-m", "modelhub.loading.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=self.directory,
         )
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
@@ -66,6 +80,21 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self.tidy()
+
+    def exit_code(self) -> int:
+        """Wait for the process to end (its stdout has closed); its exit code, negative for a signal."""
+        code = self.process.wait()
+        self.tidy()
+        return code
+
+    def tidy(self) -> None:
+        """Once the process has ended: remove its directory if nothing was left there (what a library
+        wrote, e.g. logs, stays for the user to read)."""
+        try:
+            self.directory.rmdir()
+        except OSError:
+            pass  # not empty (kept on purpose), or gone already
 
     def wait_for_exit(self, grace: float = 10) -> None:
         """A worker that reported its end exits by itself; one that does not is killed."""
@@ -73,7 +102,15 @@ class Worker:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.kill()
+        self.tidy()
 
 
 def describe_exit(code: int) -> str:
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def worker_directory(data_dir: str | Path, model_name: str) -> Path:
+    """``<data dir>/workers/<model>``: the working directory of the model's workers (one at a time per
+    model and data dir, by its lease); ``org/name`` becomes ``org--name``, as in the hub cache."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", model_name.replace("/", "--")).strip(".") or "model"
+    return Path(data_dir) / "workers" / safe

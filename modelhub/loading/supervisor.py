@@ -23,8 +23,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
 from modelhub.extensions import db
-from modelhub.loading import attempts, leases, status_rules
-from modelhub.loading.process import Worker
+from modelhub.loading import attempts, leases, ml_stack, status_rules
+from modelhub.loading.refusals import LoadConflict, NotLoaded  # noqa: F401 - imported from here too
+from modelhub.loading.process import Worker, worker_directory
 from modelhub.loading.watching import Watching
 from modelhub.measuring import records as measurements
 from modelhub.models import ModelRegistry, WorkerLease
@@ -33,14 +34,6 @@ from modelhub.plugin_manager import PluginHost
 log = logging.getLogger(__name__)
 IDLE = {"state": "idle"}
 REMOTE_STOP_WAIT = 30.0  # seconds an unload waits for the owning process to end its worker
-
-
-class LoadConflict(RuntimeError):
-    """A load that cannot start now (already loading, or incompatible without force): HTTP 409."""
-
-
-class NotLoaded(RuntimeError):
-    """Unload of a model that is neither loaded nor loading: HTTP 409."""
 
 
 class Supervisor(Watching):
@@ -129,7 +122,8 @@ class Supervisor(Watching):
             record, request = self._claim(model_name, job, force=force, timeout=timeout, settings=settings)
             log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
                      model_name, json.dumps(request["load_config"]))
-            worker = Worker(model_name, model_id, record.id, timeout, job=job)
+            worker = Worker(model_name, model_id, record.id, timeout, job=job,
+                            directory=worker_directory(self.app.config["MODELHUB_HOME"], model_name))
             with self.lock:
                 worker.start(request)
                 self.workers[model_name] = worker
@@ -162,6 +156,11 @@ class Supervisor(Watching):
         """Before claiming: refuse what cannot start, end this model's loaded worker (a reload) and, if
         the host is full, the oldest others. No row is locked while waiting for them."""
         model = registry.get_model(model_name)
+        try:
+            ml_stack.require()  # before anything changes: no status moved, no attempt opened, nothing unloaded
+        except LoadConflict:
+            db.session.rollback()
+            raise
         lease = self._live_lease(model.id)
         self._refuse(model, lease if lease is not None and lease.state == "loading" else None, force)
         if lease is not None:

@@ -55,7 +55,7 @@ class Watching:
             self._set_stage(worker, worker.stage)
         elif event == "loaded" and worker.job == "load":
             with self.lock:
-                worker.state = "loaded"
+                worker.state, worker.loaded_at = "loaded", time.monotonic()
             self._finish(worker, "success", **_columns(message))
         elif event in ("measured", "failed"):
             worker.state = event  # ends the watch: the worker exits on its own
@@ -91,7 +91,7 @@ class Watching:
                      explanation="The load hung or was too slow. A smaller dtype or quantization may help.")
 
     def _died(self, worker: Worker) -> None:
-        code = worker.process.wait()
+        code = worker.exit_code()
         with self.lock:
             if worker.stopping:
                 return
@@ -104,7 +104,7 @@ class Watching:
                      suggestion={"device_map": "auto"} if code == -9 else None)
 
     def _await_exit(self, worker: Worker) -> None:
-        """A loaded model's worker lives until unloaded; note it if it dies on its own."""
+        """A loaded model's worker lives until unloaded; if it dies on its own, that is recorded."""
         while True:
             try:
                 if worker.messages.get(timeout=leases.POLL_EVERY) is EOF_MARK:
@@ -113,13 +113,32 @@ class Watching:
                 if worker.stopping:
                     return
                 self._check_lease(worker)
-        code = worker.process.wait()
+        code = worker.exit_code()
         with self.lock:
-            if not worker.stopping and self.workers.get(worker.model_name) is worker:
-                self._forget(worker)
-                with self._database():
-                    leases.release(worker.model_id, worker.run_id)
-                log.warning("%s: loaded model's worker exited on its own (code %s)", worker.model_name, code)
+            if worker.stopping or self.workers.get(worker.model_name) is not worker:
+                return  # unloaded, reloaded or shut down meanwhile: an ending that was asked for
+            self._forget(worker)
+        self._died_while_loaded(worker, code)
+
+    def _died_while_loaded(self, worker: Worker, code: int) -> None:
+        """Record the death as a failed attempt following the successful one (the status moves as for a
+        failure right after a success: degraded), and release the lease in the same transaction."""
+        how, loaded_for = describe_exit(code), time.monotonic() - worker.loaded_at
+        log.warning("%s: the loaded model's worker %s ended on its own (%s) after %.0f s loaded",
+                    worker.model_name, worker.process.pid, how, loaded_for)
+        oom = " If the kernel's out-of-memory killer stopped it, this machine ran short of memory." if code == -9 else ""
+        with self._database():
+            record = attempts.record_death_while_loaded(
+                worker.run_id,
+                error_message=f"The worker holding the loaded model ended without being asked to ({how}) "
+                              f"after {loaded_for:.0f} s loaded (last stage: loaded).",
+                explanation=f"The loaded model's worker process died ({how}); the model is no longer loaded.{oom}",
+                also=lambda: leases.release_in_transaction(worker.model_id, worker.run_id),
+            )
+            if record is None:  # the model was deleted meanwhile
+                leases.release(worker.model_id, worker.run_id)
+            else:
+                attempts.tell_plugins(self.plugins, record)
 
     # ---- ending ---------------------------------------------------------------------------------
 

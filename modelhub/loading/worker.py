@@ -1,7 +1,7 @@
 """The worker process: loads one model, proves it works, then holds it until told to unload.
 
-Started by the supervisor as ``python -m modelhub.loading.worker``. It reads one JSON request on stdin,
-reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed", ...}``) and logs
+Started by the supervisor as ``python -P -m modelhub.loading.worker`` (see process.py). It reads one JSON
+request on stdin, reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed", ...}``) and logs
 to stderr, which is the server's log. Anything else printing to stdout is sent to stderr so it cannot
 corrupt the protocol. Keeping the model in its own process means a crash, an abort or the kernel's OOM
 kill takes down this process only, and unloading frees every byte. The worker ends as soon as nobody
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import select
+import signal
 import stat
 import sys
 import threading
@@ -178,6 +179,11 @@ def _explain(host, model, error, load_config, kwargs, environment) -> Explanatio
 
 
 def main() -> int:
+    # Only the supervisor ends a worker (unload, its pipe closing, a kill). A Ctrl-C in the terminal of
+    # `modelhub serve` reaches the whole process group: had it killed a loaded model's worker before the
+    # server unloaded it, that would be recorded as the worker dying on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"[modelhub worker {os.getpid()}] %(levelname)s %(name)s: %(message)s")
     channel = Channel()
