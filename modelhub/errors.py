@@ -14,6 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub import registry
 from modelhub.discovery.service import ScanInProgress
+from modelhub.loading.refusals import MLStackMissing
 from modelhub.loading.supervisor import LoadConflict, NotLoaded
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class ModelhubApi(Api):
         app.register_error_handler(registry.WriteContention, lambda e: self._unavailable(str(e)))
         app.register_error_handler(OperationalError, self._database_unavailable)
         app.register_error_handler(LoadConflict, lambda e: self._error(409, str(e)))
+        app.register_error_handler(MLStackMissing, lambda e: self._error(409, str(e)))  # says what to install
         app.register_error_handler(NotLoaded, lambda e: self._error(409, str(e)))
         app.register_error_handler(ScanInProgress, lambda e: self._error(409, str(e)))
 
