@@ -64,10 +64,12 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.loading import blp as loading_api
     from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
+    from modelhub.api.openapi import OpenApiRules
     from modelhub.exchange import pages as exchange_pages
 
     app.url_map.converters["model_name"] = ModelNameConverter
-    api = ModelhubApi(app, spec_kwargs={"extra_plugins": [SchemaKeywords()]})
+    rules = OpenApiRules(app.extensions["modelhub.plugins"].fields)
+    api = ModelhubApi(app, spec_kwargs={"extra_plugins": [SchemaKeywords(), rules]})
     api.register_converter(ModelNameConverter, model_name_parameter)
     api.register_blueprint(models_api)
     api.register_blueprint(loading_api)

@@ -14,6 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub import registry
 from modelhub.discovery.service import ScanInProgress
+from modelhub.schemas import ErrorSchema
 from modelhub.loading.refusals import MLStackMissing
 from modelhub.loading.supervisor import LoadConflict, NotLoaded
 
@@ -24,6 +25,9 @@ RETRY_AFTER_SECONDS = "1"
 
 class ModelhubApi(Api):
     """flask-smorest's Api with a human ``message`` on every error and the service errors mapped."""
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists the error statuses it really answers
 
     def _register_error_handlers(self):
         super()._register_error_handlers()

@@ -12,7 +12,7 @@ from datetime import UTC
 from pathlib import Path
 from urllib.parse import unquote
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from modelhub.model_folders import TooManyEntries, links_leading_out
 
@@ -120,6 +120,17 @@ class ModelDirectory(Text):
                 "folder (or a hub-cache snapshot's blobs): copy those files in, or register the folder they are in."
             )
         return text
+
+
+class Choice(fields.String):
+    """One of a fixed list of strings, which the OpenAPI document names as a component (``component``):
+    every field holding the same concept refers to that one enum, so a generated client has one enum
+    class per concept (see modelhub/api/openapi.py)."""
+
+    def __init__(self, choices, *, component: str, **kwargs):
+        self.choices = tuple(choices)
+        self.component = component
+        super().__init__(validate=validate.OneOf(self.choices), **kwargs)
 
 
 class StrictFloat(fields.Float):

@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from modelhub import models as m
 from modelhub.fields import (
-    HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
+    Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
 )
 
 NOTES_MAX = 10_000
@@ -21,10 +21,32 @@ def _non_negative(description: str) -> StrictFloat:
     return StrictFloat(allow_none=True, validate=NON_NEGATIVE, metadata={"description": description})
 
 
+# The enums, each named once for the OpenAPI document (one enum class per concept in a generated client).
+def compatibility_status(**kwargs) -> Choice:
+    return Choice(m.COMPATIBILITY_STATUSES, component="CompatibilityStatus", **kwargs)
+
+
+def cache_location(**kwargs) -> Choice:
+    return Choice(m.CACHE_LOCATIONS, component="CacheLocation", **kwargs)
+
+
+class ErrorSchema(Schema):
+    """Every error the API answers (``modelhub.errors``), whatever its status."""
+
+    OPENAPI = {"additionalProperties": False}
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    status = fields.String(required=True, metadata={"description": "Its name, e.g. Unprocessable Entity."})
+    message = fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    errors = fields.Dict(metadata={
+        "description": "Validation errors only: by request location (json, query), by field (nested for nested "
+                       "fields), a list of messages; _schema for the request as a whole."})
+
+
 class ConfigFields(Schema):
     """Compatibility configuration (seed: ``PATCH /api/models/{name}/config``)."""
 
-    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    compatibility_status = compatibility_status()
     compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
     load_config = LoadConfig(
         allow_none=True,
@@ -90,7 +112,7 @@ class ModelCreateSchema(ConfigFields, MetadataFields):
 
     model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
-    cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS), load_default="primary")
+    cache_location = cache_location(load_default="primary")
     cache_path = ModelDirectory(max_length=CACHE_PATH_MAX, allow_none=True)
 
     @validates_schema
@@ -104,9 +126,9 @@ class ModelSchema(Schema):
 
     model_name = fields.String()
     hf_path = fields.String()
-    cache_location = fields.String()
+    cache_location = cache_location()
     cache_path = fields.String(allow_none=True)
-    compatibility_status = fields.String()
+    compatibility_status = compatibility_status()
     compatibility_notes = fields.String(allow_none=True)
     load_config = fields.String(allow_none=True)
     mmlu_score = fields.Float(allow_none=True)
@@ -135,7 +157,7 @@ SORTABLE = tuple(name for name in ModelSchema._declared_fields if name not in ("
 
 class ModelListQuerySchema(Schema):
     status = fields.List(
-        fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES)),
+        compatibility_status(),
         metadata={"description": "Only these statuses (repeat the parameter for several)."},
     )
     q = Text(max_length=m.MODEL_NAME_MAX, metadata={"description": "Case-insensitive substring of the name."})
@@ -175,8 +197,8 @@ class LoadRequestSchema(Schema):
 class LoadStateSchema(Schema):
     """Whether the model's worker runs now, as every web process sees it (from its lease)."""
 
-    state = fields.String(metadata={"description": "idle, loading or loaded."})
-    job = fields.String(metadata={"description": "load, or measure (a benchmark run)."})
+    state = Choice(("idle", *m.LEASE_STATES), component="WorkerState")
+    job = Choice(m.WORKER_JOBS, component="WorkerJob", metadata={"description": "load, or measure (a benchmark run)."})
     stage = fields.String(allow_none=True, metadata={"description": "What the worker is doing while loading."})
     attempt_id = fields.Integer(metadata={"description": "The load attempt (or measurement) the worker runs."})
     pid = fields.Integer(allow_none=True, metadata={"description": "The worker process."})
@@ -188,26 +210,27 @@ class WorkerRunSchema(Schema):
     """What a load attempt and a measurement both show: one run of a worker process on a model."""
 
     id = fields.Integer()
-    outcome = fields.String(metadata={"description": "running, success, failure or interrupted"})
+    outcome = Choice(m.ATTEMPT_OUTCOMES, component="RunOutcome")
     stage = fields.String(allow_none=True)
     started_at = UtcDateTime()
     finished_at = UtcDateTime(allow_none=True)
     error_type = fields.String(allow_none=True)
     error_message = fields.String(allow_none=True)
     load_config = fields.String(allow_none=True)
-    final_kwargs = fields.Raw(allow_none=True)
-    environment = fields.Raw(allow_none=True)
+    final_kwargs = fields.Dict(allow_none=True, metadata={"description": "What the model was loaded with."})
+    environment = fields.Dict(allow_none=True, metadata={"description": "The machine and libraries it ran with."})
     worker_pid = fields.Integer(allow_none=True)
 
 
 class AttemptSchema(WorkerRunSchema):
     """One load attempt: what was asked, what the plugins made of it, how it ended."""
 
-    previous_status = fields.String()
+    previous_status = compatibility_status()
     explanation = fields.String(allow_none=True)
-    suggestion = fields.Raw(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
-    plugin_changes = fields.Raw(allow_none=True)
-    smoke_test = fields.Raw(allow_none=True)
+    suggestion = fields.Dict(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
+    plugin_changes = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "Per plugin that changed the kwargs: its name (plugin), the keys it set, its notes (or error)."})
+    smoke_test = fields.Dict(allow_none=True)
 
 
 class AttemptsQuerySchema(Schema):
@@ -231,7 +254,7 @@ class PluginSchema(Schema):
 
 
 class ModelCopySchema(Schema):
-    location = fields.String()
+    location = cache_location()
     path = fields.String()
     revision = fields.String(allow_none=True)
     size_bytes = fields.Integer()

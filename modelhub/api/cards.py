@@ -23,6 +23,7 @@ class CardImportSchema(Schema):
 
 @blp.route("/<path:model_name>/card-scores")
 class CardScores(MethodView):
+    @blp.doc(operationId="importCardScores")
     @blp.response(200, CardImportSchema)
     @_document(NOT_FOUND, BUSY)
     def post(self, model_name):

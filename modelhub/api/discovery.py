@@ -1,6 +1,6 @@
 """``/api/scan``: discover models in the cache locations; ``/api/models/{name}/copies``: where a model is."""
 
-from flask import current_app
+from flask import current_app, url_for
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -20,12 +20,14 @@ def runner():
 
 @blp.route("/scan")
 class Scan(MethodView):
+    @blp.doc(operationId="startScan")
     @blp.response(202, ScanStatusSchema)
     @_document((409, "A scan is already running."))
     def post(self):
         """Scan the primary (Hugging Face) cache and the secondary roots in the background."""
-        return runner().start()
+        return runner().start(), 202, {"Location": url_for("discovery.Scan")}
 
+    @blp.doc(operationId="getScanStatus")
     @blp.response(200, ScanStatusSchema)
     def get(self):
         """The running scan's progress, or the last scan's summary: models added, gone, back, problems."""
@@ -34,6 +36,7 @@ class Scan(MethodView):
 
 @blp.route("/models/<path:model_name>/copies")
 class Copies(MethodView):
+    @blp.doc(operationId="listCopies")
     @blp.response(200, ModelCopySchema(many=True))
     @_document(NOT_FOUND, BUSY)
     def get(self, model_name):

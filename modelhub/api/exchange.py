@@ -30,6 +30,8 @@ blp = Blueprint("exchange", __name__, url_prefix="/api", description="Export and
 TOO_LARGE = (413, "The file is larger than the import limit (MODELHUB_IMPORT_MAX_BYTES, 64 MiB by default).")
 INVALID = (422, "The file is not a valid export or report (per-field messages); nothing was imported.")
 PLAN_CHANGED = (409, "expect_plan no longer matches what the import would do; nothing was imported.")
+# download() offers the document as a file.
+DOWNLOAD_HEADERS = {"Content-Disposition": {"$ref": "#/components/headers/Content-Disposition"}}
 NO_PROOF = (409, "The model never loaded successfully: there is no working load_config to report.")
 IMPORT_BODY = {
     "required": True,
@@ -112,7 +114,8 @@ def today() -> str:
 
 @blp.route("/export")
 class Export(MethodView):
-    @blp.response(200, RegistryDocument)
+    @blp.doc(operationId="exportRegistry")
+    @blp.response(200, RegistryDocument, headers=DOWNLOAD_HEADERS)
     @_document(BUSY)
     def get(self):
         """The whole registry as a versioned JSON document: models, load configs, notes, scores with their
@@ -122,6 +125,7 @@ class Export(MethodView):
 
 @blp.route("/import")
 class Import(MethodView):
+    @blp.doc(operationId="importRegistry")
     @blp.arguments(ImportQuerySchema(), location="query")
     @blp.response(200, ImportResultSchema)
     @blp.doc(requestBody=IMPORT_BODY)
@@ -149,7 +153,8 @@ class Import(MethodView):
 
 @blp.route("/models/<path:model_name>/report")
 class Report(MethodView):
-    @blp.response(200, CompatibilityReport)
+    @blp.doc(operationId="getCompatibilityReport")
+    @blp.response(200, CompatibilityReport, headers=DOWNLOAD_HEADERS)
     @_document(NOT_FOUND, NO_PROOF, BUSY)
     def get(self, model_name):
         """The model's compatibility report: the load_config of its latest successful load and the

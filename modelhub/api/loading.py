@@ -26,6 +26,7 @@ def supervisor():
 
 @blp.route("/models/<path:model_name>/load")
 class Load(MethodView):
+    @blp.doc(operationId="startLoad")
     @blp.arguments(LoadRequestSchema(), required=False)
     @blp.response(202, AttemptSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
@@ -37,6 +38,7 @@ class Load(MethodView):
 
 @blp.route("/models/<path:model_name>/unload")
 class Unload(MethodView):
+    @blp.doc(operationId="unloadModel")
     @blp.response(200, LoadStateSchema)
     @_document(NOT_FOUND, CONFLICT, BUSY)
     def post(self, model_name):
@@ -48,6 +50,7 @@ class Unload(MethodView):
 
 @blp.route("/models/<path:model_name>/attempts")
 class Attempts(MethodView):
+    @blp.doc(operationId="listAttempts")
     @blp.arguments(AttemptsQuerySchema(), location="query")
     @blp.response(200, AttemptListSchema)
     @_document(NOT_FOUND, BUSY)
@@ -59,6 +62,7 @@ class Attempts(MethodView):
 
 @blp.route("/plugins")
 class Plugins(MethodView):
+    @blp.doc(operationId="listPlugins")
     @blp.response(200, PluginSchema(many=True))
     def get(self):
         """Installed plugins: their hooks, the load_config keys they own, and any error loading them."""

@@ -15,6 +15,7 @@ blp = Blueprint("measuring", __name__, url_prefix="/api/models", description="Me
 
 @blp.route("/<path:model_name>/benchmark")
 class Benchmark(MethodView):
+    @blp.doc(operationId="startBenchmark")
     @blp.arguments(BenchmarkRequestSchema(), required=False)
     @blp.response(202, MeasurementSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
@@ -26,6 +27,7 @@ class Benchmark(MethodView):
 
 @blp.route("/<path:model_name>/measurements")
 class Measurements(MethodView):
+    @blp.doc(operationId="listMeasurements")
     @blp.response(200, MeasurementSchema(many=True))
     @_document(NOT_FOUND, BUSY)
     def get(self, model_name):

@@ -36,25 +36,14 @@ IF_MATCH = {
 
 
 # OpenAPI links from a created model to everything that can be done with it: clients (and the
-# stateful fuzzer) learn that the name in the 201 body addresses these operations.
-MODEL_OPERATIONS = {
-    "GetModel": ("/api/models/{model_name}", "get"),
-    "UpdateModel": ("/api/models/{model_name}", "patch"),
-    "DeleteModel": ("/api/models/{model_name}", "delete"),
-    "UpdateConfig": ("/api/models/{model_name}/config", "patch"),
-    "UpdateMetadata": ("/api/models/{model_name}/metadata", "patch"),
-    "LoadModel": ("/api/models/{model_name}/load", "post"),
-    "UnloadModel": ("/api/models/{model_name}/unload", "post"),
-    "ListAttempts": ("/api/models/{model_name}/attempts", "get"),
-    "MeasureModel": ("/api/models/{model_name}/benchmark", "post"),
-    "ListMeasurements": ("/api/models/{model_name}/measurements", "get"),
-    "ListCopies": ("/api/models/{model_name}/copies", "get"),
-    "ImportCardScores": ("/api/models/{model_name}/card-scores", "post"),
-}
+# stateful fuzzer) learn that the name in the 201 body addresses these operations (by operationId).
+MODEL_OPERATIONS = ("getModel", "updateModel", "deleteModel", "updateModelConfig", "updateModelMetadata", "startLoad",
+                    "unloadModel", "listAttempts", "startBenchmark", "listMeasurements", "listCopies",
+                    "importCardScores", "getCompatibilityReport")
 MODEL_LINKS = {
-    name: {"operationRef": f"#/paths/{path.replace('/', '~1')}/{method}",
-           "parameters": {"model_name": "$response.body#/model_name"}}
-    for name, (path, method) in MODEL_OPERATIONS.items()
+    operation[0].upper() + operation[1:]: {"operationId": operation,
+                                           "parameters": {"model_name": "$response.body#/model_name"}}
+    for operation in MODEL_OPERATIONS
 }
 
 
@@ -75,6 +64,7 @@ def _model_response(row, status: int = 200, extra_headers: dict | None = None):
 
 @blp.route("")
 class Models(MethodView):
+    @blp.doc(operationId="listModels")
     @blp.arguments(ModelListQuerySchema(), location="query")
     @blp.response(200, ModelListSchema)
     @_document(BUSY)
@@ -84,6 +74,7 @@ class Models(MethodView):
         pagination = {"total": page.total, "page": page.page, "per_page": page.per_page, "pages": page.pages}
         return {"items": page.items, "pagination": pagination}
 
+    @blp.doc(operationId="registerModel")
     @blp.arguments(ModelCreateSchema())
     @blp.response(201, ModelSchema)
     @blp.doc(responses={201: {"links": MODEL_LINKS}})
@@ -97,12 +88,14 @@ class Models(MethodView):
 
 @blp.route("/<model_name:model_name>")
 class Model(MethodView):
+    @blp.doc(operationId="getModel")
     @blp.response(200, ModelSchema)
     @_document(NOT_FOUND, BUSY)
     def get(self, model_name):
         """One model."""
         return _model_response(registry.get_model(model_name))
 
+    @blp.doc(operationId="updateModel")
     @blp.arguments(CombinedUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
@@ -111,6 +104,7 @@ class Model(MethodView):
         changes = {**body.get("config", {}), **body.get("metadata", {})}
         return _model_response(registry.update_model(model_name, changes, if_match=if_match()))
 
+    @blp.doc(operationId="deleteModel")
     @blp.response(204)
     @_document(NOT_FOUND, PRECONDITION, BUSY, guarded=True)
     def delete(self, model_name):
@@ -120,6 +114,7 @@ class Model(MethodView):
 
 @blp.route("/<path:model_name>/config")
 class ModelConfig(MethodView):
+    @blp.doc(operationId="updateModelConfig")
     @blp.arguments(ConfigUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)
@@ -130,6 +125,7 @@ class ModelConfig(MethodView):
 
 @blp.route("/<path:model_name>/metadata")
 class ModelMetadata(MethodView):
+    @blp.doc(operationId="updateModelMetadata")
     @blp.arguments(MetadataUpdateSchema())
     @blp.response(200, ModelSchema)
     @_document(*BODY_ERRORS, NOT_FOUND, PRECONDITION, BUSY, guarded=True)

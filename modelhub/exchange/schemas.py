@@ -15,8 +15,10 @@ from pathlib import PurePosixPath
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import HubId, LoadConfig, ModelName, Text
-from modelhub.schemas import CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, MetadataFields
+from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text
+from modelhub.schemas import (
+    CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, MetadataFields, cache_location, compatibility_status,
+)
 
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
@@ -25,6 +27,14 @@ TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generou
 JSON_MAX_DEPTH = 32
 RUN_OUTCOMES = ("success", "failure", "interrupted")  # a run still going is not exported
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
+# Named in the OpenAPI document (registered by modelhub.api.openapi): one source type for every metric.
+OPENAPI_COMPONENTS = {
+    "MetricSourceKind": {"type": "string", "enum": list(SOURCES)},
+    "MetricSource": {"type": "object", "required": ["source"], "properties": {
+        "source": {"$ref": "#/components/schemas/MetricSourceKind"}},
+        "description": 'Where the value came from; a measured value names its measurement by when it started '
+                       '("measurement": "2026-01-31T12:00:00+00:00"), a card value its card, dataset and metric.'},
+}
 
 
 class Instant(fields.DateTime):
@@ -69,8 +79,8 @@ class JsonValue(fields.Field):
     def __init__(self, kind: type = dict, **kwargs):
         super().__init__(**kwargs)
         self.kind = kind
-        # For the OpenAPI document, which would otherwise say "any value".
-        self.metadata = {"type": "object" if kind is dict else "array", **self.metadata}
+        # For the OpenAPI document, which would otherwise say "any value" (an array's items: any value).
+        self.metadata = {**({"type": "object"} if kind is dict else {"type": "array", "items": {}}), **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, self.kind):
@@ -95,7 +105,7 @@ class MetricSources(fields.Field):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        source = {"type": "object", "required": ["source"], "properties": {"source": {"enum": list(SOURCES)}}}
+        source = {"$ref": "#/components/schemas/MetricSource"}  # see OPENAPI_COMPONENTS
         self.metadata = {"type": "object", "properties": {metric: source for metric in m.NUMERIC_METRICS},
                          "additionalProperties": False, **self.metadata}
 
@@ -133,7 +143,7 @@ def _metric(name: str):
 class _RunFields(Schema):
     started_at = Instant(required=True, metadata={"description": "Identifies the run within its model."})
     finished_at = Instant(allow_none=True)
-    outcome = fields.String(required=True, validate=validate.OneOf(RUN_OUTCOMES))
+    outcome = Choice(RUN_OUTCOMES, component="FinishedRunOutcome", required=True)
     load_config = Text(max_length=TEXT_MAX, allow_none=True,
                        metadata={"description": "The load_config text as it was (history: not re-checked)."})
     final_kwargs = JsonValue(allow_none=True)
@@ -145,7 +155,7 @@ class _RunFields(Schema):
 class AttemptEntry(_RunFields):
     """A finished load attempt."""
 
-    previous_status = fields.String(required=True, validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    previous_status = compatibility_status(required=True)
     explanation = Text(max_length=TEXT_MAX, allow_none=True)
     suggestion = JsonValue(allow_none=True)
     plugin_changes = JsonValue(kind=list, allow_none=True)
@@ -167,9 +177,9 @@ class ModelEntry(Schema):
 
     model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX)
-    cache_location = fields.String(validate=validate.OneOf(m.CACHE_LOCATIONS))
+    cache_location = cache_location()
     cache_path = AbsolutePath(max_length=CACHE_PATH_MAX, allow_none=True)
-    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES))
+    compatibility_status = compatibility_status()
     compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
     load_config = LoadConfig(allow_none=True, metadata={"description": "The load_config text as saved, or null."})
     mmlu_score = _metric("mmlu_score")
@@ -262,7 +272,6 @@ class CompatibilityReport(Schema):
     quantization = _metric("quantization")
     load_config = LoadConfig(required=True, allow_none=True,
                              metadata={"description": "The load_config that loaded (null: system defaults)."})
-    compatibility_status = fields.String(validate=validate.OneOf(m.COMPATIBILITY_STATUSES),
-                                         metadata={"description": "On the machine it was proven on (not imported)."})
+    compatibility_status = compatibility_status(metadata={"description": "On the machine it was proven on (not imported)."})
     proven_on = fields.Nested(Proof, required=True)
     measured = fields.Nested(MeasuredProof, allow_none=True)

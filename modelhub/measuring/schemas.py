@@ -59,6 +59,6 @@ class BenchmarkRequestSchema(LoadRequestSchema):
 class MeasurementSchema(WorkerRunSchema):
     """One measurement: its settings and results, with the run's load_config and environment."""
 
-    settings = fields.Raw(allow_none=True)
-    results = fields.Raw(allow_none=True, metadata={"description": "time_to_first_token, throughput, perplexity, "
+    settings = fields.Dict(allow_none=True)
+    results = fields.Dict(allow_none=True, metadata={"description": "time_to_first_token, throughput, perplexity, "
                                                                    "peak_memory, load_seconds"})
