@@ -1,12 +1,13 @@
 """One error shape for the whole API, and the mapping of service errors onto HTTP statuses.
 
-Every error answers ``{"code": 4xx, "status": "...", "message": "...", "errors": {...}}``; ``errors``
-(validation only) holds a list of messages per field, by request location (``json``, ``query``).
+Every error under ``/api/`` answers ``{"code": 4xx, "status": "...", "message": "...", "errors": {...}}``;
+``errors`` (validation only) holds a list of messages per field, by request location (``json``, ``query``).
+The same errors on a page's URL answer a readable page (a fragment for an HTMX request) instead.
 """
 
 import logging
 
-from flask import current_app
+from flask import current_app, render_template, request
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -52,10 +53,10 @@ class ModelhubApi(Api):
         if "errors" in payload and "message" not in payload:
             payload["message"] = "Invalid request: " + "; ".join(flatten_messages(payload["errors"]))
         payload.setdefault("message", error.description)
-        return payload, code, headers
+        return _for_the_requester(payload, code, headers)
 
     def _error(self, code: int, message: str, headers: dict | None = None):
-        return error_body(code, message), code, headers or {}
+        return _for_the_requester(error_body(code, message), code, headers or {})
 
     def _precondition_failed(self, error):
         return self._error(412, str(error), {"ETag": f'"{error.current_etag}"'})
@@ -67,6 +68,20 @@ class ModelhubApi(Api):
         _rollback()
         log.warning("database unavailable: %s", error.orig)
         return self._unavailable(f"The database is busy or unavailable ({error.orig}); retry shortly.")
+
+
+def _for_the_requester(payload: dict, code: int, headers: dict):
+    """The JSON error under /api/; elsewhere a person asked for a page, and gets one."""
+    if request.path.startswith("/api/"):
+        return payload, code, headers
+    return error_page(code, payload["message"]), code, headers
+
+
+def error_page(code: int, message: str, *, show_sign_in: bool = False) -> str:
+    """A standalone error page, or the fragment an HTMX request swaps in."""
+    template = "_refused.html" if request.headers.get("HX-Request") else "refused.html"
+    return render_template(template, code=code, title=HTTP_STATUS_CODES[code], message=message,
+                           show_sign_in=show_sign_in)
 
 
 def error_body(code: int, message: str) -> dict:

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from marshmallow import ValidationError, fields, validate
 
+from modelhub import strict_json
 from modelhub.model_folders import TooManyEntries, links_leading_out
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
@@ -243,18 +244,12 @@ def _flat(messages):
         yield str(messages)
 
 
-def _refuse_constant(name: str):
-    raise ValidationError(f"Invalid JSON: {name} is not allowed.")
-
-
 def parse_json_text(text: str):
-    """Parse JSON the strict way (no NaN/Infinity), turning every failure into a ValidationError."""
+    """Parse JSON the strict way (modelhub.strict_json), turning every failure into a ValidationError."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise ValidationError(f"Invalid JSON: {error.msg}: line {error.lineno} column {error.colno}") from None
-    except RecursionError:
-        raise ValidationError("Invalid JSON: nested too deeply.") from None
+        return strict_json.loads(text)
+    except strict_json.JsonError as error:
+        raise ValidationError(f"Invalid JSON: {error}") from None
 
 
 def check_json_value(value, depth: int = 0) -> None:

@@ -11,7 +11,8 @@ Checked before every view (``install`` registers the pair with one call in ``cre
 - **The token**: with ``MODELHUB_API_TOKEN`` set (required to bind beyond loopback), writes need
   ``Authorization: Bearer <token>`` or the sign-in cookie (401). ``MODELHUB_PROTECT_READS=1``: reads too.
 - **Body size**: a declared Content-Length over ``MAX_CONTENT_LENGTH`` is 413 for every endpoint, also
-  the HTML ones that never read their body.
+  the HTML ones that never read their body; a body shorter than its Content-Length is 400 (the part
+  that arrived is never applied).
 
 Every response carries a Content-Security-Policy without inline scripts or styles, nosniff, a
 referrer policy and ``frame-ancestors 'none'``. See docs/security.md.
@@ -24,10 +25,9 @@ import re
 import socket
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.http import HTTP_STATUS_CODES
+from flask import Flask, current_app, jsonify, request
 
-from modelhub.errors import error_body
+from modelhub.errors import error_body, error_page
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})  # "none": the user typed or bookmarked it
@@ -80,6 +80,7 @@ def _guard():
         check_same_origin()
         check_token()
         check_size()
+        check_body_complete()
     except Refusal as refusal:
         return refusal_response(refusal)
     return None
@@ -96,10 +97,8 @@ def refusal_response(refusal: Refusal):
     if request.path.startswith("/api/"):
         response = jsonify(error_body(refusal.code, refusal.message))
     else:
-        template = "_refused.html" if request.headers.get("HX-Request") else "refused.html"
-        response = current_app.make_response(render_template(
-            template, code=refusal.code, title=HTTP_STATUS_CODES[refusal.code], message=refusal.message,
-            show_sign_in=refusal.code == 401))
+        response = current_app.make_response(
+            error_page(refusal.code, refusal.message, show_sign_in=refusal.code == 401))
     response.status_code = refusal.code
     response.headers.update(refusal.headers)
     return response
@@ -268,6 +267,21 @@ def check_size() -> None:
     limit = request.max_content_length
     if limit and request.content_length is not None and request.content_length > limit:
         raise Refusal(413, f"The request body is {request.content_length:,} bytes; the limit is {limit:,}.")
+
+
+def check_body_complete() -> None:
+    """A body shorter than its Content-Length is refused before any view sees it.
+
+    Servers that mark their input as terminated (gunicorn does) hand a WSGI app whatever arrived
+    before the client gave up; applying that part would change the registry for a client that never
+    saw an answer. modelhub serve's own front never dispatches such a request; this covers the others.
+    """
+    expected = request.content_length
+    if not expected:
+        return
+    arrived = len(request.get_data(cache=True))  # views and form parsing reuse the cached body
+    if arrived < expected:
+        raise Refusal(400, f"The request body ended after {arrived:,} of its {expected:,} bytes; nothing was changed.")
 
 
 # Start-up (modelhub serve)

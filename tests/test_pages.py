@@ -1,5 +1,7 @@
 """The HTML views and their HTMX fragments, through the test client (the browser tests cover behaviour)."""
 
+import html
+
 import pytest
 
 HX = {"HX-Request": "true"}
@@ -73,3 +75,33 @@ def test_page_renders_user_text_escaped(client):
     text = client.get("/").text + client.get("/models/gpt2/details").text
     assert "<script>alert(1)" not in text and "<img src=x" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+@pytest.mark.parametrize(
+    "path, code, message",
+    [
+        ("/models/nope/details", 404, "No model named 'nope'"),
+        ("/no-such-page", 404, "The requested URL was not found on the server."),
+    ],
+)
+def test_errors_on_pages_are_pages(client, path, code, message):
+    response = client.get(path)
+    assert response.status_code == code
+    assert response.mimetype == "text/html"
+    assert "<html" in response.text and f"<h1>{code} " in response.text and message in html.unescape(response.text)
+    fragment = client.get(path, headers=HX)
+    assert fragment.status_code == code and fragment.mimetype == "text/html" and "<html" not in fragment.text
+    assert message in html.unescape(fragment.text)
+
+
+@pytest.mark.parametrize("path", ["/api/models/nope", "/api/no-such-endpoint"])
+def test_errors_under_the_api_stay_json(client, path):
+    response = client.get(path)
+    assert response.status_code == 404 and response.mimetype == "application/json"
+    assert set(response.json) == {"code", "status", "message"}
+
+
+def test_a_wrong_method_on_a_page_is_a_page_that_says_what_is_allowed(client):
+    response = client.delete("/models")
+    assert response.status_code == 405 and response.mimetype == "text/html"
+    assert set(response.headers["Allow"].split(", ")) >= {"GET"}

@@ -243,3 +243,20 @@ def test_a_body_over_the_limit_is_413_everywhere(seeded, method, path):
     if path.startswith("/api/"):
         assert response.json["message"] == f"The request body is {len(body):,} bytes; the limit is 1,048,576."
     _unchanged(seeded)
+
+
+@pytest.mark.parametrize("method, path, body", [w for w in WRITES if w[2] is not None] + [
+    ("POST", "/models/org/base/load", {"force": True})], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_body_shorter_than_its_content_length_is_never_applied(seeded, method, path, body):
+    """Servers that mark wsgi.input as terminated (gunicorn) give the app what arrived before the client
+    gave up: the first half of a body here, as if the client had stalled and then hung up."""
+    import io
+    import json
+
+    whole = json.dumps({**body, "compatibility_notes": "changed"} if "config" in path else body).encode()
+    half = io.BytesIO(whole[: len(whole) // 2])
+    response = seeded.open(path, method=method, data=whole, content_type="application/json",
+                           environ_overrides={"wsgi.input": half, "wsgi.input_terminated": True})
+    _is_refusal(response, 400)
+    assert f"ended after {len(whole) // 2:,} of its {len(whole):,} bytes" in response.get_data(as_text=True)
+    _unchanged(seeded)

@@ -1,6 +1,5 @@
 """HTTP plumbing shared by the API views: a stricter request-body parser and ETag helpers."""
 
-import json
 import re
 
 from apispec import BasePlugin
@@ -12,6 +11,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import PathConverter
 
+from modelhub import strict_json
 from modelhub.fields import MODEL_SUBRESOURCES
 
 
@@ -19,8 +19,8 @@ class StrictJsonParser(FlaskParser):
     """webargs' parser, minus the ways a bad body could slip through or crash the server.
 
     - a body that is not declared as JSON is refused (415) instead of being silently ignored;
-    - deeply nested JSON (RecursionError in the decoder) is a 400, not a 500;
-    - a syntax error says where it is;
+    - JSON that modelhub.strict_json refuses (deep nesting, a key given twice, a 5,000-digit integer)
+      is a 400 saying why, not a 500 or a silently dropped value; a syntax error says where it is;
     - an unknown query parameter (``?stauts=``) is refused rather than silently ignored.
     """
 
@@ -33,14 +33,10 @@ class StrictJsonParser(FlaskParser):
         if not is_json_request(req):
             abort(415, message="Send the request body as JSON, with 'Content-Type: application/json'.")
         try:
-            return core.parse_json(body)
-        except RecursionError:
-            abort(400, message="Invalid JSON body: nested too deeply.", errors={"json": ["Nested too deeply."]})
-
-    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
-        where = f": {error.msg}: line {error.lineno} column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
-        message = f"Invalid JSON body{where}."
-        abort(400, message=message, errors={"json": [message]})
+            return strict_json.loads(body, allow_non_finite=True)  # NaN is refused per field (422)
+        except strict_json.JsonError as error:
+            message = f"Invalid JSON body: {str(error).rstrip('.')}."
+            abort(400, message=message, errors={"json": [message]})
 
 
 class Blueprint(SmorestBlueprint):
