@@ -5,7 +5,8 @@ stale ``build/`` folder nor the editable install can leak into it), installed in
 environment that does not see the repository or the development venv, and then exercised: the
 resources it must carry, the ``modelhub`` console script serving the pages, the API and the static
 files from a directory outside the repository, the SQLite file it writes, and that none of this
-imports the model-loading stack (torch, transformers).
+imports the model-loading stack (torch, transformers). Without the ``ml`` extra a load is refused
+up front saying what to install; with it (test_packaging_ml.py) models load.
 """
 
 import json
@@ -87,9 +88,23 @@ def _source_files() -> list[str]:
     return sorted({name for name in listed.split("\0") if name and (REPO / name).is_file()})
 
 
+_built: dict[str, Path] = {}  # the session's wheel, shared with test_packaging_ml.py
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel ``pip install .`` would build (isolated build, setuptools from pyproject.toml)."""
+    return build_wheel(tmp_path_factory)
+
+
+def build_wheel(tmp_path_factory) -> Path:
+    """The wheel ``pip install .`` would build (isolated build, setuptools from pyproject.toml), built
+    once per test session."""
+    if "wheel" not in _built:
+        _built["wheel"] = _build_wheel(tmp_path_factory)
+    return _built["wheel"]
+
+
+def _build_wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
     for name in _source_files():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -285,3 +300,58 @@ def test_app_does_not_import_the_model_stack(venv, outside, tmp_path, import_gua
     assert result.stdout.strip() == "ok", result.stdout + result.stderr
     heavy = import_log.read_text() if import_log.exists() else ""
     assert not heavy, f"creating and using the app tried to import (pid module):\n{heavy}"
+
+
+# ---- without the ML stack: refused up front, saying what to install --------------------------------------
+
+INSTALL_HINTS = ('pip install "modelhub[ml]"', 'pip install ".[ml]"', 'pip install "modelhub[ml-own-torch]"')
+
+
+def _assert_says_what_to_install(message: str) -> None:
+    assert "torch and transformers are not installed" in message, message
+    for hint in INSTALL_HINTS:
+        assert hint in message, message
+
+
+def test_without_the_ml_extra_loads_are_refused_saying_what_to_install(venv, outside, tmp_path, tiny_models):
+    """The README's first command once installed no torch: a Load answered 202, then failed with
+    ModuleNotFoundError and made the user's degraded model incompatible."""
+    import html
+
+    home = tmp_path / "home"
+    server = LiveServer(home, executable=str(venv / "bin" / "modelhub"), env=_clean_environment(HF_HUB_OFFLINE=1),
+                        cwd=outside, inherit_env=False)
+    server.start(timeout=60)
+    api = f"{server.url}/api/models/tiny/llama"
+    try:
+        body = {"model_name": "tiny/llama", "cache_location": "custom", "cache_path": str(tiny_models["llama"]),
+                "compatibility_status": "degraded"}
+        assert requests.post(f"{server.url}/api/models", json=body, timeout=10).status_code == 201
+        for action in ("load", "benchmark"):
+            refused = requests.post(f"{api}/{action}", json={}, timeout=10)
+            assert refused.status_code == 409, refused.text
+            _assert_says_what_to_install(refused.json()["message"])
+        # The page's Load button (an HTMX post answered with the card) and the modal's Measure button.
+        for action in ("load", "benchmark"):
+            page = requests.post(f"{server.url}/models/tiny/llama/{action}", headers={"HX-Request": "true"}, timeout=10)
+            assert page.status_code == 200, page.text
+            error = re.search(r'<p class="load-error" role="alert">(.*?)</p>', page.text, re.S)
+            assert error, page.text
+            _assert_says_what_to_install(html.unescape(error.group(1)))
+        # Nothing happened to the model: its status, no attempt, no measurement.
+        assert requests.get(api, timeout=10).json()["compatibility_status"] == "degraded"
+        attempts = requests.get(f"{api}/attempts", timeout=10).json()
+        assert attempts == {"load_state": {"state": "idle"}, "items": []}, attempts
+        assert requests.get(f"{api}/measurements", timeout=10).json() == []
+    except Exception as error:
+        raise AssertionError(f"{error}\n--- server log ---\n{server.log}") from error
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log, server.log
+
+    bench = subprocess.run([venv / "bin" / "modelhub", "--data-dir", home, "bench", "tiny/llama"], cwd=outside,
+                           env=_clean_environment(HF_HUB_OFFLINE=1), capture_output=True, text=True, timeout=120)
+    assert bench.returncode == 1, bench.stdout + bench.stderr
+    _assert_says_what_to_install(bench.stderr)
+    assert "Traceback" not in bench.stderr
+    assert not (home / "workers").exists(), "no worker was started"
