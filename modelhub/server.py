@@ -37,12 +37,16 @@ def serve(host: str, port: int, *, workers: int = 1, threads: int = 8, load_app:
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        # gthread, but requests are read whole in the main loop with deadlines: slow clients hold no thread.
+        "worker_class": "modelhub.serving.worker.BufferingWorker",
         "accesslog": os.environ.get("MODELHUB_ACCESS_LOG") or None,
         "errorlog": "-",
         "loglevel": os.environ.get("MODELHUB_LOG_LEVEL", "info"),
         "timeout": 120,
         "graceful_timeout": 10,
         "keepalive": 5,
+        # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl, one path shared by every
+        # server of the user (a second modelhub would take it over); modelhub has no use for it.
+        "control_socket_disable": True,
     }
     _Gunicorn(load_app, options).run()

@@ -1,0 +1,1 @@
+"""How modelhub serves HTTP: a gunicorn worker that reads whole requests before a thread runs the app."""
