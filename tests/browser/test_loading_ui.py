@@ -1,7 +1,11 @@
 """Loading from the page: Load / Unload on the card with progress and the result without a reload; the
-modal's attempts, the latest failure's cause and its suggested config applied in one click."""
+modal's attempts, the latest failure's cause and its suggested config applied in one click; a loaded
+model's worker killed from outside, shown in the modal with its cause."""
 
 import json
+import os
+import signal
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -87,6 +91,40 @@ def test_latest_failure_cause_and_suggestion_applied_in_one_click(plugins_page, 
     assert applied["fault_oom"] is True  # the user's own keys stay
     assert applied["device_map"] == "auto"
     expect(page.get_by_label("Custom Load Configuration (JSON)")).to_be_focused()
+
+
+def test_a_loaded_workers_death_is_shown_in_the_modal(plugins_page, plugins_server, tiny_models):
+    import requests
+
+    page = plugins_page
+    register(plugins_server, "tiny/llama", tiny_models["llama"])
+    page.goto("/")
+    tiny = card(page, "tiny/llama")
+    tiny.get_by_role("button", name="Load").click()
+    expect(tiny.locator(".loaded-badge")).to_have_text("Loaded", timeout=LOAD_TIMEOUT_MS)
+    api = f"{plugins_server.url}/api/models/tiny/llama"
+    os.kill(requests.get(f"{api}/attempts", timeout=5).json()["load_state"]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while requests.get(api, timeout=5).json()["compatibility_status"] != "degraded":
+        assert time.monotonic() < deadline, "the worker's death was not recorded"
+        time.sleep(0.2)
+
+    page.reload()
+    tiny = card(page, "tiny/llama")
+    expect(tiny.locator(".status-badge")).to_have_text("degraded")
+    expect(tiny.get_by_role("button", name="Load")).to_be_enabled()
+    tiny.locator(".model-name").click()
+    failure = page.locator(".failure-box")
+    expect(failure).to_contain_text("The loaded model's worker process died (killed by SIGKILL)")
+    expect(failure).to_contain_text("last stage: loaded")
+    rows = page.locator(".attempts-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("WorkerDiedWhileLoaded")
+    expect(rows.nth(1)).to_contain_text("success")
+    expect(rows.first).to_contain_text("s loaded")  # "Took": how long the model stayed loaded
+    page.set_viewport_size({"width": 1200, "height": 1400})  # the failure and the attempts in one picture
+    page.locator(".attempts").evaluate("section => section.scrollIntoView({block: 'center'})")
+    screenshot(page, "modal-loaded-worker-died", full_page=False)
 
 
 def test_plugins_panel_lists_plugins_and_their_keys(plugins_page, plugins_server):
