@@ -10,6 +10,11 @@ second request in.
 import re
 from dataclasses import dataclass
 
+# gunicorn's own rules, so that what passes here passes its parser: a body that fails there fails
+# while the app reads it, which the app can only answer with a 500.
+from gunicorn.http.body import CHUNK_EXT_RE
+from gunicorn.http.message import RFC9110_5_5_INVALID_AND_DANGEROUS, RFC9110_6_5_1_FORBIDDEN_TRAILER, TOKEN_RE
+
 CRLF = b"\r\n"
 KNOWN_CODINGS = frozenset({"chunked", "identity", "gzip", "deflate", "compress", "x-gzip"})
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
@@ -162,10 +167,13 @@ class ChunkedFraming:
         return len(piece)
 
     def _start_chunk(self, line: bytes) -> None:
-        size, _, _extensions = line.partition(b";")  # gunicorn checks the extensions' syntax
-        size = size.rstrip(b" \t")
+        size, semicolon, extensions = line.partition(b";")
+        if semicolon:
+            size = size.rstrip(b" \t")  # RFC 9112 7.1.1: whitespace before extensions only
         if not _HEX.fullmatch(size):
             raise Malformed(400, f"Invalid chunk size {size[:20].decode('latin-1')!r}.")
+        if semicolon and not CHUNK_EXT_RE.fullmatch(b";" + extensions):
+            raise Malformed(400, f"Invalid chunk extension {extensions[:50].decode('latin-1')!r}.")
         self._data_left = int(size, 16)
         if self._data_left:
             self._crlf_left = 2
@@ -178,4 +186,9 @@ class ChunkedFraming:
             return
         self._trailer_bytes += len(line)
         if self._trailer_bytes > self.max_trailers:
-            raise Malformed(431, f"The trailer fields are larger than {self.max_trailers} bytes.")
+            raise Malformed(431, f"The trailer fields are larger than {self.max_trailers:,} bytes.")
+        name, colon, value = line[:-2].decode("latin-1").partition(":")
+        if not colon or not TOKEN_RE.fullmatch(name) or RFC9110_5_5_INVALID_AND_DANGEROUS.search(value):
+            raise Malformed(400, f"Invalid trailer field {line[:100].decode('latin-1')!r}.")
+        if name.upper() in RFC9110_6_5_1_FORBIDDEN_TRAILER:
+            raise Malformed(400, f"{name} may not be sent as a trailer field.")
