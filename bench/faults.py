@@ -88,6 +88,11 @@ def run(workdir: Path) -> tuple[list[dict], dict]:
             outcome = fc.run_case(client, case, models["llama"], workdir / "copies")
             rows.append(row(case.id, case.what, case.error_type, case.cause, outcome, case.timeout))
             print(f"{case.id}: {rows[-1]['status']} {rows[-1]['error_type']} in {outcome.seconds} s", file=sys.stderr)
+        # Not a failed load: the model loaded, then its worker was killed; seconds count from the kill.
+        outcome = fc.run_loaded_worker_killed(client, models["llama"])
+        rows.append(row("loaded-worker-killed", "loaded model's worker killed with SIGKILL (after a success)",
+                        "WorkerDiedWhileLoaded", ("killed by SIGKILL",), outcome, 0, final="degraded"))
+        print(f"loaded-worker-killed: {rows[-1]['status']} in {outcome.seconds} s", file=sys.stderr)
     finally:
         server.stop()
     for whole_group in (True, False):

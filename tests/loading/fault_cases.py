@@ -207,6 +207,33 @@ def run_web_process_killed(client: Client, tiny_llama: Path, timeout: float = 10
     return wait_final(client, name, began, timeout, past=5), worker_ended
 
 
+def run_loaded_worker_killed(client: Client, tiny_llama: Path, kill: signal.Signals = signal.SIGKILL) -> Outcome:
+    """Load the tiny Llama (it works), then kill its worker from outside, as the kernel's OOM killer may do
+    to a loaded model, and poll until the death is recorded: a failed attempt after the successful one.
+    ``seconds``: from the kill to the final status (limit GRACE)."""
+    name = "fault/loaded-worker-killed"
+    client.register(name, tiny_llama)
+    client.api("POST", f"/{name}/load", json={"timeout": LOAD_TIMEOUT}, expect=202)
+    loaded = wait_final(client, name, time.monotonic(), LOAD_TIMEOUT)
+    if loaded.status != "compatible":
+        raise AssertionError(f"the load before the kill ended {loaded.status}: {loaded.attempt}")
+    outcome = Outcome(worker_pid=loaded.attempt["worker_pid"])
+    os.kill(outcome.worker_pid, kill)
+    killed = time.monotonic()
+    while time.monotonic() < killed + GRACE + 30:
+        client.ping(outcome)
+        latest = client.attempts(name)[0]
+        if latest["id"] != loaded.attempt["id"]:
+            outcome.seconds = time.monotonic() - killed
+            outcome.status, outcome.attempt = client.status(name), latest
+            break
+        time.sleep(0.05)
+    client.ping(outcome)
+    outcome.attempts = client.attempts(name)
+    outcome.worker_gone = wait_gone(outcome.worker_pid, 10)
+    return outcome
+
+
 def wait_for_stage(client: Client, name: str, stage: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

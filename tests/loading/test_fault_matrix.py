@@ -76,6 +76,16 @@ def test_pickle_only_weights_load_with_the_opt_in(matrix_server, tiny_models, tm
     client.api("POST", "/pickle/opt-in/unload", expect=200)
 
 
+def test_a_loaded_models_worker_killed_is_recorded_and_degrades_it(matrix_server, tiny_models):
+    """Not a failed load: the model loaded, then its worker was killed (the OOM killer, a user's kill -9).
+    The registry records it, with its cause, as a failure after the success: degraded."""
+    outcome = fc.run_loaded_worker_killed(fc.Client(matrix_server.url), tiny_models["llama"])
+    assert_ended_well(outcome, 0, "WorkerDiedWhileLoaded", ("killed by SIGKILL", "no longer loaded"))
+    assert outcome.status == "degraded"
+    assert [a["outcome"] for a in outcome.attempts] == ["failure", "success"]
+    assert "last stage: loaded" in outcome.attempt["error_message"]
+
+
 @pytest.mark.parametrize("whole_group", [True, False], ids=["process-group", "main-process"])
 def test_server_killed_mid_load_and_restarted(tmp_path, tiny_models, test_plugins_site, whole_group):
     """SIGKILL to the whole server (gunicorn, its worker, the load worker: no handler runs), or to its
