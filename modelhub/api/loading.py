@@ -17,7 +17,8 @@ from modelhub.schemas import (
 )
 
 blp = Blueprint("loading", __name__, url_prefix="/api", description="Loading models, their attempts, the plugins.")
-CONFLICT = (409, "Already loading; or marked incompatible (reset it to 'unknown' or send force); or not loaded.")
+CONFLICT = (409, "Already loading; or marked incompatible (reset it to 'unknown' or send force); or not loaded; "
+                "or this server's Python lacks torch/transformers (the message says what to install).")
 
 
 def supervisor():
