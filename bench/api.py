@@ -285,7 +285,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint, side and mode")
     parser.add_argument("--rounds", type=int, default=10, help="alternations of real and floor batches")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for req/s")
-    parser.add_argument("--threads", type=int, default=8, help="server threads (gunicorn gthread)")
+    parser.add_argument("--threads", type=int, default=8, help="server threads (modelhub's gthread-based worker)")
     parser.add_argument("--target", type=float, default=1.5, help="highest acceptable real/floor ratio")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
