@@ -18,6 +18,7 @@ import http
 
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import validate
 
 from modelhub.exchange.schemas import OPENAPI_COMPONENTS as EXCHANGE_COMPONENTS
 from modelhub.fields import LOAD_CONFIG_MAX_CHARS, Choice, LoadConfig
@@ -130,7 +131,7 @@ def _named_enums_and_load_config(rules: OpenApiRules):
             _register_load_config(converter, rules.load_config_fields)
             target = {"oneOf": [{"$ref": SCHEMAS + "LoadConfigText"}, {"$ref": SCHEMAS + "LoadConfigObject"}]}
         else:
-            return {}
+            return _exclusive_bounds(field, ret)
         kept = {key: value for key, value in ret.items() if key in ("description", "default", "readOnly", "writeOnly")}
         if field.allow_none:
             target = {"oneOf": [*target.get("oneOf", [target]), {"type": "null"}]}
@@ -138,6 +139,27 @@ def _named_enums_and_load_config(rules: OpenApiRules):
         return {**target, **kept}
 
     return named_enums_and_load_config
+
+
+def _value_schema(converter, field) -> dict:
+    """A plugin key's value, as far as its field says; a custom field's rules are the plugin's own (in
+    its description), but null is refused unless the field allows it."""
+    schema = converter.field2property(field)
+    if not field.allow_none and not {"type", "oneOf", "anyOf", "enum", "const"} & set(schema):
+        schema["not"] = {"type": "null"}
+    return schema
+
+
+def _exclusive_bounds(field, ret: dict) -> dict:
+    """apispec writes ``Range(min=0, min_inclusive=False)`` as ``minimum: 0``, which admits the 0 the
+    server refuses; JSON Schema's exclusive bounds say it exactly."""
+    for validator in (v for v in field.validators if isinstance(v, validate.Range)):
+        for bound, inclusive, keyword in ((validator.min, validator.min_inclusive, "Minimum"),
+                                          (validator.max, validator.max_inclusive, "Maximum")):
+            if bound is not None and not inclusive and ret.get(keyword.lower()) == bound:
+                del ret[keyword.lower()]
+                ret[f"exclusive{keyword}"] = bound
+    return {}
 
 
 def _register(spec: APISpec, name: str, schema: dict) -> None:
@@ -157,7 +179,7 @@ def _register_load_config(converter, keys: dict) -> None:
         "description": f"Loading options. The keys are those the installed plugins declare (GET /api/plugins): "
                        f"{listed}. Any other key is refused.",
         "propertyNames": {"enum": list(keys)},
-        "properties": {key: converter.field2property(field) for key, field in keys.items()},
+        "properties": {key: _value_schema(converter, field) for key, field in keys.items()},
     })
     _register(converter.spec, "LoadConfigText", {
         "type": "string",

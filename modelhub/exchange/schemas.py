@@ -30,10 +30,15 @@ SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
 # Named in the OpenAPI document (registered by modelhub.api.openapi): one source type for every metric.
 OPENAPI_COMPONENTS = {
     "MetricSourceKind": {"type": "string", "enum": list(SOURCES)},
-    "MetricSource": {"type": "object", "required": ["source"], "properties": {
-        "source": {"$ref": "#/components/schemas/MetricSourceKind"}},
-        "description": 'Where the value came from; a measured value names its measurement by when it started '
-                       '("measurement": "2026-01-31T12:00:00+00:00"), a card value its card, dataset and metric.'},
+    "MetricSource": {
+        "type": "object", "required": ["source"], "properties": {"source": {"$ref": "#/components/schemas/MetricSourceKind"}},
+        "description": "Where the value came from; a measured value names its measurement by when it started "
+                       '("measurement": "2026-01-31T12:00:00+00:00", one of the same entry\'s measurements), '
+                       "a card value its card, dataset and metric. Never a database id (measurement_id).",
+        "not": {"required": ["measurement_id"]},
+        "if": {"properties": {"source": {"const": "measured"}}},
+        "then": {"properties": {"measurement": {"type": "string", "format": "date-time"}}},
+    },
 }
 
 
@@ -91,6 +96,13 @@ class JsonValue(fields.Field):
 
 class AbsolutePath(Text):
     """Where a model's files were on the exporting machine: absolute, but not required to exist here."""
+
+    SCHEMA_PATTERN = r"^/[^\x00]*$"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # No '..' segment (a null, where allowed, is no string and passes).
+        self.metadata = {"not": {"type": "string", "pattern": r"(^|/)\.\.(/|$)"}, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -173,6 +185,10 @@ class ModelEntry(Schema):
     """One model: what the registry stores about it, with its history. Only ``model_name`` is required;
     a field left out says nothing (an import never clears a value)."""
 
+    # The cross-field rule the fuzzer can generate from. The others are in the descriptions: unique
+    # names and run start times (no JSON Schema keyword), a source naming one of the entry's own
+    # measurements (a cross-reference), a source's metric having a value (an if/then per metric,
+    # which schemathesis 4.32.5 gives up on: UnsupportedSchema).
     OPENAPI = CUSTOM_NEEDS_A_PATH
 
     model_name = ModelName(max_length=m.MODEL_NAME_MAX, required=True)
@@ -193,10 +209,11 @@ class ModelEntry(Schema):
     max_throughput_tokens_sec = _metric("max_throughput_tokens_sec")
     avg_latency_ms = _metric("avg_latency_ms")
     quantization = _metric("quantization")
-    metric_sources = MetricSources(allow_none=True)
+    metric_sources = MetricSources(allow_none=True, metadata={
+        "description": "Per metric with a value in this entry, where that value came from."})
     created_at = Instant()
-    attempts = fields.List(fields.Nested(AttemptEntry))
-    measurements = fields.List(fields.Nested(MeasurementEntry))
+    attempts = fields.List(fields.Nested(AttemptEntry), metadata={"description": "No two starting at the same moment."})
+    measurements = fields.List(fields.Nested(MeasurementEntry), metadata={"description": "No two starting at the same moment."})
 
     @validates_schema
     def _consistent(self, data, **kwargs):
@@ -227,7 +244,7 @@ class RegistryDocument(Schema):
 
     format = fields.String(required=True, validate=validate.Equal(REGISTRY_FORMAT))
     version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
-    models = fields.List(fields.Nested(ModelEntry), required=True)
+    models = fields.List(fields.Nested(ModelEntry), required=True, metadata={"description": "Each model_name once."})
 
     @validates_schema
     def _unique_names(self, data, **kwargs):

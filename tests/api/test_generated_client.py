@@ -54,7 +54,7 @@ def generated(live_server, tmp_path, monkeypatch):
 
 
 def test_generation_warns_of_nothing_and_drops_nothing(generated, document):
-    log, package = generated
+    log, _ = generated
     for word in ("Warning", "Unable to process", "removal", "Skipping", "not in PATH", "Error"):
         assert word not in log, log
     models = importlib.import_module(f"{PACKAGE}.models")
@@ -79,10 +79,20 @@ def test_one_enum_class_per_concept(generated):
 
 
 def test_the_seed_flow_through_the_generated_client(generated, live_server):
-    _, package = generated
     from modelhub_client import Client
-    from modelhub_client.api.models import get_model, register_model, update_model_config, update_model_metadata
-    from modelhub_client.models import CompatibilityStatus, ConfigUpdate, MetadataUpdate, Model, ModelCreate
+    from modelhub_client.api.models import (
+        get_model,
+        register_model,
+        update_model_config,
+        update_model_metadata,
+    )
+    from modelhub_client.models import (
+        CompatibilityStatus,
+        ConfigUpdate,
+        MetadataUpdate,
+        Model,
+        ModelCreate,
+    )
 
     client = Client(base_url=live_server.url, raise_on_unexpected_status=True)
     created = register_model.sync_detailed(client=client, body=ModelCreate(model_name=PHI))
@@ -107,7 +117,11 @@ def test_the_seed_flow_through_the_generated_client(generated, live_server):
 def test_the_etag_if_match_flow_through_the_generated_client(generated, live_server, document):
     _, package = generated
     from modelhub_client import Client
-    from modelhub_client.api.models import get_model, register_model, update_model_config
+    from modelhub_client.api.models import (
+        get_model,
+        register_model,
+        update_model_config,
+    )
     from modelhub_client.models import ConfigUpdate, Error
 
     # The ETag is a declared header of the answers used here, not a lucky extra.
@@ -135,7 +149,6 @@ def test_the_etag_if_match_flow_through_the_generated_client(generated, live_ser
 
 def test_export_and_import_through_the_generated_client(generated, live_server):
     """POST /api/import was not generated at all while the export's schemas were dropped."""
-    _, package = generated
     from modelhub_client import Client
     from modelhub_client.api.exchange import export_registry, import_registry
     from modelhub_client.api.models import register_model

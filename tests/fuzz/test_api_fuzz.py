@@ -1,7 +1,8 @@
 """Schemathesis against /api/openapi.json, in-process on the WSGI app, on SQLite and PostgreSQL.
 
-Every default check runs (no 5xx, status codes, content types, headers and bodies as documented, valid
-requests accepted, invalid ones refused, 405 + Allow for undeclared methods, ...), plus one of ours:
+Every check runs, none excluded (no 5xx, status codes, content types, headers and bodies as documented,
+valid requests accepted (positive_data_acceptance), invalid ones refused, 405 + Allow for undeclared
+methods, ...), plus one of ours:
 each status code is listed for its operation (flask-smorest's ``default`` response would let any
 code pass schemathesis' own check). Examples are derandomized: CI runs the same ones every time.
 """
@@ -53,17 +54,38 @@ def status_code_listed(ctx, response, case):
 
 @pytest.fixture
 def calls(api_schema, request):
-    """Requests sent per operation, saved to test-artifacts/fuzz/ for docs/reliability.md."""
-    counter = Counter()
+    """Requests sent per operation, and each check's verdicts, saved to test-artifacts/fuzz/ for
+    docs/reliability.md."""
+    counter, verdicts = Counter(), Counter()
 
     @api_schema.hook("after_call")
     def count(context, case, response):
         counter[f"{case.method} {case.operation.path}"] += 1
 
+    @api_schema.hook("after_validate")
+    def tally(context, case, response, results):
+        for result in results:
+            verdicts[f"{result.name} {result.status.name.lower()}"] += 1
+
+    counter.verdicts = verdicts
     yield counter
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = request.node.name.replace("[", "-").rstrip("]")
-    (ARTIFACTS / f"{name}.json").write_text(json.dumps(dict(sorted(counter.items())), indent=1))
+    report = {"requests": dict(sorted(counter.items())), "checks": dict(sorted(verdicts.items()))}
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(report, indent=1))
+
+
+def test_every_check_is_on(api_schema):
+    """positive_data_acceptance and the other checks that would fail on a document looser (or stricter)
+    than the server are not turned off anywhere (schemathesis.toml, config): the document must be right."""
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    config = api_schema.config.checks_config_for()
+    names = {check.__name__ for check in CHECKS.get_all()}
+    assert {"positive_data_acceptance", "negative_data_rejection", "response_headers_conformance",
+            "response_schema_conformance", "status_code_conformance", "unsupported_method"} <= names
+    assert [name for name in sorted(names) if not config.get_by_name(name=name).enabled] == []
 
 
 @schema.parametrize()
@@ -85,4 +107,5 @@ def test_stateful(api_schema, fuzz_app, calls):
     Scenario.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
                                    phases=STATEFUL_PHASES, **FUZZ_SETTINGS))
     assert calls["POST /api/models"] > 0
+    assert calls.verdicts["positive_data_acceptance success"] > 0  # valid requests were sent and judged
     assert sum(n for op, n in calls.items() if "{model_name}" in op) > STATEFUL_SCENARIOS
