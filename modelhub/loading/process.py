@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ class Worker:
     model_id: int
     run_id: int  # the load attempt, or the measurement for a "measure" job
     timeout: float
+    directory: Path  # its working directory: worker_directory(data dir, model name)
     job: str = "load"  # "load" keeps the model loaded; "measure" loads, measures and ends
     process: subprocess.Popen | None = None
     state: str = "loading"  # loading -> loaded, failed or measured
@@ -42,11 +42,8 @@ class Worker:
     last_beat: float = field(default_factory=time.monotonic)
     stopping: bool = False
     messages: queue.Queue = field(default_factory=queue.Queue)
-    directory: Path | None = None  # its working directory (worker_directory); None: a temporary one
 
     def start(self, request: dict) -> None:
-        self.directory = self.directory or Path(tempfile.mkdtemp(prefix="modelhub-worker-"))
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-P", "-m", "modelhub.loading.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=self.directory,
@@ -80,21 +77,6 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        self.tidy()
-
-    def exit_code(self) -> int:
-        """Wait for the process to end (its stdout has closed); its exit code, negative for a signal."""
-        code = self.process.wait()
-        self.tidy()
-        return code
-
-    def tidy(self) -> None:
-        """Once the process has ended: remove its directory if nothing was left there (what a library
-        wrote, e.g. logs, stays for the user to read)."""
-        try:
-            self.directory.rmdir()
-        except OSError:
-            pass  # not empty (kept on purpose), or gone already
 
     def wait_for_exit(self, grace: float = 10) -> None:
         """A worker that reported its end exits by itself; one that does not is killed."""
@@ -102,7 +84,6 @@ class Worker:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.kill()
-        self.tidy()
 
 
 def describe_exit(code: int) -> str:
@@ -111,6 +92,8 @@ def describe_exit(code: int) -> str:
 
 def worker_directory(data_dir: str | Path, model_name: str) -> Path:
     """``<data dir>/workers/<model>``: the working directory of the model's workers (one at a time per
-    model and data dir, by its lease); ``org/name`` becomes ``org--name``, as in the hub cache."""
+    model and data dir, by its lease); ``org/name`` becomes ``org--name``, as in the hub cache. It is kept
+    after a worker ends: the model's next worker may already run there (a lease is released before its
+    process has exited), and what a library wrote there (logs) stays for the user to read."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "-", model_name.replace("/", "--")).strip(".") or "model"
-    return Path(data_dir) / "workers" / safe
+    return Path(data_dir).resolve() / "workers" / safe

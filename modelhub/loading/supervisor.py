@@ -24,8 +24,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from modelhub import registry
 from modelhub.extensions import db
 from modelhub.loading import attempts, leases, ml_stack, status_rules
-from modelhub.loading.refusals import LoadConflict, NotLoaded  # noqa: F401 - imported from here too
 from modelhub.loading.process import Worker, worker_directory
+from modelhub.loading.refusals import LoadConflict, NotLoaded  # others import them from here too
 from modelhub.loading.watching import Watching
 from modelhub.measuring import records as measurements
 from modelhub.models import ModelRegistry, WorkerLease
@@ -112,8 +112,10 @@ class Supervisor(Watching):
 
     def _start(self, model_name: str, job: str, *, force: bool, timeout: float | None, settings: dict | None = None):
         timeout = timeout or self.default_timeout
+        directory = worker_directory(self.app.config["MODELHUB_HOME"], model_name)
         with self.lock:
             model_id = self._make_way(model_name, force)
+            directory.mkdir(parents=True, exist_ok=True)  # before the claim: a failure here records nothing
             self.claiming[model_id] += 1  # our lease-to-be is not a dead owner's, though no worker runs yet
         try:
             # The claim waits on the database (a busy one answers 503 after its busy timeout): outside the
@@ -122,8 +124,7 @@ class Supervisor(Watching):
             record, request = self._claim(model_name, job, force=force, timeout=timeout, settings=settings)
             log.info("%s %s. Using custom load config: %s", "Loading" if job == "load" else "Measuring",
                      model_name, json.dumps(request["load_config"]))
-            worker = Worker(model_name, model_id, record.id, timeout, job=job,
-                            directory=worker_directory(self.app.config["MODELHUB_HOME"], model_name))
+            worker = Worker(model_name, model_id, record.id, timeout, directory, job=job)
             with self.lock:
                 worker.start(request)
                 self.workers[model_name] = worker
@@ -201,7 +202,8 @@ class Supervisor(Watching):
             "load_config": json.loads(model.load_config) if model.load_config else {},
             "settings": {
                 "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
-                "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]) / "offload"),
+                # Absolute: the worker runs in a directory of its own.
+                "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]).resolve() / "offload"),
                 "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
             },
         }

@@ -44,12 +44,12 @@ def test_a_worker_runs_in_its_own_directory_under_the_data_dir(loader, tiny_mode
     loader.client.post("/api/models/tiny/llama/unload")
     assert (own / "logs" / "litter.log").exists(), "what a library wrote stays for the user to read"
 
-    # A worker that wrote nothing leaves no directory behind.
-    loader.register("tiny/gpt2", tiny_models["gpt2"])
-    assert loader.load_and_wait("tiny/gpt2")["outcome"] == "success"
-    assert (data_dir(loader) / "workers" / "tiny--gpt2").is_dir()
+    # Each model's workers have their own directory; a measurement's worker too.
+    loader.register("tiny/gpt2", tiny_models["gpt2"], load_config={"fault_hang_seconds": 60})
+    assert loader.client.post("/api/models/tiny/gpt2/benchmark", json={}).status_code == 202
+    pid = loader.wait_for_stage("tiny/gpt2", "loading")["pid"]
+    assert Path(f"/proc/{pid}/cwd").resolve() == (data_dir(loader) / "workers" / "tiny--gpt2").resolve()
     loader.client.post("/api/models/tiny/gpt2/unload")
-    assert not (data_dir(loader) / "workers" / "tiny--gpt2").exists()
     assert list(started_in.iterdir()) == []
 
 
