@@ -91,7 +91,7 @@ class Watching:
                      explanation="The load hung or was too slow. A smaller dtype or quantization may help.")
 
     def _died(self, worker: Worker) -> None:
-        code = worker.exit_code()
+        code = worker.process.wait()
         with self.lock:
             if worker.stopping:
                 return
@@ -113,7 +113,7 @@ class Watching:
                 if worker.stopping:
                     return
                 self._check_lease(worker)
-        code = worker.exit_code()
+        code = worker.process.wait()
         with self.lock:
             if worker.stopping or self.workers.get(worker.model_name) is not worker:
                 return  # unloaded, reloaded or shut down meanwhile: an ending that was asked for
@@ -126,7 +126,8 @@ class Watching:
         how, loaded_for = describe_exit(code), time.monotonic() - worker.loaded_at
         log.warning("%s: the loaded model's worker %s ended on its own (%s) after %.0f s loaded",
                     worker.model_name, worker.process.pid, how, loaded_for)
-        oom = " If the kernel's out-of-memory killer stopped it, this machine ran short of memory." if code == -9 else ""
+        oom = (" If the kernel's out-of-memory killer stopped it, this machine ran short of memory."
+               if code == -9 else "")
         with self._database():
             record = attempts.record_death_while_loaded(
                 worker.run_id,

@@ -1,8 +1,8 @@
 """The worker process: loads one model, proves it works, then holds it until told to unload.
 
 Started by the supervisor as ``python -P -m modelhub.loading.worker`` (see process.py). It reads one JSON
-request on stdin, reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed", ...}``) and logs
-to stderr, which is the server's log. Anything else printing to stdout is sent to stderr so it cannot
+request on stdin, reports on the original stdout as JSON lines (``{"event": "stage" | "loaded" | "failed",
+...}``) and logs to stderr, which is the server's log. Anything else printing to stdout is sent to stderr so it cannot
 corrupt the protocol. Keeping the model in its own process means a crash, an abort or the kernel's OOM
 kill takes down this process only, and unloading frees every byte. The worker ends as soon as nobody
 reads its reports (the web process that started it died, even by SIGKILL), rather than go on loading
