@@ -39,7 +39,7 @@ def require() -> None:
     absent = missing()
     if absent:
         raise MLStackMissing(
-            f"Loading and measuring models need the ML libraries, and {' and '.join(absent)} "
+            f"Loading and measuring models need the ML libraries: {' and '.join(absent)} "
             f"{'is' if len(absent) == 1 else 'are'} not installed in the Python that runs modelhub "
             f"({sys.executable}). {INSTALL_HINT}"
         )
