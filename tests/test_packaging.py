@@ -182,7 +182,7 @@ def test_wheel_carries_the_resources(wheel):
     # Nothing from the repository root outside the package (tests, top-level templates/ ...).
     strays = sorted(n for n in names if not n.startswith(("modelhub/", "modelhub-")))
     assert not strays, f"{wheel.name} installs files outside the modelhub package: {strays}"
-    assert re.search(r"^modelhub\s*=\s*modelhub\.cli:main$", console, re.M), console
+    assert re.search(r"^modelhub\s*=\s*modelhub\.cli:main$", console, re.MULTILINE), console
 
 
 def test_installed_package_comes_from_the_new_venv(venv, outside):
@@ -335,7 +335,7 @@ def test_without_the_ml_extra_loads_are_refused_saying_what_to_install(venv, out
         for action in ("load", "benchmark"):
             page = requests.post(f"{server.url}/models/tiny/llama/{action}", headers={"HX-Request": "true"}, timeout=10)
             assert page.status_code == 200, page.text
-            error = re.search(r'<p class="load-error" role="alert">(.*?)</p>', page.text, re.S)
+            error = re.search(r'<p class="load-error" role="alert">(.*?)</p>', page.text, re.DOTALL)
             assert error, page.text
             _assert_says_what_to_install(html.unescape(error.group(1)))
         # Nothing happened to the model: its status, no attempt, no measurement.
