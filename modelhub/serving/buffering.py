@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from modelhub.serving.framing import (
-    CRLF, ChunkedFraming, Head, LengthFraming, Malformed, parse_head, request_target,
+    CRLF,
+    ChunkedFraming,
+    Head,
+    LengthFraming,
+    Malformed,
+    parse_head,
+    request_target,
 )
 
 # A head is a few hundred bytes, sent in one go by any real client: 10 s covers a slow link and a
@@ -209,7 +215,8 @@ class RequestAssembler:
             raise Malformed(413, f"The request body is larger than the largest this server accepts "
                                  f"({self.limits.max_body_bytes:,} bytes).")
         if self._body is None:
-            self._body = tempfile.SpooledTemporaryFile(max_size=self.limits.spool_bytes)
+            # Lives across feeds and threads: AssembledRequest.close (or _reject) closes it.
+            self._body = tempfile.SpooledTemporaryFile(max_size=self.limits.spool_bytes)  # noqa: SIM115
         self._body.write(data)
 
     def _complete(self) -> AssembledRequest:

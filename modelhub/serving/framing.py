@@ -13,7 +13,11 @@ from dataclasses import dataclass
 # gunicorn's own rules, so that what passes here passes its parser: a body that fails there fails
 # while the app reads it, which the app can only answer with a 500.
 from gunicorn.http.body import CHUNK_EXT_RE
-from gunicorn.http.message import RFC9110_5_5_INVALID_AND_DANGEROUS, RFC9110_6_5_1_FORBIDDEN_TRAILER, TOKEN_RE
+from gunicorn.http.message import (
+    RFC9110_5_5_INVALID_AND_DANGEROUS,
+    RFC9110_6_5_1_FORBIDDEN_TRAILER,
+    TOKEN_RE,
+)
 
 CRLF = b"\r\n"
 KNOWN_CODINGS = frozenset({"chunked", "identity", "gzip", "deflate", "compress", "x-gzip"})
@@ -56,7 +60,7 @@ def parse_head(head: bytes) -> Head:
     parts = request_line.split(b" ")
     if len(parts) != 3:
         raise Malformed(400, f"Invalid request line {request_line[:200].decode('latin-1')!r}.")
-    method, target, version_text = (part.decode("latin-1") for part in parts)
+    method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
     version = _VERSION.fullmatch(parts[2])
     version = (int(version[1]), int(version[2])) if version else (1, 1)  # gunicorn refuses it later
     lengths, codings, expects = [], [], []

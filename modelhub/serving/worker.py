@@ -26,7 +26,13 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub.serving.answers import describe, error_response
 from modelhub.serving.buffering import (
-    CONTINUE_RESPONSE, HEAD_TIMEOUT_SECONDS, AssembledRequest, Limits, Progress, Rejection, RequestAssembler,
+    CONTINUE_RESPONSE,
+    HEAD_TIMEOUT_SECONDS,
+    AssembledRequest,
+    Limits,
+    Progress,
+    Rejection,
+    RequestAssembler,
 )
 
 # One recv per readiness event: large enough that a 64 MiB import is a few hundred reads, small enough
@@ -158,7 +164,7 @@ class BufferingWorker(ThreadWorker):
             if error.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN) and not isinstance(error, TimeoutError):
                 self.log.exception("Socket error processing request.")
             return _CLOSE
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - whatever failed, the client gets an answer (gunicorn's way)
             self.handle_error(req, conn.sock, conn.client, error)
             return _CLOSE
         finally:

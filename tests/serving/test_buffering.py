@@ -6,7 +6,13 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 
-from modelhub.serving.buffering import AssembledRequest, Limits, Progress, Rejection, RequestAssembler
+from modelhub.serving.buffering import (
+    AssembledRequest,
+    Limits,
+    Progress,
+    Rejection,
+    RequestAssembler,
+)
 
 LIMITS = Limits(max_body_bytes=1000, max_request_line=100, max_field_bytes=50, max_head_bytes=400,
                 head_timeout=10, body_grace=10, body_min_rate=100, spool_bytes=64)
