@@ -64,6 +64,8 @@ def calls(api_schema, request):
 
     @api_schema.hook("after_validate")
     def tally(context, case, response, results):
+        if case.meta is not None:
+            verdicts[f"cases {case.meta.generation.mode.name.lower()}"] += 1  # meant valid, or invalid
         for result in results:
             verdicts[f"{result.name} {result.status.name.lower()}"] += 1
 
