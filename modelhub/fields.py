@@ -170,13 +170,9 @@ class LoadConfig(fields.Field):
     """load_config: a JSON object, sent either as a string holding JSON (the seed's form) or as an object.
 
     Deserializes to the text to store: a string is kept exactly as the user wrote it, an object is
-    serialized; ``""`` and ``null`` clear it (``None``: use system defaults).
+    serialized; ``""`` and ``null`` clear it (``None``: use system defaults). Its OpenAPI schema (the
+    plugins' keys, the string's content) is written by modelhub.api.openapi.
     """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        types = [{"type": "string"}, {"type": "object"}] + ([{"type": "null"}] if self.allow_none else [])
-        self.metadata = {"oneOf": types, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if value is None or (isinstance(value, str) and not value.strip()):
