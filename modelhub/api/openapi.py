@@ -9,6 +9,7 @@ An apispec plugin (``OpenApiRules``) that
 - declares the headers the server sends, by status code: ``ETag`` and the security headers on every
   response (``modelhub.api.http.add_etag``, ``modelhub.security``), ``Location`` on 201 and 202,
   ``Retry-After`` on 503 (``modelhub.errors``); ``Allow`` is on the ``MethodNotAllowed`` response;
+- declares conditional GETs (If-None-Match, 304);
 - lists the refusals of the layer in front of every view (``modelhub.security``: Host 400, token 401,
   cross-site write 403, body size 413) on every operation that does not list them already;
 - requires an ``operationId`` on every operation (a generated client names its functions after them).
@@ -52,6 +53,10 @@ FRONT_REFUSALS = {
     413: "The body is larger than the limit (1 MiB).",
 }
 CROSS_SITE = (403, "A cross-site write: Origin or Sec-Fetch-Site names another site.")
+# GETs answer 304 to an If-None-Match naming what they would answer (modelhub.api.http.add_etag).
+IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+                 "description": "ETags you hold: if the answer would be the same, 304 without a body."}
+NOT_MODIFIED = {"description": "Not modified since the ETag sent in If-None-Match."}
 
 SECURITY_SCHEMES = {
     "bearerToken": {"type": "http", "scheme": "bearer",
@@ -98,6 +103,9 @@ class OpenApiRules(BasePlugin):
             if "operationId" not in operation:
                 raise ValueError(f"{method.upper()} {path} has no operationId: add @blp.doc(operationId=...).")
             responses = operation.setdefault("responses", {})
+            if method == "get" and ("200" in responses or 200 in responses):
+                operation.setdefault("parameters", []).append(IF_NONE_MATCH)
+                responses["304"] = dict(NOT_MODIFIED)
             refusals = {**FRONT_REFUSALS, **(dict([CROSS_SITE]) if method in WRITE_METHODS else {})}
             for code, description in refusals.items():
                 if str(code) not in responses and code not in responses:

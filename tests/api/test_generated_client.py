@@ -127,6 +127,7 @@ def test_the_etag_if_match_flow_through_the_generated_client(generated, live_ser
     # The ETag is a declared header of the answers used here, not a lucky extra.
     paths = document["paths"]
     assert "ETag" in paths["/api/models/{model_name}"]["get"]["responses"]["200"]["headers"]
+    assert "ETag" in paths["/api/models/{model_name}"]["get"]["responses"]["304"]["headers"]
     assert "ETag" in paths["/api/models/{model_name}/config"]["patch"]["responses"]["412"]["headers"]
 
     client = Client(base_url=live_server.url, raise_on_unexpected_status=True)
@@ -134,6 +135,7 @@ def test_the_etag_if_match_flow_through_the_generated_client(generated, live_ser
     read = get_model.sync_detailed(PHI, client=client)
     etag = read.headers["ETag"]
     assert etag.startswith('"')
+    assert get_model.sync_detailed(PHI, client=client, if_none_match=etag).status_code == 304  # a declared answer
 
     first = update_model_config.sync_detailed(PHI, client=client, if_match=etag,
                                               body=ConfigUpdate(compatibility_notes="first writer"))
