@@ -41,6 +41,7 @@ class Worker:
     loaded_at: float | None = None  # when it reported the model loaded
     last_beat: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    terminated: bool = False  # it reported a SIGTERM: someone stopped it, it did not crash
     messages: queue.Queue = field(default_factory=queue.Queue)
 
     def start(self, request: dict) -> None:

@@ -50,7 +50,9 @@ class Watching:
 
     def _handle(self, worker: Worker, message: dict) -> None:
         event = message.pop("event", None)
-        if event == "stage":
+        if event == "terminated":
+            worker.terminated = True  # its EOF follows
+        elif event == "stage":
             worker.stage = message["stage"]
             self._set_stage(worker, worker.stage)
         elif event == "loaded" and worker.job == "load":
@@ -96,6 +98,10 @@ class Watching:
             if worker.stopping:
                 return
             self._forget(worker)
+        if worker.terminated:
+            self._finish(worker, "interrupted", error_type="Interrupted",
+                         error_message=f"Loading was stopped: the worker was sent SIGTERM (at: {worker.stage}).")
+            return
         how = describe_exit(code)
         oom = " If the kernel's out-of-memory killer stopped it, the model needs less memory." if code == -9 else ""
         self._finish(worker, "failure", error_type="WorkerDied",
@@ -107,8 +113,10 @@ class Watching:
         """A loaded model's worker lives until unloaded; if it dies on its own, that is recorded."""
         while True:
             try:
-                if worker.messages.get(timeout=leases.POLL_EVERY) is EOF_MARK:
+                message = worker.messages.get(timeout=leases.POLL_EVERY)
+                if message is EOF_MARK:
                     break
+                worker.terminated = worker.terminated or message.get("event") == "terminated"
             except queue.Empty:
                 if worker.stopping:
                     return
@@ -118,6 +126,11 @@ class Watching:
             if worker.stopping or self.workers.get(worker.model_name) is not worker:
                 return  # unloaded, reloaded or shut down meanwhile: an ending that was asked for
             self._forget(worker)
+        if worker.terminated:  # stopped from outside (e.g. the service stopping): an unload, not a death
+            log.info("%s: the loaded model's worker %s was sent SIGTERM; unloaded", worker.model_name, worker.process.pid)
+            with self._database():
+                leases.release(worker.model_id, worker.run_id)
+            return
         self._died_while_loaded(worker, code)
 
     def _died_while_loaded(self, worker: Worker, code: int) -> None:

@@ -188,6 +188,10 @@ def main() -> int:
                         format=f"[modelhub worker {os.getpid()}] %(levelname)s %(name)s: %(message)s")
     channel = Channel()
     channel.watch()
+    # SIGTERM is a request to stop (systemd stopping the service signals every process of it, the
+    # server's and its workers' alike), not a crash: say so before going, so that the model is not
+    # recorded as failing to load, or as having died while loaded.
+    signal.signal(signal.SIGTERM, lambda *_: _stop_when_asked(channel))
     request = json.loads(sys.stdin.readline())
     loaded = run(request, channel)
     if loaded is None:
@@ -199,6 +203,11 @@ def main() -> int:
         if line.strip() == "unload":
             break
     return 0
+
+
+def _stop_when_asked(channel: Channel) -> None:
+    channel.send("terminated", signal="SIGTERM")
+    os._exit(0)  # at once, as the default action would: the process ending frees the model's memory
 
 
 if __name__ == "__main__":

@@ -90,3 +90,27 @@ def test_an_unload_is_not_a_death(loader, tiny_models):
     time.sleep(1)
     assert [a["outcome"] for a in loader.attempts("tiny/llama")["items"]] == ["success"]
     assert loader.status("tiny/llama") == "compatible"
+
+
+def test_sigterm_to_a_loaded_worker_is_an_unload_not_a_death(loader, tiny_models):
+    """systemd stopping the service sends SIGTERM to every process of it, workers included."""
+    loader.register("tiny/llama", tiny_models["llama"])
+    loader.load_and_wait("tiny/llama")
+    os.kill(loader.attempts("tiny/llama")["load_state"]["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while loader.attempts("tiny/llama")["load_state"] != {"state": "idle"}:
+        assert time.monotonic() < deadline, loader.attempts("tiny/llama")
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert [a["outcome"] for a in loader.attempts("tiny/llama")["items"]] == ["success"]
+    assert loader.status("tiny/llama") == "compatible"
+
+
+def test_sigterm_during_a_load_interrupts_it_without_a_verdict(loader, tiny_models):
+    loader.register("tiny/llama", tiny_models["llama"], load_config={"fault_hang_seconds": 60},
+                    compatibility_status="degraded")
+    assert loader.client.post("/api/models/tiny/llama/load").status_code == 202
+    os.kill(loader.wait_for_stage("tiny/llama", "loading")["pid"], signal.SIGTERM)
+    (attempt,) = wait_for_attempts(loader, "tiny/llama", 1)
+    assert attempt["outcome"] == "interrupted" and "SIGTERM" in attempt["error_message"], attempt
+    assert loader.status("tiny/llama") == "degraded"
