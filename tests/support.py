@@ -59,7 +59,7 @@ class LiveServer:
             try:
                 if requests.get(f"{self.url}/api/models", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its workers still booting
                 time.sleep(0.1)
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log}")
 
