@@ -57,7 +57,10 @@ class Instant(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("Must include a UTC offset, e.g. 2026-01-31T12:00:00+00:00.")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+00:01 is before year 1 in UTC
+            raise ValidationError("Out of range once converted to UTC (years 1 to 9999).") from None
 
 
 def check_storable_json(value, depth: int = 0) -> None:
