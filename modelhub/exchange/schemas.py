@@ -27,6 +27,7 @@ TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generou
 JSON_MAX_DEPTH = 32
 RUN_OUTCOMES = ("success", "failure", "interrupted")  # a run still going is not exported
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
+INSTANT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"  # Instant.YEARS, for the OpenAPI document
 # Named in the OpenAPI document (registered by modelhub.api.openapi): one source type for every metric.
 OPENAPI_COMPONENTS = {
     "MetricSourceKind": {"type": "string", "enum": list(SOURCES)},
@@ -37,14 +38,24 @@ OPENAPI_COMPONENTS = {
                        "a card value its card, dataset and metric. Never a database id (measurement_id).",
         "not": {"required": ["measurement_id"]},
         "if": {"properties": {"source": {"const": "measured"}}},
-        "then": {"properties": {"measurement": {"type": "string", "format": "date-time"}}},
+        "then": {"properties": {"measurement": {"type": "string", "format": "date-time",
+                                                "pattern": INSTANT_PATTERN}}},
     },
 }
 
 
 class Instant(fields.DateTime):
     """A moment: written in UTC with its offset; read only with an explicit offset (a time without
-    one is ambiguous) and converted to UTC, the zone SQLite's naive timestamps are stored in."""
+    one is ambiguous) and converted to UTC, the zone SQLite's naive timestamps are stored in.
+
+    Years 1970 to 2999 only: a run or a registration outside them is a corrupt file, and within them
+    no UTC offset can push a moment out of what Python's datetime holds (0001-01-01T00:00+00:01 would)."""
+
+    YEARS = range(1970, 3000)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {"pattern": INSTANT_PATTERN, **self.metadata}
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -57,10 +68,9 @@ class Instant(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("Must include a UTC offset, e.g. 2026-01-31T12:00:00+00:00.")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:  # 0001-01-01T00:00:00+00:01 is before year 1 in UTC
-            raise ValidationError("Out of range once converted to UTC (years 1 to 9999).") from None
+        if parsed.year not in self.YEARS:
+            raise ValidationError(f"Must be in the years {self.YEARS.start} to {self.YEARS.stop - 1}.")
+        return parsed.astimezone(UTC)
 
 
 def check_storable_json(value, depth: int = 0) -> None:
