@@ -10,8 +10,9 @@ An apispec plugin (``OpenApiRules``) that
   response (``modelhub.api.http.add_etag``, ``modelhub.security``), ``Location`` on 201 and 202,
   ``Retry-After`` on 503 (``modelhub.errors``); ``Allow`` is on the ``MethodNotAllowed`` response;
 - declares conditional GETs (If-None-Match, 304);
-- lists the refusals of the layer in front of every view (``modelhub.security``: Host 400, token 401,
-  cross-site write 403, body size 413) on every operation that does not list them already;
+- lists the refusals of the layers in front of every view (``modelhub.security``: Host 400, token 401,
+  cross-site write 403, body size 413; ``modelhub.serving``: 408, 414, 431) on every operation that does
+  not list them already;
 - requires an ``operationId`` on every operation (a generated client names its functions after them).
 """
 
@@ -24,6 +25,7 @@ from marshmallow import validate
 from modelhub.exchange.schemas import OPENAPI_COMPONENTS as EXCHANGE_COMPONENTS
 from modelhub.fields import LOAD_CONFIG_MAX_CHARS, Choice, LoadConfig
 from modelhub.security import SECURITY_HEADERS
+from modelhub.serving.buffering import BODY_GRACE_SECONDS, BODY_MIN_BYTES_PER_SECOND, HEAD_TIMEOUT_SECONDS
 
 SCHEMAS = "#/components/schemas/"
 HEADERS = "#/components/headers/"
@@ -51,6 +53,11 @@ FRONT_REFUSALS = {
     400: "Bad request: a Host name this server does not answer to (or, for a body, invalid JSON).",
     401: "MODELHUB_API_TOKEN is set and no valid token was sent (writes; reads too with MODELHUB_PROTECT_READS=1).",
     413: "The body is larger than the limit (1 MiB).",
+    # Answered by modelhub serve's front (modelhub.serving), before the app sees the request.
+    408: f"The request did not arrive in time (its head within {HEAD_TIMEOUT_SECONDS:g} s, its body at "
+         f"{BODY_MIN_BYTES_PER_SECOND // 1024} KiB/s or faster after {BODY_GRACE_SECONDS:g} s).",
+    414: "The request line is longer than the server accepts.",
+    431: "The request's header fields are larger than the server accepts.",
 }
 CROSS_SITE = (403, "A cross-site write: Origin or Sec-Fetch-Site names another site.")
 # GETs answer 304 to an If-None-Match naming what they would answer (modelhub.api.http.add_etag).

@@ -1,6 +1,7 @@
 """Error answers given below the app (by gunicorn's parser or the request assembler), in the app's shapes:
 the API's JSON error body for paths under /api/, a small HTML page for everything else."""
 
+import hashlib
 import html
 import json
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from gunicorn.http import errors as parse_errors
 from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub.errors import error_body
+from modelhub.security import SECURITY_HEADERS
 
 # Which gunicorn errors get which status; any other ParseException is a 400. Mirrors
 # gunicorn.workers.base.Worker.handle_error, which only knows how to answer in HTML.
@@ -28,11 +30,9 @@ _MESSAGES = {
     501: "{error}.",
     500: "The server could not answer this request; the error is in its log.",
 }
-# The answers are served without the app, so they carry the headers its responses always carry.
-_SECURITY_HEADERS = (
-    "X-Content-Type-Options: nosniff\r\n"
-    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
-)
+# The answers are served without the app, so they carry the headers its responses always carry (and the
+# OpenAPI document promises): the security headers and an ETag.
+_SECURITY_HEADERS = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
 _PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{code} {title} – modelhub</title></head>
@@ -68,5 +68,6 @@ def error_response(status: int, message: str, target: str) -> bytes:
         body = _PAGE.format(code=status, title=html.escape(title), message=html.escape(message))
     payload = body.encode()
     head = (f"HTTP/1.1 {status} {title}\r\nConnection: close\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(payload)}\r\n{_SECURITY_HEADERS}\r\n")
+            f"Content-Length: {len(payload)}\r\nETag: \"{hashlib.sha1(payload).hexdigest()}\"\r\n"
+            f"{_SECURITY_HEADERS}\r\n")
     return head.encode("latin-1") + payload

@@ -4,6 +4,7 @@ the API's JSON error shape under /api/, a small HTML page elsewhere, and the con
 
 import pytest
 
+from modelhub.security import SECURITY_HEADERS
 from tests.serving.clients import exchange
 
 pytestmark = pytest.mark.slow
@@ -14,6 +15,12 @@ LONG_QUERY = "q=" + "x" * 9000
 
 def raw(request_line: str, headers: str = "", body: bytes = b"") -> bytes:
     return f"{request_line}\r\n{HOST}{headers}\r\n".encode("latin-1") + body
+
+
+def assert_promised_headers(answer) -> None:
+    """What the OpenAPI document promises on every response: the security headers and an ETag."""
+    assert {name: answer.headers[name.lower()] for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    assert answer.headers["etag"].startswith('"') and answer.headers["etag"].endswith('"')
 
 
 def many_fields(count: int, size: int) -> str:
@@ -57,6 +64,7 @@ def test_under_api_the_answer_is_the_json_error_shape(server, what, build, statu
     answer = exchange(server.port, build("/api/import"))
     assert (answer.status, answer.headers["content-type"]) == (status, "application/json")
     assert answer.headers["connection"] == "close"
+    assert_promised_headers(answer)
     body = answer.json()
     assert set(body) == {"code", "status", "message"}
     assert body["code"] == status
@@ -68,6 +76,7 @@ def test_elsewhere_the_answer_is_a_page(server, what, build, status, message):
     answer = exchange(server.port, build("/"))
     assert (answer.status, answer.headers["content-type"]) == (status, "text/html; charset=utf-8")
     assert answer.headers["x-content-type-options"] == "nosniff"
+    assert_promised_headers(answer)
     page = answer.body.decode()
     assert page.startswith("<!doctype html>")
     assert f"<h1>{status} " in page
