@@ -65,6 +65,14 @@ def _run(command, *, timeout, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+def serve_installed(venv: Path, home: Path, cwd: Path) -> LiveServer:
+    """``modelhub serve`` of the venv's install, started in ``cwd``, offline, with a clean environment."""
+    server = LiveServer(home, executable=str(venv / "bin" / "modelhub"), env=_clean_environment(HF_HUB_OFFLINE=1),
+                        cwd=cwd, inherit_env=False)
+    server.start(timeout=60)
+    return server
+
+
 def _clean_environment(**extra) -> dict:
     """The environment for the installed interpreter: nothing that points back at the repository,
     the development venv or a developer's modelhub settings."""
@@ -319,9 +327,7 @@ def test_without_the_ml_extra_loads_are_refused_saying_what_to_install(venv, out
     import html
 
     home = tmp_path / "home"
-    server = LiveServer(home, executable=str(venv / "bin" / "modelhub"), env=_clean_environment(HF_HUB_OFFLINE=1),
-                        cwd=outside, inherit_env=False)
-    server.start(timeout=60)
+    server = serve_installed(venv, home, outside)
     api = f"{server.url}/api/models/tiny/llama"
     try:
         body = {"model_name": "tiny/llama", "cache_location": "custom", "cache_path": str(tiny_models["llama"]),

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import LiveServer
-from tests.test_packaging import REPO, _clean_environment, _run, build_wheel
+from tests.test_packaging import REPO, _clean_environment, _run, build_wheel, serve_installed
 
 pytestmark = pytest.mark.slow
 LOAD_TIMEOUT = 180  # seconds: a worker imports torch, on two busy cores
@@ -52,9 +51,7 @@ def test_served_from_anywhere_the_installed_package_loads_a_model(ml_venv, where
     started_in = REPO if where == "repository-root" else tmp_path / "elsewhere"
     started_in.mkdir(exist_ok=True)
     home = tmp_path / "home"
-    server = LiveServer(home, executable=str(ml_venv / "bin" / "modelhub"), env=_clean_environment(HF_HUB_OFFLINE=1),
-                        cwd=started_in, inherit_env=False)
-    server.start(timeout=60)
+    server = serve_installed(ml_venv, home, started_in)
     models = f"{server.url}/api/models"
     try:
         body = {"model_name": "tiny/llama", "cache_location": "custom", "cache_path": str(tiny_models["llama"])}
