@@ -184,7 +184,7 @@ class Supervisor(Watching):
             db.session.rollback()
             raise LoadConflict(
                 f"{model.model_name!r} is marked incompatible, so it is not loaded again. Set its status back "
-                "to 'unknown' to retry (the seed's \"Reset Failed Model\"), or send {\"force\": true}."
+                "to 'unknown' (in its details, or PATCH its config) to retry, or load it with {\"force\": true}."
             )
 
     def _open(self, model: ModelRegistry, job: str, settings: dict | None, timeout: float):

@@ -109,6 +109,7 @@ def test_incompatible_is_not_loaded_again_until_reset_or_forced(loader, tiny_mod
     refused = loader.load("tiny/broken")
     assert refused.status_code == 409
     assert "marked incompatible" in refused.json["message"] and "unknown" in refused.json["message"]
+    assert "seed" not in refused.json["message"] and "Reset Failed Model" not in refused.json["message"]
     assert loader.load("tiny/broken", force=True).status_code == 202
     loader.wait("tiny/broken")
     loader.client.patch("/api/models/tiny/broken/config", json={"compatibility_status": "unknown"})
