@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-# The seed's status colours, as saturated dots (the badges use the light variants).
+# The status colours users know from the badges (green, red, yellow, blue, gray), as saturated dots
+# (the badges use the light variants).
 STATUS_COLOURS = {
     "compatible": "#28a745",
     "incompatible": "#dc3545",

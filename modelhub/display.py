@@ -1,4 +1,4 @@
-"""How registry fields are presented on the pages: labels, the seed's one-line hints, badges, sorts.
+"""How registry fields are presented on the pages: labels, the modal's one-line hints, badges, sorts.
 
 Declared once here so the model cards, the details modal and the filter bar stay in step.
 """

@@ -167,7 +167,7 @@ class StrictBoolean(fields.Boolean):
 
 
 class LoadConfig(fields.Field):
-    """load_config: a JSON object, sent either as a string holding JSON (the seed's form) or as an object.
+    """load_config: a JSON object, sent either as a string holding JSON (the form the modal and the first API used) or as an object.
 
     Deserializes to the text to store: a string is kept exactly as the user wrote it, an object is
     serialized; ``""`` and ``null`` clear it (``None``: use system defaults). Its OpenAPI schema (the

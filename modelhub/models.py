@@ -1,4 +1,4 @@
-"""The registry table. Its name and column names are a contract with users (see the seed spec):
+"""The registry table. Its name and column names are a contract with users (the README's REST section):
 they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelregistry;"``."""
 
 from datetime import UTC, datetime

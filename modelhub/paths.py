@@ -1,7 +1,7 @@
 """Where modelhub's non-Python resources (templates, static files, migrations) live.
 
 In the source tree they sit beside the package (``templates/``, ``static/``, ``migrations/`` at the
-repository root, as the design card lays it out); an installed wheel carries them inside the package
+repository root, the project's agreed layout); an installed wheel carries them inside the package
 (``modelhub/templates`` ...) because setup.cfg maps them there. Both layouts must work, so every
 lookup goes through :func:`resource_dir`.
 """

@@ -1,6 +1,6 @@
 """Keeps load configs written for older transformers working on transformers 5.
 
-Saved configs (and the seed's own examples) use keys transformers 5 removed or ignores:
+Saved configs (and the examples users copy from older guides) use keys transformers 5 removed or ignores:
 ``load_in_8bit``/``load_in_4bit`` and the ``bnb_4bit_*``/``llm_int8_threshold`` options now fail with
 "unexpected keyword argument" and belong inside ``quantization_config``; ``torch_dtype`` is deprecated in
 favour of ``dtype``; ``low_cpu_mem_usage`` is accepted and silently ignored. This plugin runs first

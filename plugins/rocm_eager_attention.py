@@ -1,7 +1,7 @@
 """Eager attention for architectures whose fused attention fails on ROCm and under WSL.
 
 The registry's own records say Phi-family models need ``attn_implementation: "eager"`` on ROCm/WSL (the
-seed's "For Phi Models (ROCm/WSL)" example): with transformers' default fused attention (SDPA) they
+example users share for Phi models on ROCm/WSL): with transformers' default fused attention (SDPA) they
 crash or produce NaN logits there, while eager attention, the plain matmul-softmax path, works. Rather
 than every Phi entry carrying that setting, this plugin adds it when the worker runs on ROCm or WSL and
 the model's ``model_type`` is in :data:`FUSED_ATTENTION_FAILS` (extend it without a release through

@@ -7,9 +7,9 @@ Run on a machine with an NVIDIA GPU (the CPU-only test suite cannot cover these)
 For each case it runs ``modelhub.loading.worker.run`` exactly as a load worker does (plugins build the
 kwargs, from_pretrained, the smoke test) on tiny models built locally, then inspects the loaded model:
 
-- the seed's 8-bit config ({"load_in_8bit": true, "device_map": "auto"}): Linear8bitLt layers on cuda;
+- the classic 8-bit config ({"load_in_8bit": true, "device_map": "auto"}): Linear8bitLt layers on cuda;
 - 4-bit nf4 with bfloat16 compute: Linear4bit layers on cuda;
-- the seed's default config with a GPU: bfloat16, eager attention, on cuda;
+- the usual Phi config with a GPU: bfloat16, eager attention, on cuda;
 - max_memory {"0": "15GiB", "cpu": "30GiB"}: the JSON string key "0" becomes GPU 0 and is kept;
 - device_map across GPU and CPU, from a max_memory budget and from an explicit map: hf_device_map
   holds both the GPU and "cpu", and generation still works.

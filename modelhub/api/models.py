@@ -1,4 +1,4 @@
-"""``/api/models``: the registry's REST API (the seed's "API Reference", plus list/create/delete)."""
+"""``/api/models``: the registry's REST API (the paths, fields and statuses users' scripts rely on, plus list/create/delete)."""
 
 from flask import url_for
 from flask.views import MethodView

@@ -2,7 +2,7 @@
 
 - starting a load commits ``testing`` (and the attempt) before the worker starts;
 - success -> ``compatible``, failure -> ``incompatible``; a success right after a failure, or a failure
-  right after a success, -> ``degraded`` (the seed's "intermittent failures");
+  right after a success, -> ``degraded`` (what the status means to users: "intermittent failures");
 - an attempt cut short (the user cancelled it, or the server died) is ``interrupted`` and the model
   gets back the status it had before (the full table: modelhub/loading/status_rules.py);
 - a loaded model whose worker dies on its own (killed, crashed) gets a follow-up attempt, a failure
