@@ -22,10 +22,8 @@ bp = Blueprint("compare", __name__)
 PAGE_SIZE = 100
 MAX_POINTS = 2000  # beyond this a scatter plot is a blot; the filters narrow it down
 Y_FIELD = "max_throughput_tokens_sec"
-METRICS = [m for m in display.QUALITY + display.OPERATIONAL]
+METRICS = [*display.QUALITY, *display.OPERATIONAL]
 _LABELS = {m.field: m.label for m in METRICS}
-# Which way a first click on a header sorts: best first (scores and throughput high, the rest low).
-_LOWER_IS_BETTER = {"perplexity", "avg_latency_ms"}
 SOURCE_NAMES = {"typed": "Typed by a user", "card": "From the model card", "measured": "Measured here"}
 
 

@@ -40,10 +40,6 @@ def owner_name(lease: WorkerLease) -> str:
     return f"process {lease.owner_pid} on {lease.host}"
 
 
-def is_mine(lease: WorkerLease) -> bool:
-    return (lease.host, lease.owner_pid) == me()
-
-
 def is_stale(lease: WorkerLease, *, mine_known: bool = True) -> bool:
     """True when the owner is gone. ``mine_known``: for a lease of this very process, whether this
     process still runs its worker (a lease of ours it does not know is a leftover)."""
