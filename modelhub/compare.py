@@ -66,7 +66,7 @@ def compare_page():
         "svg": throughput_chart(query["x"], **filters), "x_metric": _LABELS[query["x"]],
         "x_choices": [m for m in display.QUALITY if m.field in QUALITY_SCORES],
     }
-    template = "_compare_results.html" if request.headers.get("HX-Request") else "compare.html"
+    template = "compare/_compare_results.html" if request.headers.get("HX-Request") else "compare/compare.html"
     response = make_response(render_template(template, **context))
     response.vary.add("HX-Request")
     return response

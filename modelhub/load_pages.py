@@ -11,7 +11,7 @@ bp = Blueprint("load_pages", __name__)
 
 
 def _card(model_name: str, load_error: str | None = None):
-    return render_template("_model_card.html", model=registry.get_model(model_name), load_error=load_error)
+    return render_template("models/_model_card.html", model=registry.get_model(model_name), load_error=load_error)
 
 
 @bp.post("/models/<path:model_name>/load")
@@ -36,7 +36,7 @@ def unload(model_name):
 
 def _measurements(model_name: str, measure_error: str | None = None):
     model = registry.get_model(model_name)
-    return render_template("_measurements.html", model=model, measurements=records.history(model, limit=5),
+    return render_template("measuring/_measurements.html", model=model, measurements=records.history(model, limit=5),
                            measure_error=measure_error)
 
 

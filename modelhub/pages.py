@@ -53,7 +53,7 @@ def models_page():
     except ValidationError as error:
         return bad_request(error)
     page = registry.list_models(**query)
-    template = "_model_results.html" if request.headers.get("HX-Request") else "models.html"
+    template = "models/_model_results.html" if request.headers.get("HX-Request") else "models/models.html"
     response = make_response(render_template(template, page=page, query=query, has_models=_has_models(page)))
     response.vary.add("HX-Request")
     return response
@@ -66,13 +66,13 @@ def more_models():
         query = _list_query()
     except ValidationError as error:
         return bad_request(error)
-    return render_template("_model_cards.html", page=registry.list_models(**query), query=query)
+    return render_template("models/_model_cards.html", page=registry.list_models(**query), query=query)
 
 
 @bp.route("/models/<path:model_name>/card")
 def model_card(model_name):
     """One card, re-rendered after the modal saved it."""
-    return render_template("_model_card.html", model=registry.get_model(model_name))
+    return render_template("models/_model_card.html", model=registry.get_model(model_name))
 
 
 @bp.route("/models/<path:model_name>/details")
@@ -81,7 +81,7 @@ def model_details(model_name):
     model = registry.get_model(model_name)
     response = make_response(
         render_template(
-            "_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
+            "models/_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
             attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
             measurements=records.history(model, limit=5),
             copies=db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)).all(),

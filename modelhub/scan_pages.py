@@ -9,7 +9,7 @@ bp = Blueprint("scan_pages", __name__)
 
 def _status_fragment(message: str | None = None):
     status = current_app.extensions["modelhub.scanner"].status
-    response = make_response(render_template("_scan_status.html", scan=status, message=message))
+    response = make_response(render_template("discovery/_scan_status.html", scan=status, message=message))
     if status["state"] in ("finished", "failed"):
         # The scan is over: the model list reloads itself (see _model_results.html).
         response.headers["HX-Trigger"] = "modelsChanged"

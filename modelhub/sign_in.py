@@ -12,7 +12,7 @@ TOKEN_MAX_CHARS = 1024
 
 @bp.get("/sign-in")
 def sign_in_form():
-    return render_template("sign_in.html", next=_next_page())
+    return render_template("sign_in/sign_in.html", next=_next_page())
 
 
 @bp.post("/sign-in")
@@ -23,7 +23,7 @@ def sign_in():
         return redirect(_next_page(), 303)
     given = request.form.get("token", "")
     if len(given) > TOKEN_MAX_CHARS or not security.equal_secrets(given, token):
-        return render_template("sign_in.html", next=_next_page(), error="That is not the server's token."), 401
+        return render_template("sign_in/sign_in.html", next=_next_page(), error="That is not the server's token."), 401
     response = redirect(_next_page(), 303)
     response.set_cookie(security.COOKIE_NAME, security.session_value(token), max_age=security.COOKIE_MAX_AGE,
                         httponly=True, samesite="Strict", secure=request.is_secure, path="/")

@@ -170,7 +170,7 @@ def test_wheel_carries_the_resources(wheel):
     expected = [
         r"modelhub/templates/[^/]+\.html",
         r"modelhub/templates/base\.html",
-        r"modelhub/templates/models\.html",
+        r"modelhub/templates/models/models\.html",
         r"modelhub/static/css/modelhub\.css",
         r"modelhub/static/js/modelhub\.js",
         r"modelhub/static/vendor/htmx-2\.0\.11\.min\.js",
@@ -185,6 +185,9 @@ def test_wheel_carries_the_resources(wheel):
     # Every Python package of the source tree, so a new subpackage missing from setup.cfg fails here.
     repo = Path(__file__).resolve().parent.parent
     expected += [re.escape(str(init.relative_to(repo))) for init in sorted((repo / "modelhub").rglob("__init__.py"))]
+    # Every template, sub-folders included (setup.cfg's package_data pattern must reach them).
+    expected += [re.escape(f"modelhub/templates/{t.relative_to(repo / 'templates').as_posix()}")
+                 for t in sorted((repo / "templates").rglob("*.html"))]
     missing = [pattern for pattern in expected if not has(pattern)]
     assert not missing, f"{wheel.name} lacks {missing}; it holds:\n" + "\n".join(sorted(names))
     # Nothing from the repository root outside the package (tests, top-level templates/ ...).

@@ -74,9 +74,9 @@ def _render(status: int = 200, **context):
     if request.headers.get("HX-Request") and request.method == "POST":
         applied = context.get("plan") and not context["plan"]["dry_run"]
         totals = _totals() if applied else None  # the export panel's figures, swapped out of band
-        response = make_response(render_template("_import_plan.html", totals=totals, **context), status)
+        response = make_response(render_template("exchange/_import_plan.html", totals=totals, **context), status)
     else:
-        response = make_response(render_template("exchange.html", totals=_totals(), **context), status)
+        response = make_response(render_template("exchange/exchange.html", totals=_totals(), **context), status)
     response.vary.add("HX-Request")
     return response
 
