@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from modelhub.exceptions import PreconditionFailed, WriteContention
 from modelhub.models import QUALITY_SCORES
 
 README = "README.md"
@@ -294,9 +295,9 @@ def import_card_scores(model, *, _attempt: int = 1) -> ImportResult:
         # Guarded by the version we read: a value typed meanwhile is never overwritten (we start over).
         try:
             result.model = registry.update_model(model.model_name, changes, if_match=frozenset({model.etag}))
-        except registry.PreconditionFailed:
+        except PreconditionFailed:
             if _attempt >= 3:
-                raise registry.WriteContention(f"Model {model.model_name!r} keeps changing; import its card scores again shortly.") from None
+                raise WriteContention(f"Model {model.model_name!r} keeps changing; import its card scores again shortly.") from None
             return import_card_scores(registry.get_model(model.model_name), _attempt=_attempt + 1)
     return result
 

@@ -96,6 +96,7 @@ def serve(host, port, workers, threads, allow_remote_code, scan_first):
 def add(**options):
     """Register a model."""
     from modelhub import registry
+    from modelhub.exceptions import DuplicateModel
     from modelhub.schemas import ModelCreateSchema
 
     app = _create_app()
@@ -105,7 +106,7 @@ def add(**options):
             row = registry.create_model(fields)
         except ValidationError as error:
             raise _invalid("model", error) from None
-        except registry.DuplicateModel as error:
+        except DuplicateModel as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Registered {row.model_name} ({row.cache_location}).")
 
@@ -157,9 +158,8 @@ def bench(model_name, force, as_json):
     """Measure a model here: TTFT, throughput, perplexity, memory (loads it in a worker)."""
     import time
 
-    from modelhub.loading.supervisor import LoadConflict
+    from modelhub.exceptions import LoadConflict, ModelNotFound
     from modelhub.models import Measurement
-    from modelhub.registry import ModelNotFound
     from modelhub.measuring.schemas import MeasurementSchema
 
     app = _create_app()

@@ -9,19 +9,27 @@ import logging
 
 from flask import current_app, render_template, request
 from flask_smorest import Api
+from marshmallow import Schema, fields
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from modelhub import registry
-from modelhub.discovery.service import ScanInProgress
-from modelhub.schemas import ErrorSchema
-from modelhub.loading.refusals import MLStackMissing
-from modelhub.loading.supervisor import LoadConflict, NotLoaded
+from modelhub.exceptions import RETRY_AFTER_SECONDS, ModelhubError
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = "1"
+
+class ErrorSchema(Schema):
+    """Every error the API answers (``modelhub.errors``), whatever its status."""
+
+    OPENAPI = {"additionalProperties": False}
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    status = fields.String(required=True, metadata={"description": "Its name, e.g. Unprocessable Entity."})
+    message = fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    errors = fields.Dict(metadata={
+        "description": "Validation errors only: by request location (json, query), by field (nested for nested "
+                       "fields), a list of messages; _schema for the request as a whole."})
 
 
 class ModelhubApi(Api):
@@ -32,16 +40,8 @@ class ModelhubApi(Api):
 
     def _register_error_handlers(self):
         super()._register_error_handlers()
-        app = self._app
-        app.register_error_handler(registry.ModelNotFound, lambda e: self._error(404, str(e)))
-        app.register_error_handler(registry.DuplicateModel, lambda e: self._error(409, str(e)))
-        app.register_error_handler(registry.PreconditionFailed, self._precondition_failed)
-        app.register_error_handler(registry.WriteContention, lambda e: self._unavailable(str(e)))
-        app.register_error_handler(OperationalError, self._database_unavailable)
-        app.register_error_handler(LoadConflict, lambda e: self._error(409, str(e)))
-        app.register_error_handler(MLStackMissing, lambda e: self._error(409, str(e)))  # says what to install
-        app.register_error_handler(NotLoaded, lambda e: self._error(409, str(e)))
-        app.register_error_handler(ScanInProgress, lambda e: self._error(409, str(e)))
+        self._app.register_error_handler(ModelhubError, error_answer)  # each carries its own status
+        self._app.register_error_handler(OperationalError, self._database_unavailable)
 
     def handle_http_exception(self, error: HTTPException):
         payload, code, headers = super().handle_http_exception(error)
@@ -55,26 +55,24 @@ class ModelhubApi(Api):
         payload.setdefault("message", error.description)
         return _for_the_requester(payload, code, headers)
 
-    def _error(self, code: int, message: str, headers: dict | None = None):
-        return _for_the_requester(error_body(code, message), code, headers or {})
-
-    def _precondition_failed(self, error):
-        return self._error(412, str(error), {"ETag": f'"{error.current_etag}"'})
-
-    def _unavailable(self, message: str):
-        return self._error(503, message, {"Retry-After": RETRY_AFTER_SECONDS})
-
     def _database_unavailable(self, error: OperationalError):
         _rollback()
         log.warning("database unavailable: %s", error.orig)
-        return self._unavailable(f"The database is busy or unavailable ({error.orig}); retry shortly.")
+        message = f"The database is busy or unavailable ({error.orig}); retry shortly."
+        return _for_the_requester(error_body(503, message), 503, {"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def error_answer(error: ModelhubError):
+    """A modelhub error as the answer its requester reads: ``(body, status, headers)``."""
+    return _for_the_requester(error_body(error.status, str(error)), error.status, error.headers())
 
 
 def _for_the_requester(payload: dict, code: int, headers: dict):
-    """The JSON error under /api/; elsewhere a person asked for a page, and gets one."""
+    """The JSON error under /api/; elsewhere a person asked for a page, and gets one (with the way to
+    sign in when that is what is missing)."""
     if request.path.startswith("/api/"):
         return payload, code, headers
-    return error_page(code, payload["message"]), code, headers
+    return error_page(code, payload["message"], show_sign_in=code == 401), code, headers
 
 
 def error_page(code: int, message: str, *, show_sign_in: bool = False) -> str:

@@ -4,7 +4,7 @@ modal's Measure button (answered with the measurement history, which polls itsel
 from flask import Blueprint, current_app, render_template
 
 from modelhub import registry
-from modelhub.loading.supervisor import LoadConflict, NotLoaded
+from modelhub.exceptions import LoadConflict, NotLoaded
 from modelhub.measuring import records
 
 bp = Blueprint("load_pages", __name__)

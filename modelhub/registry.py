@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from modelhub.exceptions import DuplicateModel, ModelNotFound, PreconditionFailed, WriteContention
 from modelhub.extensions import db
 from modelhub.models import MODEL_NAME_MAX, NUMERIC_METRICS, ModelRegistry
 
@@ -24,33 +25,6 @@ _BY_NAME = select(ModelRegistry).where(ModelRegistry.model_name == bindparam("na
 # A writer locks the row it read (PostgreSQL; SQLite serializes writers anyway), so concurrent writers
 # queue instead of failing their version check over and over (8 writers on one row starved otherwise).
 _BY_NAME_FOR_UPDATE = _BY_NAME.with_for_update().execution_options(populate_existing=True)
-
-
-class ModelNotFound(LookupError):
-    def __init__(self, name: str):
-        super().__init__(f"No model named {name!r} in the registry.")
-        self.name = name
-
-
-class DuplicateModel(ValueError):
-    def __init__(self, name: str):
-        super().__init__(f"A model named {name!r} is already registered.")
-        self.name = name
-
-
-class PreconditionFailed(RuntimeError):
-    """The client's If-Match no longer names the stored version: someone else changed the model."""
-
-    def __init__(self, row: ModelRegistry):
-        super().__init__(
-            f"Model {row.model_name!r} was changed since you read it (it is now at version {row.version}). "
-            "Reload it, re-apply your change and send the new ETag in If-Match."
-        )
-        self.current_etag = row.etag
-
-
-class WriteContention(RuntimeError):
-    """Too many concurrent writers on one model for an unguarded write to get through."""
 
 
 @dataclass(frozen=True)

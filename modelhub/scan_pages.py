@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, make_response, render_template
 
-from modelhub.discovery.service import ScanInProgress
+from modelhub.exceptions import ScanInProgress
 
 bp = Blueprint("scan_pages", __name__)
 

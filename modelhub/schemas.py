@@ -30,19 +30,6 @@ def cache_location(**kwargs) -> Choice:
     return Choice(m.CACHE_LOCATIONS, component="CacheLocation", **kwargs)
 
 
-class ErrorSchema(Schema):
-    """Every error the API answers (``modelhub.errors``), whatever its status."""
-
-    OPENAPI = {"additionalProperties": False}
-
-    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
-    status = fields.String(required=True, metadata={"description": "Its name, e.g. Unprocessable Entity."})
-    message = fields.String(required=True, metadata={"description": "What went wrong, for people."})
-    errors = fields.Dict(metadata={
-        "description": "Validation errors only: by request location (json, query), by field (nested for nested "
-                       "fields), a list of messages; _schema for the request as a whole."})
-
-
 class ConfigFields(Schema):
     """Compatibility configuration (seed: ``PATCH /api/models/{name}/config``)."""
 

@@ -25,9 +25,10 @@ import re
 import socket
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, current_app, request
 
-from modelhub.errors import error_body, error_page
+from modelhub.errors import error_answer
+from modelhub.exceptions import Refusal
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})  # "none": the user typed or bookmarked it
@@ -54,14 +55,6 @@ SECURITY_HEADERS = {
 
 _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$")
 _PORT = re.compile(r"^[0-9]{1,5}$")
-
-
-class Refusal(Exception):
-    """A request this module turns away: its status and a message that says how to get in."""
-
-    def __init__(self, code: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.headers = code, message, headers or {}
 
 
 def install(app: Flask) -> None:
@@ -94,14 +87,7 @@ def _add_headers(response):
 
 def refusal_response(refusal: Refusal):
     """The API's error shape under /api/, else a readable page (a fragment for an HTMX request)."""
-    if request.path.startswith("/api/"):
-        response = jsonify(error_body(refusal.code, refusal.message))
-    else:
-        response = current_app.make_response(
-            error_page(refusal.code, refusal.message, show_sign_in=refusal.code == 401))
-    response.status_code = refusal.code
-    response.headers.update(refusal.headers)
-    return response
+    return current_app.make_response(error_answer(refusal))
 
 
 # Host (DNS rebinding)

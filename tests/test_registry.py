@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from modelhub import registry
+from modelhub.exceptions import ModelNotFound, PreconditionFailed
 from modelhub.extensions import db
 
 
@@ -74,7 +75,7 @@ def test_guarded_write_after_someone_else_changed_the_row_is_refused(ctx, other_
     with other_connection.begin() as connection:
         connection.execute(OTHER_WRITE)
 
-    with pytest.raises(registry.PreconditionFailed):
+    with pytest.raises(PreconditionFailed):
         registry.update_model("microsoft/phi-2", {"mmlu_score": 72.5}, if_match=frozenset({etag}))
 
     assert tuple(stored_row(other_connection)) == (None, "from elsewhere", 2)
@@ -88,7 +89,7 @@ def test_an_unchanged_value_is_not_a_new_version(ctx):
 
 def test_names_that_could_never_be_stored_are_simply_not_found(ctx):
     for name in ("a\x00b", "x" * 5000, "", "tab\tname"):
-        with pytest.raises(registry.ModelNotFound):
+        with pytest.raises(ModelNotFound):
             registry.get_model(name)
 
 

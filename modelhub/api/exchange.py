@@ -12,17 +12,10 @@ from webargs.flaskparser import is_json_request
 from modelhub import registry
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BAD_JSON, BUSY, NOT_FOUND, NOT_JSON, _document
-from modelhub.exchange.document import (
-    DocumentTooLarge,
-    InvalidDocument,
-    MalformedDocument,
-    build_document,
-    dumps,
-    max_bytes,
-    parse,
-)
-from modelhub.exchange.merge import ON_CONFLICT, PlanChanged, import_document
-from modelhub.exchange.report import NoProof, build_report
+from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
+from modelhub.exchange.document import build_document, dumps, max_bytes, parse
+from modelhub.exchange.merge import ON_CONFLICT, import_document
+from modelhub.exchange.report import build_report
 from modelhub.exchange.schemas import CompatibilityReport, RegistryDocument
 
 blp = Blueprint("exchange", __name__, url_prefix="/api", description="Export and import the registry; compatibility reports.")
@@ -144,11 +137,8 @@ class Import(MethodView):
             abort(400, errors={"json": error.messages})
         except InvalidDocument as error:
             abort(422, errors={"json": error.messages})
-        try:
-            return import_document(kind, document, on_conflict=query["on_conflict"], dry_run=query["dry_run"],
-                                   expected_digest=query.get("expect_plan"))
-        except PlanChanged as error:
-            abort(409, message=str(error))
+        return import_document(kind, document, on_conflict=query["on_conflict"], dry_run=query["dry_run"],
+                               expected_digest=query.get("expect_plan"))  # PlanChanged: 409
 
 
 @blp.route("/models/<path:model_name>/report")
@@ -159,10 +149,7 @@ class Report(MethodView):
     def get(self, model_name):
         """The model's compatibility report: the load_config of its latest successful load and the
         environment it loaded in; import it on another machine with POST /api/import."""
-        try:
-            report = build_report(registry.get_model(model_name))
-        except NoProof as error:
-            abort(409, message=str(error))
+        report = build_report(registry.get_model(model_name))  # NoProof: 409
         return download(report, report_filename(model_name))
 
 

@@ -11,13 +11,10 @@ from flask import Flask
 from modelhub.discovery import progress
 from modelhub.discovery.sync import SyncSummary, apply_scan
 from modelhub.discovery.types import Problem
+from modelhub.exceptions import ScanInProgress
 from modelhub.extensions import db
 
 log = logging.getLogger(__name__)
-
-
-class ScanInProgress(RuntimeError):
-    """A scan is already running: HTTP 409."""
 
 
 def scan_and_record(on_progress=None) -> SyncSummary:

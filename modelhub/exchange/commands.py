@@ -20,13 +20,14 @@ def export_command(output, model_name):
     from modelhub import registry
     from modelhub.cli import _create_app
     from modelhub.exchange.document import build_document, counts, dumps
-    from modelhub.exchange.report import NoProof, build_report
+    from modelhub.exceptions import ModelNotFound, NoProof
+    from modelhub.exchange.report import build_report
 
     app = _create_app()
     with app.app_context():
         try:
             document = build_report(registry.get_model(model_name)) if model_name else build_document()
-        except (registry.ModelNotFound, NoProof) as error:
+        except (ModelNotFound, NoProof) as error:
             raise click.ClickException(str(error)) from None
     text = dumps(document)
     if output is None:
@@ -56,7 +57,8 @@ def import_command(file, dry_run, on_conflict, as_json):
     """
     from modelhub.cli import _create_app
     from modelhub.errors import flatten_messages
-    from modelhub.exchange.document import InvalidDocument, max_bytes, parse
+    from modelhub.exceptions import InvalidDocument
+    from modelhub.exchange.document import max_bytes, parse
     from modelhub.exchange.merge import import_document
 
     app = _create_app()

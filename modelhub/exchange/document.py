@@ -14,6 +14,7 @@ from collections import defaultdict
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
 from modelhub.exchange.schemas import (
     REGISTRY_FORMAT,
     REPORT_FORMAT,
@@ -31,22 +32,6 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a registry with its history is far bigge
 FORMATS = {REGISTRY_FORMAT: RegistryDocument, REPORT_FORMAT: CompatibilityReport}
 _instant = Instant()
 _ENTRY = ModelEntry()
-
-
-class InvalidDocument(ValueError):
-    """A file that cannot be imported; ``messages`` are marshmallow-style, per field."""
-
-    def __init__(self, messages):
-        super().__init__("The file cannot be imported.")
-        self.messages = messages
-
-
-class MalformedDocument(InvalidDocument):
-    """Not JSON at all (or not UTF-8): the API's 400, where a file of the wrong shape is a 422."""
-
-
-class DocumentTooLarge(InvalidDocument):
-    """Over the import limit (the API's 413)."""
 
 
 def build_document() -> dict:

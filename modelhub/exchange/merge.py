@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import registry
+from modelhub.exceptions import PlanChanged, WriteContention
 from modelhub.exchange.document import sources_from_document, sources_to_document
 from modelhub.exchange.schemas import REGISTRY_FORMAT
 from modelhub.extensions import db
@@ -43,15 +44,6 @@ ATTEMPT_COLUMNS = ("started_at", "finished_at", "outcome", "previous_status", "l
 MEASUREMENT_COLUMNS = ("started_at", "finished_at", "outcome", "load_config", "settings", "final_kwargs",
                        "environment", "results", "error_type", "error_message")
 CHUNK = 500  # names per IN (...) query
-
-
-class PlanChanged(RuntimeError):
-    """What an import would do now differs from the plan the user reviewed."""
-
-    def __init__(self, plan: "Plan"):
-        super().__init__("The registry (or the file) changed since the preview: nothing was imported. "
-                         "Review the new plan and apply it again.")
-        self.plan = plan
 
 
 @dataclass
@@ -134,7 +126,7 @@ def import_entries(kind: str, entries: list[dict], *, on_conflict: str = "keep",
         except BaseException:
             db.session.rollback()
             raise
-    raise registry.WriteContention("The registry is being written by too many clients for the import; retry shortly.")
+    raise WriteContention("The registry is being written by too many clients for the import; retry shortly.")
 
 
 def make_plans(entries: list[dict], on_conflict: str) -> list[ModelPlan]:

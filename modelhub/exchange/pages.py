@@ -11,8 +11,9 @@ from flask import Blueprint, make_response, render_template, request
 from sqlalchemy import func, select
 
 from modelhub.errors import flatten_messages
-from modelhub.exchange.document import InvalidDocument, max_bytes, parse
-from modelhub.exchange.merge import ON_CONFLICT, PlanChanged, import_document
+from modelhub.exceptions import InvalidDocument, PlanChanged
+from modelhub.exchange.document import max_bytes, parse
+from modelhub.exchange.merge import ON_CONFLICT, import_document
 from modelhub.exchange.report import proof
 from modelhub.extensions import db
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry

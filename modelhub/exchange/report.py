@@ -8,19 +8,12 @@ the status is left alone: it was proven there, not here (load it to find out).
 
 from sqlalchemy import select
 
+from modelhub.exceptions import NoProof
 from modelhub.exchange.schemas import REPORT_FORMAT, VERSION, CompatibilityReport
 from modelhub.extensions import db
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry
 
 _REPORT = CompatibilityReport()
-
-
-class NoProof(LookupError):
-    """The model never loaded successfully: there is no working load_config to report."""
-
-    def __init__(self, name: str):
-        super().__init__(f"{name!r} has never loaded successfully here, so there is no working load_config to "
-                         "report. Load it (Load button, or POST /api/models/{name}/load) and try again.")
 
 
 def proof(model: ModelRegistry) -> LoadAttempt | None:

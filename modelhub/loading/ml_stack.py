@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import sys
 
-from modelhub.loading.refusals import MLStackMissing
+from modelhub.exceptions import MLStackMissing
 
 REQUIRED = ("torch", "transformers")
 

@@ -25,7 +25,7 @@ from modelhub import registry
 from modelhub.extensions import db
 from modelhub.loading import attempts, leases, ml_stack, status_rules
 from modelhub.loading.process import Worker, worker_directory
-from modelhub.loading.refusals import LoadConflict, NotLoaded  # others import them from here too
+from modelhub.exceptions import LoadConflict, NotLoaded, WriteContention
 from modelhub.loading.watching import Watching
 from modelhub.measuring import records as measurements
 from modelhub.models import ModelRegistry, WorkerLease
@@ -151,7 +151,7 @@ class Supervisor(Watching):
                 raise LoadConflict(f"{model_name!r} is already being loaded by another request.") from None
             except StaleDataError:
                 db.session.rollback()  # the model was edited meanwhile: check again on the newest row
-        raise registry.WriteContention(f"could not start loading {model_name!r}; retry shortly.")
+        raise WriteContention(f"could not start loading {model_name!r}; retry shortly.")
 
     def _make_way(self, model_name: str, force: bool) -> int:
         """Before claiming: refuse what cannot start, end this model's loaded worker (a reload) and, if

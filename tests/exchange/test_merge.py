@@ -3,7 +3,7 @@
 import json
 
 from modelhub import registry
-from modelhub.exchange.merge import PlanChanged
+from modelhub.exceptions import PlanChanged
 from tests.exchange.conftest import export_text, fill, import_text, load_attempt, register
 
 STARTED = "2026-01-05T10:00:00+00:00"

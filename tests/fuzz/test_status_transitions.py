@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from modelhub import registry
+from modelhub.exceptions import ModelNotFound
 from modelhub.extensions import db
 from modelhub.loading import attempts
 from modelhub.loading.status_rules import OUTCOMES, STATUSES, allowed, may_start
@@ -113,5 +114,5 @@ def _exists(name: str) -> bool:
     try:
         registry.get_model(name)
         return True
-    except registry.ModelNotFound:
+    except ModelNotFound:
         return False

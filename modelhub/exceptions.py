@@ -1,0 +1,158 @@
+"""Every error modelhub's services raise for a surface to answer, below everything else.
+
+Each class carries its HTTP status (and any headers the answer needs), so the handlers above — JSON
+under ``/api/``, an HTML page or fragment on the pages, an error line in the CLI — import this module
+only, never the services that raise. The message (``str(error)``) is written for the person who has
+to act on it: what happened and how to get past it.
+
+Errors that never leave their own layer stay there: the worker side's ``LoadRefused`` is part of the
+plugin interface (``modelhub.loading.types``), and parse errors that a validator turns into per-field
+messages stay beside the validator.
+"""
+
+
+class ModelhubError(Exception):
+    """Base class: ``status`` is the HTTP status of the answer; ``headers()`` any headers it must carry."""
+
+    status = 500
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+# The registry ---------------------------------------------------------------------------------------
+
+
+class ModelNotFound(ModelhubError, LookupError):
+    status = 404
+
+    def __init__(self, name: str):
+        super().__init__(f"No model named {name!r} in the registry.")
+        self.name = name
+
+
+class DuplicateModel(ModelhubError, ValueError):
+    status = 409
+
+    def __init__(self, name: str):
+        super().__init__(f"A model named {name!r} is already registered.")
+        self.name = name
+
+
+class PreconditionFailed(ModelhubError):
+    """The client's If-Match no longer names the stored version: someone else changed the model."""
+
+    status = 412
+
+    def __init__(self, row):
+        super().__init__(
+            f"Model {row.model_name!r} was changed since you read it (it is now at version {row.version}). "
+            "Reload it, re-apply your change and send the new ETag in If-Match."
+        )
+        self.current_etag = row.etag
+
+    def headers(self) -> dict[str, str]:
+        return {"ETag": f'"{self.current_etag}"'}  # the version to retry against
+
+
+class WriteContention(ModelhubError):
+    """Too many concurrent writers on one model for an unguarded write to get through."""
+
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+# The same advice for a busy database (an OperationalError, raised by SQLAlchemy, not by modelhub).
+RETRY_AFTER_SECONDS = "1"
+
+
+# Loading and measuring: why a load, a measurement or an unload cannot start now --------------------
+
+
+class LoadConflict(ModelhubError):
+    """A load that cannot start now (already loading, or incompatible without force)."""
+
+    status = 409
+
+
+class MLStackMissing(LoadConflict):
+    """The Python running modelhub lacks torch or transformers: a set-up problem of this server, not the
+    model's, so it is refused before anything is recorded (the model's status stays as it was)."""
+
+
+class NotLoaded(ModelhubError):
+    """Unload of a model that is neither loaded nor loading."""
+
+    status = 409
+
+
+# Discovery ------------------------------------------------------------------------------------------
+
+
+class ScanInProgress(ModelhubError):
+    """A scan is already running on this host."""
+
+    status = 409
+
+
+# Export and import -----------------------------------------------------------------------------------
+
+
+class NoProof(ModelhubError, LookupError):
+    """The model never loaded successfully: there is no working load_config to report."""
+
+    status = 409
+
+    def __init__(self, name: str):
+        super().__init__(f"{name!r} has never loaded successfully here, so there is no working load_config to "
+                         "report. Load it (Load button, or POST /api/models/{name}/load) and try again.")
+
+
+class InvalidDocument(ModelhubError, ValueError):
+    """A file that cannot be imported; ``messages`` are marshmallow-style, per field."""
+
+    status = 422
+
+    def __init__(self, messages):
+        super().__init__("The file cannot be imported.")
+        self.messages = messages
+
+
+class MalformedDocument(InvalidDocument):
+    """Not JSON at all (or not UTF-8), where a file of the wrong shape is a 422."""
+
+    status = 400
+
+
+class DocumentTooLarge(InvalidDocument):
+    """Over the import limit."""
+
+    status = 413
+
+
+class PlanChanged(ModelhubError):
+    """What an import would do now differs from the plan the user reviewed."""
+
+    status = 409
+
+    def __init__(self, plan):
+        super().__init__("The registry (or the file) changed since the preview: nothing was imported. "
+                         "Review the new plan and apply it again.")
+        self.plan = plan
+
+
+# The security layer ----------------------------------------------------------------------------------
+
+
+class Refusal(ModelhubError):
+    """A request turned away before its view (wrong host, cross-site, no token, too large…): its status
+    is the instance's, with a message that says how to get in."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self._headers = status, headers or {}
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
