@@ -6,19 +6,22 @@ from modelhub import models as m
 from modelhub.fields import (
     Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
 )
+from modelhub.metric_catalogue import METRICS, Metric
 
 NOTES_MAX = 10_000
 CACHE_PATH_MAX = 4096
-SCORE_RANGE = validate.Range(min=0, max=100)
-NON_NEGATIVE = validate.Range(min=0)
 
 
-def _score(description: str) -> StrictFloat:
-    return StrictFloat(allow_none=True, validate=SCORE_RANGE, metadata={"description": f"{description} (0-100)"})
+def metric_input(metric: Metric) -> StrictFloat:
+    """A metric as the API takes it: a JSON number from 0 (to 100 for a score), or null to clear it."""
+    description = f"{metric.description} (0-{metric.maximum})" if metric.maximum else metric.description
+    return StrictFloat(allow_none=True, validate=validate.Range(min=0, max=metric.maximum),
+                       metadata={"description": description})
 
 
-def _non_negative(description: str) -> StrictFloat:
-    return StrictFloat(allow_none=True, validate=NON_NEGATIVE, metadata={"description": description})
+def metric_inputs() -> dict[str, StrictFloat]:
+    """One input field per metric of the catalogue, in its order (for a schema's class body)."""
+    return {metric.field: metric_input(metric) for metric in METRICS}
 
 
 # The enums, each named once for the OpenAPI document (one enum class per concept in a generated client).
@@ -30,8 +33,12 @@ def cache_location(**kwargs) -> Choice:
     return Choice(m.CACHE_LOCATIONS, component="CacheLocation", **kwargs)
 
 
+def quantization(**kwargs) -> Text:
+    return Text(max_length=m.QUANTIZATION_MAX, allow_none=True, **kwargs)
+
+
 class ConfigFields(Schema):
-    """Compatibility configuration (seed: ``PATCH /api/models/{name}/config``)."""
+    """Compatibility configuration (``PATCH /api/models/{name}/config``)."""
 
     compatibility_status = compatibility_status()
     compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
@@ -44,19 +51,10 @@ class ConfigFields(Schema):
 
 
 class MetadataFields(Schema):
-    """Benchmark metrics (seed: ``PATCH /api/models/{name}/metadata``); null clears a value."""
+    """Benchmark metrics (``PATCH /api/models/{name}/metadata``); null clears a value."""
 
-    mmlu_score = _score("MMLU: general knowledge")
-    gpqa_score = _score("GPQA: graduate-level reasoning")
-    hellaswag_score = _score("HellaSwag: common sense reasoning")
-    humaneval_score = _score("HumanEval: Python coding ability")
-    mbpp_score = _score("MBPP: more Python coding")
-    math_score = _score("MATH: mathematical reasoning")
-    truthfulqa_score = _score("TruthfulQA: honesty/hallucination resistance")
-    perplexity = _non_negative("Perplexity: fluency, lower is better, no maximum")
-    max_throughput_tokens_sec = _non_negative("Max throughput in tokens per second")
-    avg_latency_ms = _non_negative("Average time to first token in milliseconds")
-    quantization = Text(max_length=m.QUANTIZATION_MAX, allow_none=True)
+    locals().update(metric_inputs())  # a class body's namespace is a dict: the fields land in this order
+    quantization = quantization()
 
 
 class _RequireAnyField:
@@ -118,16 +116,7 @@ class ModelSchema(Schema):
     compatibility_status = compatibility_status()
     compatibility_notes = fields.String(allow_none=True)
     load_config = fields.String(allow_none=True)
-    mmlu_score = fields.Float(allow_none=True)
-    gpqa_score = fields.Float(allow_none=True)
-    hellaswag_score = fields.Float(allow_none=True)
-    humaneval_score = fields.Float(allow_none=True)
-    mbpp_score = fields.Float(allow_none=True)
-    math_score = fields.Float(allow_none=True)
-    truthfulqa_score = fields.Float(allow_none=True)
-    perplexity = fields.Float(allow_none=True)
-    max_throughput_tokens_sec = fields.Float(allow_none=True)
-    avg_latency_ms = fields.Float(allow_none=True)
+    locals().update({metric.field: fields.Float(allow_none=True) for metric in METRICS})
     quantization = fields.String(allow_none=True)
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)

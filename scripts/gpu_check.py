@@ -74,12 +74,12 @@ EXPLICIT_MAP = {"model.embed_tokens": 0, "model.rotary_emb": 0, "model.layers.0"
                 "model.norm": "cpu", "lm_head": "cpu"}
 
 CASES = [
-    ("8-bit (seed)", "llama", {"load_in_8bit": True, "device_map": "auto"},
+    ("8-bit (load_in_8bit, the legacy key)", "llama", {"load_in_8bit": True, "device_map": "auto"},
      lambda m: "Linear8bitLt" in layer_types(m) and any(d.startswith("cuda") for d in devices(m))),
     ("4-bit nf4", "llama", {"quantization_config": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
                                                     "bnb_4bit_compute_dtype": "bfloat16"}, "device_map": "auto"},
      lambda m: "Linear4bit" in layer_types(m) and any(d.startswith("cuda") for d in devices(m))),
-    ("seed default on GPU", "phi", {"torch_dtype": "bfloat16", "attn_implementation": "eager", "device_map": "auto",
+    ("default Phi config on GPU", "phi", {"torch_dtype": "bfloat16", "attn_implementation": "eager", "device_map": "auto",
                                     "low_cpu_mem_usage": True},
      lambda m: str(m.dtype) == "torch.bfloat16" and m.config._attn_implementation == "eager"
      and devices(m) == {"cuda:0"}),

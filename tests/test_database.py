@@ -1,4 +1,4 @@
-"""The schema: table and columns as the seed names them, migrations that agree with the models,
+"""The schema: table and columns under the names users query (modelregistry), migrations that agree with the models,
 automatic upgrade at start, and the SQLite settings (WAL, busy timeout, foreign keys)."""
 
 import shutil

@@ -1,5 +1,5 @@
 """A client generated from the live server's OpenAPI document (openapi-python-client, pinned in the test
-extra) is complete and works: generated without a warning, no schema or endpoint dropped, and the seed's
+extra) is complete and works: generated without a warning, no schema or endpoint dropped, and the register/config/metadata
 whole flow and the ETag/If-Match flow driven through it alone, on SQLite and PostgreSQL."""
 
 import importlib

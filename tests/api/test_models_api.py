@@ -1,4 +1,4 @@
-"""The seed's API Reference, reproduced exactly, and the rest of /api/models, through the test client."""
+"""The documented API of /api/models, reproduced exactly, and the rest of /api/models, through the test client."""
 
 import json
 import re
@@ -23,7 +23,7 @@ def phi2(client):
 
 
 def sqlite3_cli(database_url: str, sql: str) -> str:
-    """What a user sees with ``sqlite3 models.db "<sql>"`` (the seed's troubleshooting command)."""
+    """What a user sees with ``sqlite3 models.db "<sql>"`` (the troubleshooting command users know)."""
     path = make_url(database_url).database
     return subprocess.run(["sqlite3", path, sql], capture_output=True, text=True, check=True, timeout=10).stdout
 

@@ -1,9 +1,10 @@
-"""The model details modal in a real browser: the seed's four use cases done by clicking and typing,
+"""The model details modal in a real browser: the four use cases of the details modal done by clicking and typing,
 validation in the browser and on the server, concurrent edits, dialog behaviour and escaping."""
 
 import json
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
@@ -36,7 +37,7 @@ def assert_not_reloaded(page):
     assert page.evaluate("window.__sameDocument") is True
 
 
-# ---- the seed's use cases -----------------------------------------------------------------------
+# ---- the details modal's use cases --------------------------------------------------------------------
 
 def test_use_case_fix_incompatible_model(page, registry):
     registry.add(model_name="microsoft/phi-2", compatibility_status="incompatible")
@@ -300,3 +301,45 @@ def test_user_text_is_shown_as_text_never_run(page, registry):
     expect(page.get_by_label("Compatibility Notes")).to_have_value(XSS)
     assert page.locator("img[src=x]").count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+# ---- htmx -------------------------------------------------------------------------------------------
+
+def test_the_modal_opens_and_the_card_refreshes_through_htmx(page, registry):
+    registry.add(model_name="microsoft/phi-2")
+    sent = []
+    page.on("request", lambda request: sent.append((request.method, request.url, request.headers)))
+    page.goto("/?q=phi")  # a filter on the page: the name button must not send it along
+    open_modal(page, "microsoft/phi-2")
+    page.get_by_label("Compatibility Notes").fill("saved through the API, card through htmx")
+    save(page)
+    expect(card(page, "microsoft/phi-2").locator(".model-notes")).to_have_text("saved through the API, card through htmx")
+
+    details = [(m, url, h) for m, url, h in sent if "/details" in url]
+    assert [(m, url) for m, url, _ in details] == [("GET", f"{registry.server.url}/models/microsoft/phi-2/details")]
+    assert details[0][2].get("hx-request") == "true" and details[0][2].get("hx-target") == "modal-body"
+    patch = [(url, h) for m, url, h in sent if m == "PATCH"]
+    assert [url for url, _ in patch] == [f"{registry.api}/microsoft/phi-2"]
+    assert patch[0][1]["content-type"] == "application/json" and patch[0][1]["if-match"].startswith('"')
+    cards = [h for m, url, h in sent if url.endswith("/microsoft/phi-2/card")]
+    assert len(cards) == 1 and cards[0].get("hx-request") == "true"
+    expect(page.locator('.model-name[data-model-name="microsoft/phi-2"]')).to_be_focused()
+
+
+def test_a_model_that_cannot_be_loaded_is_reported_and_no_modal_opens(page, registry):
+    registry.add(model_name="microsoft/phi-2")
+    page.goto("/")
+    assert requests.delete(f"{registry.api}/microsoft/phi-2", timeout=5).status_code == 204
+    alerts = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    page.locator('.model-name[data-model-name="microsoft/phi-2"]').click()
+
+    for _ in range(100):
+        if alerts:
+            break
+        page.wait_for_timeout(100)
+    assert alerts == ["Could not load microsoft/phi-2 (404). It may have been removed: reload the page."]
+    errors = [m.text for m in page.watch.console if m.type == "error"]
+    assert "Could not load model microsoft/phi-2 404" in errors
+    expect(page.locator("#model-modal")).to_be_hidden()
+    expect(page.locator("#flash")).to_be_hidden()  # the alert says it, not the flash above the page

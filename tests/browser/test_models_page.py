@@ -8,7 +8,7 @@ from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.slow
 
-# The seed's badge colours: light background, dark text of the same hue.
+# The status badge colours: light background, dark text of the same hue.
 BADGE_COLOURS = {
     "compatible": ("rgb(212, 237, 218)", "rgb(21, 87, 36)"),
     "incompatible": ("rgb(248, 215, 218)", "rgb(114, 28, 36)"),

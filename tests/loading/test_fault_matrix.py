@@ -97,7 +97,7 @@ def test_server_killed_mid_load_and_restarted(tmp_path, tiny_models, test_plugin
     assert outcome.attempt["outcome"] == "interrupted"
     assert outcome.status == "compatible"  # back to what it was before the attempt
     assert facts["leftovers"] == [], "processes of the killed server still running"
-    # The seed's troubleshooting line, and the final kwargs, were in the killed server's log.
+    # The lines users troubleshoot with (the custom load config, the final kwargs) were in the killed server's log.
     assert 'Using custom load config: {"fault_hang_seconds": 600}' in facts["log"]
     assert 'Final from_pretrained kwargs for fault/server-killed: {"use_safetensors": true}' in facts["log"]
 

@@ -63,7 +63,7 @@ def _alive(pid: int) -> bool:
         # Everything offloaded to disk: the smoke test must still run (the model reports the meta device).
         ({"device_map": "auto", "max_memory": {"cpu": "100KiB"}}, lambda kw: kw["offload_folder"].endswith("offload/tiny_llama")),
     ],
-    ids=["seed-default", "seed-phi-rocm", "seed-large-models", "seed-quantized", "disk-offload"],
+    ids=["default", "phi-rocm", "large-models", "quantized", "disk-offload"],
 )
 def test_the_seeds_example_configs_load(loader, tiny_models, config, check):
     loader.register("tiny/llama", tiny_models["llama"], load_config=config)

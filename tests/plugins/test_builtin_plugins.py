@@ -1,4 +1,4 @@
-"""The built-in plugins together: each registers with its keys, and the seed's example configs load."""
+"""The built-in plugins together: each registers with its keys, and the documented example configs load."""
 
 import pytest
 import torch

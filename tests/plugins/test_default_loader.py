@@ -81,7 +81,7 @@ def test_out_of_memory(host, environment, tiny_models):
     explanation = explain(host, model_info(tiny_models["llama"]), cpu_error, {}, environment)
     assert "did not fit in system memory" in explanation.cause
     assert explanation.suggestion == {"device_map": "auto", "quantization_config": {"load_in_8bit": True}}
-    # Already 8-bit (the seed's legacy form): the next step is 4-bit.
+    # Already 8-bit (the legacy form users already store): the next step is 4-bit.
     gpu_error = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     explanation = explain(host, model_info(tiny_models["llama"]), gpu_error, {"load_in_8bit": True}, environment)
     assert explanation.suggestion["quantization_config"]["load_in_4bit"] is True
@@ -89,7 +89,7 @@ def test_out_of_memory(host, environment, tiny_models):
 
 
 def test_unexpected_keyword_is_removed(tiny_models, environment, monkeypatch):
-    # Without legacy_keys, the seed's load_in_8bit reaches the model constructor on transformers 5.
+    # Without legacy_keys, the legacy load_in_8bit reaches the model constructor on transformers 5.
     monkeypatch.setenv("MODELHUB_LOAD_PLUGINS", "default_loader")
     host = create_plugin_host()
     model = model_info(tiny_models["llama"])
