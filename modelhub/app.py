@@ -56,7 +56,7 @@ def _start_services(app: Flask) -> None:
 
 def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
-    from modelhub import card_pages, compare, load_pages, pages, scan_pages
+    from modelhub import views
     from modelhub.api.cards import blp as cards_api
     from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter
     from modelhub.api.discovery import blp as discovery_api
@@ -65,7 +65,6 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
     from modelhub.api.openapi import OpenApiRules
-    from modelhub.exchange import pages as exchange_pages
 
     app.url_map.converters["model_name"] = ModelNameConverter
     rules = OpenApiRules(app.extensions["modelhub.plugins"].fields)
@@ -77,10 +76,5 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(cards_api)
     api.register_blueprint(measuring_api)
     api.register_blueprint(exchange_api)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(load_pages.bp)
-    app.register_blueprint(scan_pages.bp)
-    app.register_blueprint(compare.bp)
-    app.register_blueprint(card_pages.bp)
-    app.register_blueprint(exchange_pages.bp)
+    app.register_blueprint(views.bp)
     app.after_request(add_etag)

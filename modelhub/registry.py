@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub.exceptions import DuplicateModel, ModelNotFound, PreconditionFailed, WriteContention
 from modelhub.extensions import db
-from modelhub.models import MODEL_NAME_MAX, NUMERIC_METRICS, ModelRegistry
+from modelhub.models import MODEL_NAME_MAX, NUMERIC_METRICS, ModelCopy, ModelRegistry
 
 # Writes without If-Match retry when a concurrent writer got in between our read and our write, so
 # that fields the request named are applied on top of the newest row (and the other fields survive).
@@ -43,11 +43,7 @@ def list_models(
     *, status: list[str] | None = None, q: str | None = None, sort: str = "model_name", page: int = 1, per_page: int = 50
 ) -> Page:
     """Filter by status, search the name, sort by any column (``-col`` descending, empty values last)."""
-    query = select(ModelRegistry)
-    if status:
-        query = query.where(ModelRegistry.compatibility_status.in_(status))
-    if q:
-        query = query.where(ModelRegistry.model_name.icontains(q, autoescape=True))
+    query = _filtered(select(ModelRegistry), status=status, q=q)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     column = getattr(ModelRegistry, sort.lstrip("-"))
     if column.type.python_type is str:
@@ -55,6 +51,36 @@ def list_models(
     order = column.desc() if sort.startswith("-") else column.asc()
     query = query.order_by(order.nulls_last(), ModelRegistry.model_name).limit(per_page).offset((page - 1) * per_page)
     return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
+
+
+def all_models(*, status: list[str] | None = None, q: str | None = None, sort: str = "model_name") -> list[ModelRegistry]:
+    """Every model that ``list_models`` would list with these filters, in its order, on one list."""
+    rows, page = [], 1
+    while True:
+        result = list_models(status=status, q=q, sort=sort, page=page, per_page=500)
+        rows.extend(result.items)
+        if page >= result.pages:
+            return rows
+        page += 1
+
+
+def has_models() -> bool:
+    """Whether the registry holds any model at all (an empty filtered list may just be the filters)."""
+    return db.session.scalar(select(ModelRegistry.id).limit(1)) is not None
+
+
+def models_with(*fields: str, highest_first: str, status: list[str] | None = None, q: str | None = None,
+                limit: int) -> list[ModelRegistry]:
+    """The models (filtered as ``list_models`` does) that have a value in every one of ``fields``, at
+    most ``limit``, the highest ``highest_first`` first."""
+    query = select(ModelRegistry).where(*(getattr(ModelRegistry, name).is_not(None) for name in fields))
+    order = getattr(ModelRegistry, highest_first).desc(), ModelRegistry.model_name
+    return list(db.session.scalars(_filtered(query, status=status, q=q).order_by(*order).limit(limit)))
+
+
+def copies(model: ModelRegistry) -> list[ModelCopy]:
+    """Every copy of the model's files that a scan found (or that its custom path names), oldest first."""
+    return list(db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)))
 
 
 def get_model(name: str, *, for_update: bool = False) -> ModelRegistry:
@@ -146,6 +172,15 @@ def _with_provenance(row: ModelRegistry, changes: dict) -> dict:
     if not typed & set(row.metric_sources):
         return changes
     return {**changes, "metric_sources": {k: v for k, v in row.metric_sources.items() if k not in typed} or None}
+
+
+def _filtered(query, *, status: list[str] | None, q: str | None):
+    """``query`` narrowed by the filter bar's two filters: any of these statuses, a name containing ``q``."""
+    if status:
+        query = query.where(ModelRegistry.compatibility_status.in_(status))
+    if q:
+        query = query.where(ModelRegistry.model_name.icontains(q, autoescape=True))
+    return query
 
 
 def _storable(name: str) -> bool:

@@ -38,7 +38,7 @@ TOKEN_MIN_LENGTH = 16
 COOKIE_NAME = "modelhub_session"
 COOKIE_MAX_AGE = 30 * 24 * 3600
 # Views that must answer without the token: signing in, and what the sign-in page needs to render.
-OPEN_ENDPOINTS = frozenset({"sign_in.sign_in_form", "sign_in.sign_in", "sign_in.sign_out", "static"})
+OPEN_ENDPOINTS = frozenset({"views.sign_in.sign_in_form", "views.sign_in.sign_in", "views.sign_in.sign_out", "static"})
 
 CSP = "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
@@ -59,12 +59,9 @@ _PORT = re.compile(r"^[0-9]{1,5}$")
 
 def install(app: Flask) -> None:
     """Check every request before its view, and add the security headers to every response."""
-    from modelhub import sign_in
-
     app.before_request(_guard)
     app.after_request(_add_headers)
     app.context_processor(lambda: {"auth": auth_state()})
-    app.register_blueprint(sign_in.bp)
 
 
 def _guard():

@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
 from modelhub.exchange.schemas import (
@@ -49,6 +49,20 @@ def build_document() -> dict:
             entry["compatibility_status"] = running[row.id]  # as if the load in progress had not begun
         entries.append(entry)
     return {"format": REGISTRY_FORMAT, "version": VERSION, "models": entries}
+
+
+def export_totals() -> dict:
+    """What an export made now would hold (runs in progress are left out of it), and how many runs are
+    in progress."""
+
+    def count(model, *where):
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+    return {"models": count(ModelRegistry),
+            "attempts": count(LoadAttempt, LoadAttempt.outcome != "running"),
+            "measurements": count(Measurement, Measurement.outcome != "running"),
+            "running": count(LoadAttempt, LoadAttempt.outcome == "running")
+            + count(Measurement, Measurement.outcome == "running")}
 
 
 def model_entry(row: ModelRegistry, attempts: list, measurements: list) -> dict:

@@ -12,6 +12,7 @@ TOKEN_MAX_CHARS = 1024
 
 @bp.get("/sign-in")
 def sign_in_form():
+    """The form asking for the server's token."""
     return render_template("sign_in/sign_in.html", next=_next_page())
 
 
@@ -32,7 +33,8 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    response = redirect(url_for("pages.models_page"), 303)
+    """Forget the cookie; back to the Models page, read-only."""
+    response = redirect(url_for("views.models.models_page"), 303)
     response.delete_cookie(security.COOKIE_NAME, path="/", httponly=True, samesite="Strict")
     return response
 
@@ -42,4 +44,4 @@ def _next_page() -> str:
     target = request.values.get("next", "")
     if target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 2000:
         return target
-    return url_for("pages.models_page")
+    return url_for("views.models.models_page")

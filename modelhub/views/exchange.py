@@ -8,28 +8,18 @@ between gives the new plan to review instead (409).
 """
 
 from flask import Blueprint, make_response, render_template, request
-from sqlalchemy import func, select
 
 from modelhub.errors import flatten_messages
 from modelhub.exceptions import InvalidDocument, PlanChanged
-from modelhub.exchange.document import max_bytes, parse
+from modelhub.exchange.document import export_totals, max_bytes, parse
 from modelhub.exchange.merge import ON_CONFLICT, import_document
-from modelhub.exchange.report import proof
-from modelhub.extensions import db
-from modelhub.models import LoadAttempt, Measurement, ModelRegistry
 
-bp = Blueprint("exchange_pages", __name__)
-
-
-@bp.app_context_processor
-def _template_globals():
-    # The details modal offers a model's compatibility report only when there is one to give.
-    return {"report_proof": proof}
+bp = Blueprint("exchange", __name__)
 
 
 @bp.url_value_preprocessor
 def _import_size_limit(endpoint, values):
-    if endpoint in ("exchange_pages.preview", "exchange_pages.apply"):
+    if endpoint in ("views.exchange.preview", "views.exchange.apply"):
         request.max_content_length = max_bytes()
 
 
@@ -74,22 +64,9 @@ def _import(dry_run: bool):
 def _render(status: int = 200, **context):
     if request.headers.get("HX-Request") and request.method == "POST":
         applied = context.get("plan") and not context["plan"]["dry_run"]
-        totals = _totals() if applied else None  # the export panel's figures, swapped out of band
+        totals = export_totals() if applied else None  # the export panel's figures, swapped out of band
         response = make_response(render_template("exchange/_import_plan.html", totals=totals, **context), status)
     else:
-        response = make_response(render_template("exchange/exchange.html", totals=_totals(), **context), status)
+        response = make_response(render_template("exchange/exchange.html", totals=export_totals(), **context), status)
     response.vary.add("HX-Request")
     return response
-
-
-def _totals() -> dict:
-    """What an export made now would hold (runs in progress are left out of it)."""
-
-    def count(model, *where):
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-    return {"models": count(ModelRegistry),
-            "attempts": count(LoadAttempt, LoadAttempt.outcome != "running"),
-            "measurements": count(Measurement, Measurement.outcome != "running"),
-            "running": count(LoadAttempt, LoadAttempt.outcome == "running")
-            + count(Measurement, Measurement.outcome == "running")}

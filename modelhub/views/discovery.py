@@ -1,0 +1,32 @@
+"""The Models page's Rescan button: starts a scan and shows its progress, then its summary."""
+
+from flask import Blueprint, current_app, make_response, render_template
+
+from modelhub.exceptions import ScanInProgress
+
+bp = Blueprint("discovery", __name__)
+
+
+@bp.post("/scan")
+def start_scan():
+    """Start a scan; answered with its status, which polls itself until the scan ends."""
+    try:
+        current_app.extensions["modelhub.scanner"].start()
+    except ScanInProgress as busy:
+        return _status_fragment(str(busy))
+    return _status_fragment()
+
+
+@bp.get("/scan/status")
+def scan_status():
+    """The scan's status as it is now (``_scan_status.html``)."""
+    return _status_fragment()
+
+
+def _status_fragment(message: str | None = None):
+    status = current_app.extensions["modelhub.scanner"].status
+    response = make_response(render_template("discovery/_scan_status.html", scan=status, message=message))
+    if status["state"] in ("finished", "failed"):
+        # The scan is over: the model list reloads itself (see models/_model_results.html).
+        response.headers["HX-Trigger"] = "modelsChanged"
+    return response

@@ -1,0 +1,90 @@
+"""The Models page, its "load more" pages, one model's card and the details modal's content."""
+
+import json
+
+from flask import Blueprint, current_app, make_response, render_template, request
+from marshmallow import EXCLUDE, ValidationError
+
+from modelhub import registry
+from modelhub.exchange import report
+from modelhub.loading import attempts
+from modelhub.measuring import records
+from modelhub.schemas import ModelListQuerySchema, ModelSchema
+from modelhub.views.filters import bad_request, filter_form_query
+
+bp = Blueprint("models", __name__)
+
+PAGE_SIZE = 50
+_query_schema = ModelListQuerySchema(unknown=EXCLUDE)
+_model_schema = ModelSchema()
+
+
+@bp.route("/")
+@bp.route("/models")
+def models_page():
+    """The Models page; with ``HX-Request`` (the filter bar), only the results are rendered."""
+    try:
+        query = filter_form_query(_query_schema, PAGE_SIZE)
+    except ValidationError as error:
+        return bad_request(error)
+    page = registry.list_models(**query)
+    context = {"page": page, "query": query, "has_models": page.total > 0 or registry.has_models(),
+               "load_states": load_states(page.items)}
+    if request.headers.get("HX-Request"):
+        response = make_response(render_template("models/_model_results.html", **context))
+    else:
+        response = make_response(render_template(
+            "models/models.html", **context, scan=current_app.extensions["modelhub.scanner"].status,
+            plugin_reports=current_app.extensions["modelhub.plugins"].plugin_reports()))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/models/more")
+def more_models():
+    """The next page of cards, asked for by the "load more" sentinel at the end of the list."""
+    try:
+        query = filter_form_query(_query_schema, PAGE_SIZE)
+    except ValidationError as error:
+        return bad_request(error)
+    page = registry.list_models(**query)
+    return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items))
+
+
+@bp.route("/models/<path:model_name>/card")
+def model_card(model_name):
+    """One card, re-rendered after the modal saved it."""
+    return card(model_name)
+
+
+@bp.route("/models/<path:model_name>/details")
+def model_details(model_name):
+    """The details modal's content: a form holding the model as it is now, and the ETag it was read at."""
+    return details(model_name)
+
+
+def card(model_name: str, load_error: str | None = None):
+    """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused."""
+    model = registry.get_model(model_name)
+    return render_template("models/_model_card.html", model=model, state=load_states([model])[model.model_name],
+                           load_error=load_error)
+
+
+def details(model_name: str, card_import=None):
+    """The details form (``_model_details.html``) with its ETag; ``card_import``: the outcome of an
+    "Import scores from model card" to show beside its button."""
+    model = registry.get_model(model_name)
+    response = make_response(render_template(
+        "models/_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
+        state=load_states([model])[model.model_name], proof=report.proof(model), card_import=card_import,
+        attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
+        measurements=records.history(model, limit=5), copies=registry.copies(model),
+    ))
+    response.headers["ETag"] = f'"{model.etag}"'
+    return response
+
+
+def load_states(models) -> dict[str, dict]:
+    """Each model's load state (``_load_controls.html``), every lease read once for the whole page."""
+    state_of = current_app.extensions["modelhub.supervisor"].states()
+    return {model.model_name: state_of(model.model_name) for model in models}
