@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from modelhub.exceptions import PreconditionFailed, WriteContention
-from modelhub.models import QUALITY_SCORES
+from modelhub.metric_catalogue import SCORE_FIELDS
 
 README = "README.md"
 EVAL_RESULTS = ".eval_results"
@@ -281,7 +281,7 @@ def import_card_scores(model, *, _attempt: int = 1) -> ImportResult:
     result = ImportResult(problems=found.problems, model=model)
     if not directories:
         result.problems.append("The model has no directory on disk to read a card from.")
-    for name in QUALITY_SCORES:
+    for name in SCORE_FIELDS:
         score = found.scores.get(name)
         if score is None:
             continue
@@ -302,4 +302,4 @@ def import_card_scores(model, *, _attempt: int = 1) -> ImportResult:
     return result
 
 
-assert set(DATASETS.values()) == set(QUALITY_SCORES)
+assert set(DATASETS.values()) == set(SCORE_FIELDS)

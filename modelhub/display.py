@@ -1,39 +1,15 @@
-"""How registry fields are presented on the pages: labels, the modal's one-line hints, badges, sorts.
+"""How registry fields are presented on the pages: the modal's sections and hints, badges, sorts.
 
-Declared once here so the model cards, the details modal and the filter bar stay in step.
+Declared once here (the metrics' labels and formats in modelhub.metric_catalogue) so the model cards,
+the details modal and the filter bar stay in step.
 """
 
-from dataclasses import dataclass
-
+from modelhub.metric_catalogue import METRICS
 from modelhub.models import COMPATIBILITY_STATUSES
 
-
-@dataclass(frozen=True)
-class Metric:
-    field: str
-    label: str
-    hint: str
-    badge: str  # format of the card badge, with {value}
-    maximum: float | None = None  # 100 for the quality scores; None: no maximum
-
-    def badge_text(self, value) -> str:
-        return self.badge.format(value=_number(value))
-
-
-QUALITY = [
-    Metric("mmlu_score", "MMLU", "General knowledge", "MMLU {value}", 100),
-    Metric("gpqa_score", "GPQA", "Graduate-level reasoning", "GPQA {value}", 100),
-    Metric("hellaswag_score", "HellaSwag", "Common sense reasoning", "HellaSwag {value}", 100),
-    Metric("humaneval_score", "HumanEval", "Python coding ability", "HumanEval {value}", 100),
-    Metric("mbpp_score", "MBPP", "More Python coding", "MBPP {value}", 100),
-    Metric("math_score", "MATH", "Mathematical reasoning", "MATH {value}", 100),
-    Metric("truthfulqa_score", "TruthfulQA", "Honesty/hallucination resistance", "TruthfulQA {value}", 100),
-    Metric("perplexity", "Perplexity", "Fluency (lower is better, no max)", "PPL {value}"),
-]
-OPERATIONAL = [
-    Metric("max_throughput_tokens_sec", "Max Throughput", "Tokens per second", "{value} tok/s"),
-    Metric("avg_latency_ms", "Avg Latency TTFT", "Time to first token (milliseconds)", "TTFT {value} ms"),
-]
+# The details modal's two groups of metric fields.
+QUALITY = [metric for metric in METRICS if metric.section == "quality"]
+OPERATIONAL = [metric for metric in METRICS if metric.section == "operational"]
 QUANTIZATION_HINT = 'Type (e.g., "GGUF Q4_K_M", "None")'
 
 STATUS_HINTS = {
@@ -52,21 +28,19 @@ LOAD_CONFIG_PLACEHOLDER = """{
     "low_cpu_mem_usage": true
 }"""
 
-# (value of ?sort=, label) for the filter bar: better-first for every score.
+# (value of ?sort=, label) for the filter bar: better-first for every metric.
 SORTS = [
     ("model_name", "Name"),
     ("compatibility_status", "Status"),
     ("-updated_at", "Recently changed"),
-    *[(f"-{m.field}", m.label) for m in QUALITY if m.field != "perplexity"],
-    ("perplexity", "Perplexity (lowest)"),
-    ("-max_throughput_tokens_sec", "Throughput (highest)"),
-    ("avg_latency_ms", "Latency (lowest)"),
+    *[(f"-{m.field}" if m.higher_is_better else m.field, m.sort_label or m.label) for m in METRICS],
 ]
 
 
 def badges(model) -> list[str]:
     """The benchmark badges of a model card: one per metric that is set, then the quantization."""
-    texts = [m.badge_text(getattr(model, m.field)) for m in QUALITY + OPERATIONAL if getattr(model, m.field) is not None]
+    values = [(m, getattr(model, m.field)) for m in METRICS]
+    texts = [m.badge.format(value=_number(value)) for m, value in values if value is not None]
     if model.quantization:
         texts.append(model.quantization)
     return texts

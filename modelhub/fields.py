@@ -18,7 +18,7 @@ from modelhub import strict_json
 from modelhub.model_folders import TooManyEntries, links_leading_out
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
-LOAD_CONFIG_MAX_DEPTH = 32
+JSON_MAX_DEPTH = 32  # deeper is refused in load_config and in an import's JSON columns
 # The API's per-model sub-resources (/api/models/{name}/<one of these>). A name "org/<one of these>"
 # could not be told apart from that sub-resource of model "org", so such names are refused.
 MODEL_SUBRESOURCES = ("config", "metadata", "load", "unload", "attempts", "benchmark", "measurements", "copies",
@@ -189,7 +189,7 @@ class LoadConfig(fields.Field):
             raise ValidationError("Must be a JSON object, or a string holding one.")
         if not isinstance(parsed, dict):
             raise ValidationError(f"Must be a JSON object ({{...}}), not {_json_type(parsed)}.")
-        check_json_value(parsed)
+        check_json_value(parsed)  # its strings are checked below, as the text they are stored in
         if text is None:
             text = json.dumps(parsed, ensure_ascii=False)
             if len(text) > LOAD_CONFIG_MAX_CHARS:
@@ -248,15 +248,22 @@ def parse_json_text(text: str):
         raise ValidationError(f"Invalid JSON: {error}") from None
 
 
-def check_json_value(value, depth: int = 0) -> None:
-    """Refuse nesting deeper than LOAD_CONFIG_MAX_DEPTH and non-finite numbers inside a JSON value."""
-    if depth > LOAD_CONFIG_MAX_DEPTH:
-        raise ValidationError(f"Nested deeper than {LOAD_CONFIG_MAX_DEPTH} levels.")
+def check_json_value(value, *, strings: Text | None = None, depth: int = 0) -> None:
+    """Refuse nesting deeper than JSON_MAX_DEPTH and non-finite numbers inside a JSON value; with
+    ``strings``, also every string in it (keys included) that this field refuses."""
+    if depth > JSON_MAX_DEPTH:
+        raise ValidationError(f"Nested deeper than {JSON_MAX_DEPTH} levels.")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError("NaN and Infinity are not valid JSON numbers.")
-    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for child in children:
-        check_json_value(child, depth + 1)
+    if isinstance(value, str) and strings is not None:
+        strings.deserialize(value)
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            check_json_value(key, strings=strings, depth=depth + 1)
+            check_json_value(child, strings=strings, depth=depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            check_json_value(child, strings=strings, depth=depth + 1)
 
 
 def _json_type(value) -> str:

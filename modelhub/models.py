@@ -10,19 +10,6 @@ from modelhub.extensions import db
 
 COMPATIBILITY_STATUSES = ("unknown", "compatible", "incompatible", "degraded", "testing")
 CACHE_LOCATIONS = ("primary", "secondary", "custom")
-QUALITY_SCORES = (
-    "mmlu_score",
-    "gpqa_score",
-    "hellaswag_score",
-    "humaneval_score",
-    "mbpp_score",
-    "math_score",
-    "truthfulqa_score",
-)
-OPERATIONAL_METRICS = ("perplexity", "max_throughput_tokens_sec", "avg_latency_ms")
-NUMERIC_METRICS = QUALITY_SCORES + OPERATIONAL_METRICS
-CONFIG_FIELDS = ("compatibility_status", "compatibility_notes", "load_config")
-METADATA_FIELDS = NUMERIC_METRICS + ("quantization",)
 
 MODEL_NAME_MAX = 200
 QUANTIZATION_MAX = 64
@@ -58,6 +45,7 @@ class ModelRegistry(db.Model):
     # The JSON exactly as the user saved it; NULL means "system defaults".
     load_config: Mapped[str | None] = mapped_column(Text)
 
+    # One column per metric of modelhub.metric_catalogue, in its order (tests/test_metric_catalogue.py).
     mmlu_score: Mapped[float | None] = mapped_column(Float)
     gpqa_score: Mapped[float | None] = mapped_column(Float)
     hellaswag_score: Mapped[float | None] = mapped_column(Float)

@@ -13,7 +13,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub.exceptions import DuplicateModel, ModelNotFound, PreconditionFailed, WriteContention
 from modelhub.extensions import db
-from modelhub.models import MODEL_NAME_MAX, NUMERIC_METRICS, ModelCopy, ModelRegistry
+from modelhub.metric_catalogue import METRIC_FIELDS
+from modelhub.models import MODEL_NAME_MAX, ModelCopy, ModelRegistry
 
 # Writes without If-Match retry when a concurrent writer got in between our read and our write, so
 # that fields the request named are applied on top of the newest row (and the other fields survive).
@@ -168,7 +169,7 @@ def _with_provenance(row: ModelRegistry, changes: dict) -> dict:
     source. Re-sending the stored value (the modal sends every field) keeps it."""
     if "metric_sources" in changes or not row.metric_sources:
         return changes
-    typed = {field for field in set(changes) & set(NUMERIC_METRICS) if changes[field] != getattr(row, field)}
+    typed = {field for field in set(changes) & set(METRIC_FIELDS) if changes[field] != getattr(row, field)}
     if not typed & set(row.metric_sources):
         return changes
     return {**changes, "metric_sources": {k: v for k, v in row.metric_sources.items() if k not in typed} or None}

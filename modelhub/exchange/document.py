@@ -26,6 +26,7 @@ from modelhub.exchange.schemas import (
 )
 from modelhub.extensions import db
 from modelhub.fields import parse_json_text
+from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a registry with its history is far bigger than an API request
@@ -164,9 +165,7 @@ def counts(document: dict) -> dict:
 
 
 _COLUMNS = ("model_name", "hf_path", "cache_location", "cache_path", "compatibility_status", "compatibility_notes",
-            "load_config", "mmlu_score", "gpqa_score", "hellaswag_score", "humaneval_score", "mbpp_score",
-            "math_score", "truthfulqa_score", "perplexity", "max_throughput_tokens_sec", "avg_latency_ms",
-            "quantization", "created_at")
+            "load_config", *METRIC_FIELDS, "quantization", "created_at")
 
 
 def _columns(row: ModelRegistry) -> dict:

@@ -30,7 +30,8 @@ from modelhub.exceptions import PlanChanged, WriteContention
 from modelhub.exchange.document import sources_from_document, sources_to_document
 from modelhub.exchange.schemas import REGISTRY_FORMAT
 from modelhub.extensions import db
-from modelhub.models import NUMERIC_METRICS, LoadAttempt, Measurement, ModelRegistry, utcnow
+from modelhub.metric_catalogue import METRIC_FIELDS
+from modelhub.models import LoadAttempt, Measurement, ModelRegistry, utcnow
 from modelhub.schemas import NOTES_MAX
 
 ON_CONFLICT = ("keep", "replace")
@@ -162,7 +163,7 @@ def _plan_update(entry: dict, row: ModelRegistry, on_conflict: str, attempts: di
             _plan_field(plan, name, getattr(row, name), entry[name], on_conflict, _is_unset(row, name))
     local_sources = sources_to_document(row.metric_sources, measurements) or {}
     imported_sources = entry.get("metric_sources") or {}
-    for metric in NUMERIC_METRICS:
+    for metric in METRIC_FIELDS:
         if entry.get(metric) is None:
             continue
         local = (getattr(row, metric), local_sources.get(metric))
@@ -257,7 +258,7 @@ def _apply(plan: ModelPlan) -> None:
             compatibility_status=entry.get("compatibility_status") or "unknown",
             compatibility_notes=entry.get("compatibility_notes") or entry.get("append_notes"),
             created_at=entry.get("created_at") or utcnow(),
-            **{name: entry.get(name) for name in ("load_config", "quantization", *NUMERIC_METRICS)},
+            **{name: entry.get(name) for name in ("load_config", "quantization", *METRIC_FIELDS)},
         )
         db.session.add(row)
         db.session.flush()

@@ -7,24 +7,22 @@ their model and the moment they started, so a measured metric's provenance names
 that moment and survives an import into another database.
 """
 
-import copy
-import math
 from datetime import UTC
 from pathlib import PurePosixPath
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text
+from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text, check_json_value
+from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.schemas import (
-    CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, MetadataFields, cache_location, compatibility_status,
+    CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, cache_location, compatibility_status, metric_inputs, quantization,
 )
 
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
 VERSION = 1
 TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generous, but bounded
-JSON_MAX_DEPTH = 32
 RUN_OUTCOMES = ("success", "failure", "interrupted")  # a run still going is not exported
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
 INSTANT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"  # Instant.YEARS, for the OpenAPI document
@@ -73,22 +71,9 @@ class Instant(fields.DateTime):
         return parsed.astimezone(UTC)
 
 
-def check_storable_json(value, depth: int = 0) -> None:
-    """Refuse what a JSON column cannot hold on every database: NaN/Infinity, NUL characters and lone
-    surrogates (PostgreSQL), and nesting deeper than JSON_MAX_DEPTH."""
-    if depth > JSON_MAX_DEPTH:
-        raise ValidationError(f"Nested deeper than {JSON_MAX_DEPTH} levels.")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("NaN and Infinity are not valid JSON numbers.")
-    if isinstance(value, str):
-        Text(max_length=TEXT_MAX).deserialize(value)
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            check_storable_json(key, depth + 1)
-            check_storable_json(child, depth + 1)
-    elif isinstance(value, list):
-        for child in value:
-            check_storable_json(child, depth + 1)
+# A JSON column must hold its value on every database: no NUL characters and no lone surrogates in
+# any string (PostgreSQL), besides the nesting and numbers check_json_value refuses.
+_STORABLE_TEXT = Text(max_length=TEXT_MAX)
 
 
 class JsonValue(fields.Field):
@@ -103,7 +88,7 @@ class JsonValue(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, self.kind):
             raise ValidationError("Must be a JSON object." if self.kind is dict else "Must be a JSON array.")
-        check_storable_json(value)
+        check_json_value(value, strings=_STORABLE_TEXT)
         return value
 
 
@@ -131,7 +116,7 @@ class MetricSources(fields.Field):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         source = {"$ref": "#/components/schemas/MetricSource"}  # see OPENAPI_COMPONENTS
-        self.metadata = {"type": "object", "properties": {metric: source for metric in m.NUMERIC_METRICS},
+        self.metadata = {"type": "object", "properties": {metric: source for metric in METRIC_FIELDS},
                          "additionalProperties": False, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -149,20 +134,15 @@ class MetricSources(fields.Field):
 
     @staticmethod
     def _check(metric, source) -> None:
-        if metric not in m.NUMERIC_METRICS:
-            raise ValidationError(f"Not a metric; metrics are: {', '.join(m.NUMERIC_METRICS)}.")
+        if metric not in METRIC_FIELDS:
+            raise ValidationError(f"Not a metric; metrics are: {', '.join(METRIC_FIELDS)}.")
         if not isinstance(source, dict) or source.get("source") not in SOURCES:
             raise ValidationError(f'Must be an object whose "source" is one of: {", ".join(SOURCES)}.')
-        check_storable_json(source)
+        check_json_value(source, strings=_STORABLE_TEXT)
         if "measurement_id" in source:
             raise ValidationError('Name a measurement by when it started ("measurement"), not by a database id.')
         if source["source"] == "measured" and "measurement" in source:
             Instant().deserialize(source["measurement"])
-
-
-def _metric(name: str):
-    """The metric fields exactly as the API validates them (ranges, strict numbers)."""
-    return copy.deepcopy(MetadataFields._declared_fields[name])
 
 
 class _RunFields(Schema):
@@ -211,17 +191,8 @@ class ModelEntry(Schema):
     compatibility_status = compatibility_status()
     compatibility_notes = Text(max_length=NOTES_MAX, allow_none=True)
     load_config = LoadConfig(allow_none=True, metadata={"description": "The load_config text as saved, or null."})
-    mmlu_score = _metric("mmlu_score")
-    gpqa_score = _metric("gpqa_score")
-    hellaswag_score = _metric("hellaswag_score")
-    humaneval_score = _metric("humaneval_score")
-    mbpp_score = _metric("mbpp_score")
-    math_score = _metric("math_score")
-    truthfulqa_score = _metric("truthfulqa_score")
-    perplexity = _metric("perplexity")
-    max_throughput_tokens_sec = _metric("max_throughput_tokens_sec")
-    avg_latency_ms = _metric("avg_latency_ms")
-    quantization = _metric("quantization")
+    locals().update(metric_inputs())  # as the API validates them (ranges, strict numbers), in this order
+    quantization = quantization()
     metric_sources = MetricSources(allow_none=True, metadata={
         "description": "Per metric with a value in this entry, where that value came from."})
     created_at = Instant()
@@ -299,7 +270,7 @@ class CompatibilityReport(Schema):
     version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
     model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX, required=True)
-    quantization = _metric("quantization")
+    quantization = quantization()
     load_config = LoadConfig(required=True, allow_none=True,
                              metadata={"description": "The load_config that loaded (null: system defaults)."})
     compatibility_status = compatibility_status(metadata={"description": "On the machine it was proven on (not imported)."})
