@@ -1,11 +1,12 @@
-// The model details modal: open it from a model name, check and save it, update the card in place.
-// The markup comes from the server (templates/_model_details.html); this file only wires behaviour.
+// The model details modal. The name button on each card opens it through htmx (hx-get into #modal-body,
+// templates/models/_model_card.html); this file shows the dialog when the form has arrived, checks it and
+// saves it as one JSON PATCH to the API, then has htmx re-render the card. The save stays hand-written:
+// it sends JSON with If-Match (so a concurrent edit is refused, not overwritten), which a form post can't.
 // No inline handlers anywhere, so the pages can run under a Content-Security-Policy without 'unsafe-inline'.
 "use strict";
 
 (function () {
   const INVALID_JSON = "Invalid JSON in Load Configuration field";
-  let openerButton = null; // where focus returns when the modal closes
 
   function modal() {
     return document.getElementById("model-modal");
@@ -15,18 +16,24 @@
     return document.getElementById("modal-body");
   }
 
-  async function showEditDetailsModal(button) {
-    const name = button.dataset.modelName;
-    console.log("showEditDetailsModal called for:", name);
-    openerButton = button;
-    const response = await fetch(button.dataset.detailsUrl, { headers: { Accept: "text/html" } });
-    if (!response.ok) {
-      console.error("Could not load model", name, response.status);
-      alert("Could not load " + name + " (" + response.status + "). It may have been removed: reload the page.");
-      return;
-    }
-    modalBody().innerHTML = await response.text();
-    if (window.htmx) htmx.process(modalBody()); // the Load / Unload buttons are htmx buttons
+  // Only the name buttons' requests fill #modal-body: the form's own htmx buttons target the form or the card.
+  function opensModal(event) {
+    return event.detail.target === modalBody();
+  }
+
+  // ---- opening (htmx events) ---------------------------------------------------------------------
+  // The three console lines are the documented troubleshooting trail for a modal that does not appear;
+  // "showEditDetailsModal" is the name users search for, kept from when a function of that name opened it.
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (!opensModal(event)) return;
+    console.log("showEditDetailsModal called for:", event.target.dataset.modelName);
+  });
+
+  // On settle rather than swap: htmx focuses the new [autofocus] field while settling, and that must happen
+  // before the dialog shows, not while the user is already typing in it.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target !== modalBody()) return;
     const form = document.getElementById("model-form");
     console.log("Found model:", JSON.parse(form.dataset.model));
     if (!modal().open) {
@@ -35,7 +42,15 @@
     const first = form.querySelector("[autofocus]");
     if (first) first.focus();
     console.log("Modal should now be visible");
-  }
+  });
+
+  document.addEventListener("htmx:responseError", (event) => {
+    if (!opensModal(event)) return;
+    const name = event.target.dataset.modelName;
+    const status = event.detail.xhr.status;
+    console.error("Could not load model", name, status);
+    alert("Could not load " + name + " (" + status + "). It may have been removed: reload the page.");
+  });
 
   function closeModal() {
     if (modal() && modal().open) modal().close();
@@ -139,7 +154,7 @@
     if (response.status === 412) {
       showBanner(form, "Someone else changed this model since you opened it. Nothing was saved.", {
         label: "Reload it (discards your edits)",
-        run: () => showEditDetailsModal(cardButton(form.dataset.modelName) || openerButton),
+        run: () => cardButton(form.dataset.modelName)?.click(), // the same htmx request as opening it
       });
       return;
     }
@@ -170,18 +185,14 @@
     return Array.from(document.querySelectorAll(".model-name")).find((b) => b.dataset.modelName === name);
   }
 
+  // The card re-rendered by htmx from the same fragment the page shows (its buttons processed by htmx).
   async function refreshCard(cardUrl, name) {
     const button = cardButton(name);
     const card = button && button.closest(".model-card");
     if (!card) return;
-    const response = await fetch(cardUrl, { headers: { Accept: "text/html" } });
-    if (!response.ok) return;
-    const template = document.createElement("template");
-    template.innerHTML = (await response.text()).trim();
-    const fresh = template.content.firstElementChild;
-    card.replaceWith(fresh);
-    const freshButton = fresh.querySelector(".model-name");
-    if (freshButton) freshButton.focus();
+    await htmx.ajax("GET", cardUrl, { target: card, swap: "outerHTML" }); // resolves once swapped
+    const fresh = cardButton(name);
+    if (fresh) fresh.focus();
   }
 
   // ---- the latest failure's suggested load config --------------------------------------------
@@ -209,11 +220,6 @@
   // ---- wiring -----------------------------------------------------------------------------------
 
   document.addEventListener("click", (event) => {
-    const name = event.target.closest(".model-name");
-    if (name) {
-      showEditDetailsModal(name);
-      return;
-    }
     const suggestion = event.target.closest("[data-apply-suggestion]");
     if (suggestion) {
       applySuggestion(suggestion);
@@ -239,10 +245,10 @@
     if (!dialog) return;
     dialog.addEventListener("close", () => {
       // The body stays until the next open: a Load button in it may still have a request in flight.
-      // The card may have been re-rendered while the modal was open: return to the current one.
-      const target = (openerButton && document.contains(openerButton) && openerButton) ||
-        (openerButton && cardButton(openerButton.dataset.modelName));
-      if (target) target.focus();
+      // Focus returns to the model's name button, looked up now: its card may have been re-rendered meanwhile.
+      const form = document.getElementById("model-form");
+      const button = form && cardButton(form.dataset.modelName);
+      if (button) button.focus();
     });
   });
 
@@ -250,7 +256,7 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     const flash = document.getElementById("flash");
     const xhr = event.detail.xhr;
-    if (!flash || !xhr) return;
+    if (!flash || !xhr || opensModal(event)) return; // a modal that can't open says so itself (above)
     if (event.detail.successful) {
       flash.hidden = true;
       return;
@@ -261,6 +267,4 @@
     flash.textContent = text && text.length < 400 ? text : "The server refused the request (" + xhr.status + ").";
     flash.hidden = false;
   });
-
-  window.showEditDetailsModal = showEditDetailsModal;
 })();
