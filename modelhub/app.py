@@ -57,7 +57,7 @@ def _start_services(app: Flask) -> None:
 def _register_views(app: Flask) -> None:
     # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
     from modelhub import views
-    from modelhub.api.cards import blp as cards_api
+    from modelhub.api.card_scores import blp as card_scores_api
     from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.exchange import blp as exchange_api
@@ -73,7 +73,7 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(models_api)
     api.register_blueprint(loading_api)
     api.register_blueprint(discovery_api)
-    api.register_blueprint(cards_api)
+    api.register_blueprint(card_scores_api)
     api.register_blueprint(measuring_api)
     api.register_blueprint(exchange_api)
     app.register_blueprint(views.bp)

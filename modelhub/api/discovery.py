@@ -2,13 +2,10 @@
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from sqlalchemy import select
 
 from modelhub import registry
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BUSY, NOT_FOUND, _document
-from modelhub.extensions import db
-from modelhub.models import ModelCopy
 from modelhub.schemas import ModelCopySchema, ScanStatusSchema
 
 blp = Blueprint("discovery", __name__, url_prefix="/api", description="Discovering models on disk.")
@@ -42,4 +39,4 @@ class Copies(MethodView):
     def get(self, model_name):
         """Every copy of the model's files found on disk, with its size, format and completeness."""
         model = registry.get_model(model_name)
-        return db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)).all()
+        return registry.copies(model)

@@ -33,7 +33,7 @@ def _import_cards(summary: SyncSummary) -> None:
     """Models found for the first time get the published scores of their model card; a card that
     cannot be read is reported for that model and does not stop the scan."""
     from modelhub import registry
-    from modelhub.cards import import_card_scores
+    from modelhub.card_scores import import_card_scores
 
     for name in summary.added:
         try:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from modelhub import cards as card_scores, registry
+from modelhub import card_scores, registry
 from modelhub.views.models import details
 
 bp = Blueprint("card_scores", __name__)

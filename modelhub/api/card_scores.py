@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from modelhub import cards, registry
+from modelhub import card_scores, registry
 from modelhub.api.http import Blueprint, etag_header
 from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.schemas import ModelSchema
@@ -32,6 +32,6 @@ class CardScores(MethodView):
         Values already set (typed or measured) are never overwritten; each imported value's source is
         kept in ``metric_sources`` (``{"source": "card", "card": ..., "dataset": ..., "metric": ...}``).
         """
-        result = cards.import_card_scores(registry.get_model(model_name))
+        result = card_scores.import_card_scores(registry.get_model(model_name))
         body = {"imported": result.imported, "skipped": result.skipped, "problems": result.problems, "model": result.model}
         return body, 200, etag_header(result.model)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from modelhub import registry
-from modelhub.cards import import_card_scores, read_card_scores
+from modelhub.card_scores import import_card_scores, read_card_scores
 
 LLAMA_LIKE_CARD = """---
 license: llama2

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from modelhub import registry
 from modelhub.exceptions import PreconditionFailed, WriteContention
 from modelhub.metric_catalogue import SCORE_FIELDS
 
@@ -254,22 +255,13 @@ class ImportResult:
 
 def model_directories(model) -> list[Path]:
     """Where the model's files are: its copies still on disk, then its cache_path (each once)."""
-    from sqlalchemy import select
-
-    from modelhub.extensions import db
-    from modelhub.models import ModelCopy
-
-    paths = db.session.scalars(
-        select(ModelCopy.path).where(ModelCopy.model_id == model.id, ModelCopy.missing.is_(False)).order_by(ModelCopy.id)
-    ).all()
+    paths = [copy.path for copy in registry.copies(model) if not copy.missing]
     return [Path(p) for p in dict.fromkeys([*paths, model.cache_path]) if p]
 
 
 def import_card_scores(model, *, _attempt: int = 1) -> ImportResult:
     """Fill the model's empty quality scores from its card; a value already there (typed or measured)
     is never overwritten. Needs an app context; writes through the registry, with provenance."""
-    from modelhub import registry
-
     found = CardScores()
     directories = model_directories(model)
     for directory in directories:
