@@ -9,7 +9,16 @@ from flask import Blueprint, current_app
 
 from modelhub import display
 from modelhub.settings import describe_database
-from modelhub.views import card_scores, compare, discovery, exchange, loading, measuring, models, sign_in
+from modelhub.views import (
+    card_scores,
+    compare,
+    discovery,
+    exchange,
+    loading,
+    measuring,
+    models,
+    sign_in,
+)
 
 bp = Blueprint("views", __name__)
 for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in):
