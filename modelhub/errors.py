@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from modelhub.exceptions import RETRY_AFTER_SECONDS, ModelhubError
+from modelhub.messages import flatten_messages
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +91,3 @@ def error_body(code: int, message: str) -> dict:
 def _rollback() -> None:
     db = current_app.extensions["sqlalchemy"]
     db.session.rollback()
-
-
-def flatten_messages(errors, prefix: str = ""):
-    """``{"json": {"metadata": {"mmlu_score": ["Too big."]}}}`` -> ``["metadata.mmlu_score: Too big."]``."""
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            # The request location ("json", "query") is noise in a sentence meant for people.
-            # "_schema" marks an error about the request as a whole.
-            location = not prefix and key in ("json", "query", "headers")
-            name = prefix.rstrip(".") if location or key == "_schema" else f"{prefix}{key}"
-            yield from flatten_messages(value, f"{name}." if name else "")
-    elif isinstance(errors, list):
-        for item in errors:
-            yield from flatten_messages(item, prefix)
-    else:
-        yield f"{prefix.rstrip('.')}: {errors}" if prefix else str(errors)

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from marshmallow import ValidationError, fields, validate
 
 from modelhub import strict_json
+from modelhub.messages import flatten_messages
 from modelhub.model_folders import TooManyEntries, links_leading_out
 
 LOAD_CONFIG_MAX_CHARS = 64 * 1024
@@ -224,20 +225,9 @@ def check_known_keys(config: dict) -> None:
         try:
             field.deserialize(value, key, config)
         except ValidationError as error:
-            messages.extend(f"{key}: {message}" for message in _flat(error.messages))
+            messages.extend(f"{key}: {message}" for message in flatten_messages(error.messages))
     if messages:
         raise ValidationError(messages)
-
-
-def _flat(messages):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from (f"{key}: {m}" for m in _flat(value))
-    elif isinstance(messages, list):
-        for item in messages:
-            yield from _flat(item)
-    else:
-        yield str(messages)
 
 
 def parse_json_text(text: str):

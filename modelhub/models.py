@@ -88,7 +88,8 @@ Index("ix_modelregistry_name_lower", func.lower(ModelRegistry.model_name))
 Index("ix_modelregistry_status_name_lower", ModelRegistry.compatibility_status, func.lower(ModelRegistry.model_name))
 
 
-ATTEMPT_OUTCOMES = ("running", "success", "failure", "interrupted")
+FINISHED_OUTCOMES = ("success", "failure", "interrupted")
+ATTEMPT_OUTCOMES = ("running", *FINISHED_OUTCOMES)
 
 
 class WorkerRun:

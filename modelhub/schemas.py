@@ -83,11 +83,20 @@ class CombinedUpdateSchema(_RequireAnyField, Schema):
     metadata = fields.Nested(MetadataFields)
 
 
-# Object-level rule, for the OpenAPI document (see modelhub.api.http.SchemaKeywords).
+# A custom location needs a path, when a model is registered and when one is imported: the rule as
+# the OpenAPI document says it (see modelhub.api.http.SchemaKeywords), and as the server checks it.
 CUSTOM_NEEDS_A_PATH = {
     "if": {"properties": {"cache_location": {"const": "custom"}}, "required": ["cache_location"]},
     "then": {"properties": {"cache_path": {"type": "string"}}, "required": ["cache_path"]},
 }
+
+
+def custom_path_missing(data: dict, directory: str) -> str | None:
+    """The message for ``cache_path`` when ``data`` breaks CUSTOM_NEEDS_A_PATH (``directory``: what the
+    path names), else None."""
+    if data.get("cache_location") == "custom" and not data.get("cache_path"):
+        return f"A custom location needs cache_path: {directory}."
+    return None
 
 
 class ModelCreateSchema(ConfigFields, MetadataFields):
@@ -102,8 +111,8 @@ class ModelCreateSchema(ConfigFields, MetadataFields):
 
     @validates_schema
     def _custom_needs_a_path(self, data, **kwargs):
-        if data.get("cache_location") == "custom" and not data.get("cache_path"):
-            raise ValidationError("A custom location needs cache_path: the directory holding the model.", "cache_path")
+        if message := custom_path_missing(data, "the directory holding the model"):
+            raise ValidationError(message, "cache_path")
 
 
 class ModelSchema(Schema):

@@ -56,7 +56,7 @@ def import_command(file, dry_run, on_conflict, as_json):
     checked first and imported in one transaction: a file with any error changes nothing.
     """
     from modelhub.cli import _create_app
-    from modelhub.errors import flatten_messages
+    from modelhub.messages import flatten_messages
     from modelhub.exceptions import InvalidDocument
     from modelhub.exchange.document import max_bytes, parse
     from modelhub.exchange.merge import import_document

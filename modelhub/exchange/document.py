@@ -26,7 +26,6 @@ from modelhub.exchange.schemas import (
 )
 from modelhub.extensions import db
 from modelhub.fields import parse_json_text
-from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a registry with its history is far bigger than an API request
@@ -164,8 +163,8 @@ def counts(document: dict) -> dict:
             "measurements": sum(len(e.get("measurements") or []) for e in models)}
 
 
-_COLUMNS = ("model_name", "hf_path", "cache_location", "cache_path", "compatibility_status", "compatibility_notes",
-            "load_config", *METRIC_FIELDS, "quantization", "created_at")
+# An entry's fields that are its row's columns as they are (metric sources and runs are converted).
+_COLUMNS = tuple(name for name in _ENTRY.fields if name not in ("metric_sources", "attempts", "measurements"))
 
 
 def _columns(row: ModelRegistry) -> dict:

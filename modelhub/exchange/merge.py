@@ -28,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from modelhub import registry
 from modelhub.exceptions import PlanChanged, WriteContention
 from modelhub.exchange.document import sources_from_document, sources_to_document
-from modelhub.exchange.schemas import REGISTRY_FORMAT
+from modelhub.exchange.schemas import REGISTRY_FORMAT, AttemptEntry, MeasurementEntry
 from modelhub.extensions import db
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry, utcnow
@@ -39,11 +39,9 @@ TEXT_FIELDS = ("hf_path", "cache_location", "cache_path", "compatibility_status"
                "load_config", "quantization")
 # The value a field has when nobody set it: the file's value fills it without a conflict.
 UNSET = {"compatibility_status": "unknown", "cache_location": "primary"}
-ATTEMPT_COLUMNS = ("started_at", "finished_at", "outcome", "previous_status", "load_config", "final_kwargs",
-                   "plugin_changes", "environment", "smoke_test", "error_type", "error_message", "explanation",
-                   "suggestion")
-MEASUREMENT_COLUMNS = ("started_at", "finished_at", "outcome", "load_config", "settings", "final_kwargs",
-                       "environment", "results", "error_type", "error_message")
+# A run in the document carries exactly the columns it is stored in (its model aside).
+ATTEMPT_COLUMNS = tuple(AttemptEntry().fields)
+MEASUREMENT_COLUMNS = tuple(MeasurementEntry().fields)
 CHUNK = 500  # names per IN (...) query
 
 

@@ -16,14 +16,14 @@ from modelhub import models as m
 from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text, check_json_value
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.schemas import (
-    CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, cache_location, compatibility_status, metric_inputs, quantization,
+    CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, cache_location, compatibility_status, custom_path_missing,
+    metric_inputs, quantization,
 )
 
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
 VERSION = 1
 TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generous, but bounded
-RUN_OUTCOMES = ("success", "failure", "interrupted")  # a run still going is not exported
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
 INSTANT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"  # Instant.YEARS, for the OpenAPI document
 # Named in the OpenAPI document (registered by modelhub.api.openapi): one source type for every metric.
@@ -148,7 +148,7 @@ class MetricSources(fields.Field):
 class _RunFields(Schema):
     started_at = Instant(required=True, metadata={"description": "Identifies the run within its model."})
     finished_at = Instant(allow_none=True)
-    outcome = Choice(RUN_OUTCOMES, component="FinishedRunOutcome", required=True)
+    outcome = Choice(m.FINISHED_OUTCOMES, component="FinishedRunOutcome", required=True)  # a run going is not exported
     load_config = Text(max_length=TEXT_MAX, allow_none=True,
                        metadata={"description": "The load_config text as it was (history: not re-checked)."})
     final_kwargs = JsonValue(allow_none=True)
@@ -202,8 +202,8 @@ class ModelEntry(Schema):
     @validates_schema
     def _consistent(self, data, **kwargs):
         errors = {}
-        if data.get("cache_location") == "custom" and not data.get("cache_path"):
-            errors["cache_path"] = ["A custom location needs cache_path: the directory that held the model."]
+        if message := custom_path_missing(data, "the directory that held the model"):
+            errors["cache_path"] = [message]
         for key in ("attempts", "measurements"):
             seen = {}
             for index, run in enumerate(data.get(key) or []):

@@ -18,14 +18,14 @@ user edit          any                      any of the five statuses
 attempt ends the model is never left ``testing``: ``testing`` means "a load is running".
 """
 
-STATUSES = ("unknown", "compatible", "incompatible", "degraded", "testing")
-OUTCOMES = ("success", "failure", "interrupted")
+from modelhub.models import COMPATIBILITY_STATUSES
+
 
 # What an ending may set, whatever came before (the exact choice is next_status's).
 AFTER_OUTCOME = {
     "success": frozenset({"compatible", "degraded"}),
     "failure": frozenset({"incompatible", "degraded"}),
-    "interrupted": frozenset(STATUSES) - {"testing"},
+    "interrupted": frozenset(COMPATIBILITY_STATUSES) - {"testing"},
 }
 
 
@@ -48,7 +48,7 @@ def next_status(outcome: str, previous_outcome: str | None, status_before: str) 
 def allowed(event: str, before: str, after: str, *, force: bool = False, status_at_start: str | None = None) -> bool:
     """Whether ``before`` -> ``after`` is a transition the table above allows for ``event``
     (``start``, ``edit``, or an outcome; ``status_at_start`` for ``interrupted``)."""
-    if before not in STATUSES or after not in STATUSES:
+    if before not in COMPATIBILITY_STATUSES or after not in COMPATIBILITY_STATUSES:
         return False
     if event == "start":
         return after == "testing" and may_start(before, force=force)

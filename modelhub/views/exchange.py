@@ -9,7 +9,7 @@ between gives the new plan to review instead (409).
 
 from flask import Blueprint, make_response, render_template, request
 
-from modelhub.errors import flatten_messages
+from modelhub.messages import flatten_messages
 from modelhub.exceptions import InvalidDocument, PlanChanged
 from modelhub.exchange.document import export_totals, max_bytes, parse
 from modelhub.exchange.merge import ON_CONFLICT, import_document

@@ -4,7 +4,7 @@ for a page address holding an invalid one."""
 from flask import render_template, request
 from marshmallow import ValidationError
 
-from modelhub.errors import flatten_messages
+from modelhub.messages import flatten_messages
 
 
 def filter_form_query(schema, per_page: int) -> dict:
