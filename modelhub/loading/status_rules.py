@@ -20,7 +20,6 @@ attempt ends the model is never left ``testing``: ``testing`` means "a load is r
 
 from modelhub.models import COMPATIBILITY_STATUSES
 
-
 # What an ending may set, whatever came before (the exact choice is next_status's).
 AFTER_OUTCOME = {
     "success": frozenset({"compatible", "degraded"}),
