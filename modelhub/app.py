@@ -4,17 +4,19 @@ import atexit
 
 from flask import Flask
 
-from modelhub.database import configure_connections, engine_options, migrations_dir, upgrade_database
-from modelhub.errors import ModelhubApi
-from modelhub.extensions import db, migrate
+from modelhub.database import configure_connections, engine_options, upgrade_database
+from modelhub.discovery.service import ScanRunner
+from modelhub.extensions import db
+from modelhub.loading.supervisor import Supervisor
 from modelhub.paths import resource_dir
 from modelhub.plugin_manager import create_plugin_host
-from modelhub.security import install as install_security
 from modelhub.settings import base_config
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Build the modelhub web app. ``test_config`` overrides the environment and the defaults."""
+def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
+    """Build the modelhub web app. ``test_config`` overrides the environment and the defaults.
+    ``web=False`` leaves out what only answers requests (the checks every request passes, the pages and
+    the API): the app a command line works with, built without importing them."""
     app = Flask(
         __name__,
         template_folder=str(resource_dir("templates")),
@@ -33,9 +35,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_connections(app, db.engine)
-    migrate.init_app(app, db, directory=migrations_dir(), render_as_batch=True)
-    install_security(app)  # first: its checks run before any other request hook
-    _register_views(app)
+    if web:
+        # Imported here, not at the top: with the views, a fifth of a second a command line does without.
+        from modelhub.security import install as install_security
+
+        install_security(app)  # first: its checks run before any other request hook
+        _register_views(app)
     _start_services(app)
     if app.config["MODELHUB_AUTO_UPGRADE"]:
         upgrade_database(app)
@@ -44,10 +49,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _start_services(app: Flask) -> None:
     """The scan runner and the loader's supervisor: no thread or process until first used."""
-    from modelhub.loading.supervisor import Supervisor
-
-    from modelhub.discovery.service import ScanRunner
-
     app.extensions["modelhub.scanner"] = ScanRunner(app)
     supervisor = Supervisor(app, app.extensions["modelhub.plugins"])
     app.extensions["modelhub.supervisor"] = supervisor
@@ -55,7 +56,8 @@ def _start_services(app: Flask) -> None:
 
 
 def _register_views(app: Flask) -> None:
-    # Imported here so that importing modelhub (e.g. from a plugin) does not import every view.
+    # Imported here, not at the top: an app for a command line (web=False) has no views.
+    from modelhub.errors import ModelhubApi
     from modelhub import views
     from modelhub.api.card_scores import blp as card_scores_api
     from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter

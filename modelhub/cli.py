@@ -1,23 +1,43 @@
-"""The ``modelhub`` command: serve, add, list, and the database migration commands (``modelhub db``)."""
+"""The ``modelhub`` command: its global options, and where each subcommand lives.
 
-import json
+A subcommand's module is imported only when it runs (or when ``--help`` lists them all): a command line
+starts in a fraction of a second only if ``--version`` imports nothing but the version and ``list``
+never imports gunicorn, Alembic or the web views (click's "lazily loading subcommands" pattern). The
+commands that need the app take it from Flask's ``ScriptInfo``, set here, through ``with_appcontext``.
+"""
+
+import importlib
 import os
-import sys
 
 import click
-from flask.cli import ScriptInfo
-from marshmallow import ValidationError
 
 from modelhub import __version__
-from modelhub.database_commands import db_group
-from modelhub.exchange.commands import export_command, import_command
-from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
+
+# Command name -> "module:attribute" of its click command.
+COMMANDS = {
+    "add": "modelhub.commands:add",
+    "bench": "modelhub.commands:bench",
+    "db": "modelhub.database_commands:db_group",
+    "export": "modelhub.exchange.commands:export_command",
+    "import": "modelhub.exchange.commands:import_command",
+    "list": "modelhub.commands:list_",
+    "plugins": "modelhub.commands:plugins",
+    "scan": "modelhub.commands:scan",
+    "serve": "modelhub.commands:serve",
+}
 
 
-def _create_app():
-    from modelhub.app import create_app
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported by name when first needed."""
 
-    return create_app()
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 def _set_data_dir(ctx, _param, value):
@@ -26,7 +46,13 @@ def _set_data_dir(ctx, _param, value):
     return value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _create_app():
+    from modelhub.app import create_app  # here: only a command that uses the app pays for importing it
+
+    return create_app(web=False)  # no command answers a request (serve's workers build their own apps)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--data-dir",
     metavar="DIR",
@@ -39,248 +65,7 @@ def _set_data_dir(ctx, _param, value):
 @click.pass_context
 def main(ctx):
     """modelhub: a registry and loader for Hugging Face causal language models."""
-    # flask_migrate's commands find the app through Flask's ScriptInfo.
-    ctx.obj = ScriptInfo(create_app=_create_app)
+    from flask.cli import ScriptInfo  # here, not at the top: `modelhub --version` imports no Flask
 
-
-main.add_command(db_group)
-main.add_command(export_command)
-main.add_command(import_command)
-
-
-@main.command()
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to bind.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
-@click.option("--allow-remote-code", is_flag=True,
-              help="Let load configs use trust_remote_code (runs code shipped with a model).")
-@click.option("--scan", "scan_first", is_flag=True, envvar="MODELHUB_SCAN_ON_START",
-              help="Scan the cache locations for models before serving.")
-def serve(host, port, workers, threads, allow_remote_code, scan_first):
-    """Start the web server (gunicorn)."""
-    from modelhub import security
-    from modelhub.server import serve as run_server
-
-    problem = security.exposure_problem(host, os.environ.get("MODELHUB_API_TOKEN") or None)
-    if problem:
-        raise click.ClickException(problem)
-    if allow_remote_code:
-        os.environ["MODELHUB_ALLOW_REMOTE_CODE"] = "1"  # read by the workers' apps and the load workers
-    os.environ["MODELHUB_BIND_HOST"] = host  # the workers' Host check answers to the bound address
-    app = _create_app()  # creates or upgrades the database before any worker starts
-    with app.app_context():
-        app.extensions["modelhub.supervisor"].recover()  # loads a previous server left running
-        if scan_first:
-            _report_scan(_run_scan(show_progress=False))
-    database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])
-    shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"modelhub {__version__}: serving on http://{shown_host}:{port}/")
-    click.echo(f"Registry database: {database}")
-    for line in security.startup_lines(host, f"http://{shown_host}:{port}/", app.config):
-        click.echo(line)
-    if allow_remote_code:
-        click.echo("trust_remote_code is ALLOWED: models may run code they ship with.")
-    sys.stdout.flush()
-    run_server(host, port, workers=workers, threads=threads)
-
-
-@main.command()
-@click.argument("model_name")
-@click.option("--hf-path", help="Hugging Face repository path (default: the name).")
-@click.option("--cache-location", type=click.Choice(["primary", "secondary", "custom"]), default="primary")
-@click.option("--cache-path", help="Where the files are, for a custom location.")
-@click.option("--status", "compatibility_status", help="Compatibility status (default: unknown).")
-@click.option("--notes", "compatibility_notes", help="Compatibility notes.")
-@click.option("--load-config", help="A JSON object of from_pretrained settings.")
-def add(**options):
-    """Register a model."""
-    from modelhub import registry
-    from modelhub.exceptions import DuplicateModel
-    from modelhub.schemas import ModelCreateSchema
-
-    app = _create_app()
-    with app.app_context():
-        try:
-            fields = ModelCreateSchema().load({k: v for k, v in options.items() if v is not None})
-            row = registry.create_model(fields)
-        except ValidationError as error:
-            raise _invalid("model", error) from None
-        except DuplicateModel as error:
-            raise click.ClickException(str(error)) from None
-        click.echo(f"Registered {row.model_name} ({row.cache_location}).")
-
-
-@main.command("list")
-@click.option("--status", multiple=True, help="Only this status (repeatable).")
-@click.option("--search", "q", help="Only names containing this text.")
-@click.option("--sort", default="model_name", show_default=True, help="Column, '-column' for descending.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the API's model objects).")
-def list_(status, q, sort, as_json):
-    """List registered models."""
-    from modelhub import registry
-    from modelhub.schemas import ModelListQuerySchema, ModelSchema
-
-    app = _create_app()
-    with app.app_context():
-        raw = {"status": list(status), "sort": sort, "per_page": 500}
-        if q:
-            raw["q"] = q
-        try:
-            query = ModelListQuerySchema().load(raw)
-        except ValidationError as error:
-            raise _invalid("options", error, raw) from None
-        rows = _all_pages(registry, query)
-        if as_json:
-            click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
-        elif rows:
-            _print_table(rows)
-        elif status or q:
-            click.echo(f"No registered model matches {_describe_filters(status, q)}.")
-        else:
-            click.echo("No models registered. Add one with: modelhub add ORG/NAME (or find them on disk: modelhub scan)")
-
-
-def _describe_filters(status, q) -> str:
-    parts = []
-    if status:
-        parts.append("status " + " or ".join(status))
-    if q:
-        parts.append(f"a name containing {q!r}")
-    return " and ".join(parts)
-
-
-@main.command()
-@click.argument("model_name")
-@click.option("--force", is_flag=True, help="Measure even a model marked incompatible.")
-@click.option("--json", "as_json", is_flag=True, help="Print the measurement as JSON (as GET .../measurements).")
-def bench(model_name, force, as_json):
-    """Measure a model here: TTFT, throughput, perplexity, memory (loads it in a worker)."""
-    import time
-
-    from modelhub.exceptions import LoadConflict, ModelNotFound
-    from modelhub.models import Measurement
-    from modelhub.measuring.schemas import MeasurementSchema
-
-    app = _create_app()
-    with app.app_context():
-        try:
-            measurement_id = app.extensions["modelhub.supervisor"].measure(model_name, force=force).id
-        except (LoadConflict, ModelNotFound) as refusal:
-            raise click.ClickException(str(refusal)) from None
-        stage, progress = None, sys.stderr.isatty() and not as_json
-        while True:
-            db = app.extensions["sqlalchemy"]
-            db.session.expire_all()
-            measurement = db.session.get(Measurement, measurement_id)
-            if measurement.outcome != "running":
-                break
-            if progress and measurement.stage != stage:
-                stage = measurement.stage
-                click.echo(f"  {stage}…", err=True)
-            time.sleep(0.2)
-        record = MeasurementSchema().dump(measurement)
-    if as_json:
-        click.echo(json.dumps(record, indent=2))
-    elif record["outcome"] != "success":
-        raise click.ClickException(f"measurement {record['outcome']}: {record['error_type']}: {record['error_message']}")
-    else:
-        results = record["results"]
-        click.echo(f"{model_name}: TTFT {results['time_to_first_token']['avg_latency_ms']:.1f} ms, "
-                   f"{results['throughput']['batch1_tokens_per_sec']:.1f} tokens/s at batch 1, "
-                   f"best {results['throughput']['best_tokens_per_sec']:.1f} at batch {results['throughput']['best_batch_size']}, "
-                   f"perplexity {results['perplexity']['perplexity']:.3f}, loaded in {results['load_seconds']:.1f} s")
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (as GET /api/scan).")
-def scan(as_json):
-    """Find models in the Hugging Face cache and the secondary roots; update the registry."""
-    app = _create_app()
-    with app.app_context():
-        summary = _run_scan(show_progress=sys.stderr.isatty() and not as_json)
-    if as_json:
-        from modelhub.discovery.service import summary_dict
-
-        click.echo(json.dumps(summary_dict(summary), indent=2))
-    else:
-        _report_scan(summary)
-
-
-def _run_scan(show_progress: bool):
-    from modelhub.discovery.service import scan_and_record
-
-    if not show_progress:
-        return scan_and_record()
-    bar = click.progressbar(length=1, label="Scanning", file=sys.stderr)
-    with bar:
-        def progress(done, total):
-            bar.length = max(total, 1)
-            bar.update(done - bar.pos)
-
-        return scan_and_record(progress)
-
-
-def _report_scan(summary) -> None:
-    click.echo(f"Scan done: {len(summary.added)} new model(s), {summary.copies_added} new cop(ies), "
-               f"{len(summary.came_back)} back, {len(summary.went_missing)} missing.")
-    for name in summary.added:
-        click.echo(f"  new: {name}")
-    for name in summary.went_missing:
-        click.echo(f"  missing: {name}")
-    for problem in summary.problems:
-        click.echo(f"  could not read {problem.path}: {problem.message}", err=True)
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /api/plugins).")
-def plugins(as_json):
-    """List plugins: their hooks, the load_config keys they own, and errors."""
-    from modelhub.plugin_manager import create_plugin_host
-    from modelhub.schemas import PluginSchema
-
-    reports = create_plugin_host().plugin_reports()
-    if as_json:
-        click.echo(json.dumps(PluginSchema(many=True).dump(reports), indent=2))
-        return
-    if not reports:
-        click.echo("No plugins installed (or MODELHUB_LOAD_PLUGINS names none).")
-    for report in reports:
-        where = f"{report.distribution} {report.version}" if report.distribution else report.module
-        click.echo(f"{report.name}  ({where})")
-        if report.error:
-            click.echo(f"  NOT LOADED: {report.error}")
-            continue
-        click.echo(f"  hooks: {', '.join(report.hooks) or '-'}")
-        click.echo(f"  keys:  {', '.join(report.keys) or '-'}")
-
-
-def _invalid(what: str, error: ValidationError, given: dict | None = None) -> click.ClickException:
-    """One line per field; a repeated option's message names the value it refuses (``status 'nope'``)."""
-    lines = []
-    for field, messages in error.messages.items():
-        if isinstance(messages, dict):  # a list field: messages per item index
-            for index, item_messages in messages.items():
-                value = (given or {}).get(field, [])[index] if isinstance(index, int) else index
-                lines.append(f"  {field} {value!r}: {' '.join(map(str, item_messages))}")
-        else:
-            lines.append(f"  {field}: {' '.join(map(str, messages))}")
-    return click.ClickException(f"invalid {what}:\n" + "\n".join(lines))
-
-
-def _all_pages(registry, query):
-    rows, page = [], 1
-    while True:
-        result = registry.list_models(**{**query, "page": page})
-        rows.extend(result.items)
-        if page >= result.pages:
-            return rows
-        page += 1
-
-
-def _print_table(rows):
-    headers = ("MODEL", "STATUS", "LOCATION", "HF PATH")
-    table = [(r.model_name, r.compatibility_status, r.cache_location, r.hf_path) for r in rows]
-    widths = [max(len(str(row[i])) for row in [headers, *table]) for i in range(len(headers))]
-    for row in [headers, *table]:
-        click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    # with_appcontext builds the app from this once, for the commands that need it.
+    ctx.obj = ScriptInfo(create_app=_create_app, set_debug_flag=False)

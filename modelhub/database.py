@@ -1,13 +1,19 @@
 """Database set-up: connection settings per backend, and bringing the schema up to date at start."""
 
+import ast
+import re
 from pathlib import Path
 
-import flask_migrate
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from modelhub.extensions import db
 from modelhub.paths import resource_dir
+
+# A migration's `revision = '0008'` and `down_revision = '0007'` lines (with or without a type annotation).
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def engine_options(url: str) -> dict:
@@ -45,7 +51,48 @@ def migrations_dir() -> str:
     return str(resource_dir("migrations"))
 
 
+def migrations(app: Flask):
+    """Flask-Migrate's command functions (``upgrade``, ``current`` ...), its extension bound to ``app``
+    (migrations/env.py reads the engine and ``render_as_batch`` from it)."""
+    import flask_migrate  # here, not at the top: Alembic is ~0.2 s of start-up and only a schema change needs it
+
+    if "migrate" not in app.extensions:
+        flask_migrate.Migrate(app, db, directory=migrations_dir(), render_as_batch=True)
+    return flask_migrate
+
+
 def upgrade_database(app: Flask) -> None:
-    """Create an empty database's schema, or upgrade an older one, to the newest migration."""
+    """Create an empty database's schema, or upgrade an older one, to the newest migration. A database
+    already there is left as it is without starting Alembic (most of a command's start-up otherwise)."""
     with app.app_context():
-        flask_migrate.upgrade(directory=migrations_dir())
+        newest = newest_revision()
+        if newest is None or _revisions_in(db.engine) != [newest]:
+            migrations(app).upgrade(directory=migrations_dir())
+
+
+def newest_revision() -> str | None:
+    """The head of the migrations modelhub ships, read from each file's ``revision`` and
+    ``down_revision`` lines; None where that is not one plain revision (a branch, a line written
+    another way): then Alembic reads them itself."""
+    revisions, parents = set(), set()
+    for path in Path(migrations_dir(), "versions").glob("*.py"):
+        lines = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision, parent = ast.literal_eval(lines["revision"]), ast.literal_eval(lines["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        parents.update([parent] if isinstance(parent, str) else parent or ())
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _revisions_in(engine) -> list[str]:
+    """The revision(s) Alembic recorded in the database; none for a new database."""
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except SQLAlchemyError:  # no alembic_version table: nothing was ever migrated here
+        return []

@@ -5,11 +5,14 @@ Flask-Migrate's own ``flask db`` group is for people who write migrations (``ini
 commands would only offer ways to break an install. These wrap the few that read or move the schema.
 """
 
+from functools import partial
+
 import click
-import flask_migrate
+from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from modelhub.database import migrations_dir
+from modelhub.app import create_app
+from modelhub.database import migrations, migrations_dir
 
 
 @click.group("db")
@@ -17,20 +20,14 @@ from modelhub.database import migrations_dir
 def db_group(ctx):
     """The registry database's schema (start-up upgrades it; these show or move it by hand)."""
     # Every other command brings the schema up to date first; these must see it as it is.
-    ctx.obj = ScriptInfo(create_app=_app_as_found)
-
-
-def _app_as_found():
-    from modelhub.app import create_app
-
-    return create_app({"MODELHUB_AUTO_UPGRADE": False})
+    ctx.obj = ScriptInfo(create_app=partial(create_app, {"MODELHUB_AUTO_UPGRADE": False}, web=False))
 
 
 @db_group.command()
 @with_appcontext
 def current():
     """Show the schema revision the database is at."""
-    flask_migrate.current(directory=migrations_dir())
+    migrations(current_app).current(directory=migrations_dir())
 
 
 @db_group.command()
@@ -38,7 +35,7 @@ def current():
 @with_appcontext
 def history(verbose):
     """List the schema revisions modelhub ships, newest first."""
-    flask_migrate.history(directory=migrations_dir(), verbose=verbose)
+    migrations(current_app).history(directory=migrations_dir(), verbose=verbose)
 
 
 @db_group.command()
@@ -46,7 +43,7 @@ def history(verbose):
 @with_appcontext
 def upgrade(revision):
     """Upgrade the schema to REVISION (default: the newest)."""
-    flask_migrate.upgrade(directory=migrations_dir(), revision=revision)
+    migrations(current_app).upgrade(directory=migrations_dir(), revision=revision)
 
 
 @db_group.command()
@@ -55,4 +52,4 @@ def upgrade(revision):
 @with_appcontext
 def downgrade(revision):
     """Downgrade the schema to REVISION (default: one step back), e.g. to run an older modelhub."""
-    flask_migrate.downgrade(directory=migrations_dir(), revision=revision)
+    migrations(current_app).downgrade(directory=migrations_dir(), revision=revision)

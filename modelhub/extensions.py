@@ -1,6 +1,6 @@
-"""Flask extensions, created unbound here and bound to each app in :func:`modelhub.app.create_app`."""
+"""Flask extensions, created unbound here and bound to each app in :func:`modelhub.app.create_app`
+(Flask-Migrate's is bound only where migrations run: :func:`modelhub.database.migrations`)."""
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -13,4 +13,3 @@ class Base(DeclarativeBase):
 # back a row we just wrote (the response is built from it); version and updated_at are computed in
 # Python, so the object already holds what the database holds.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate()

@@ -1,4 +1,4 @@
-"""``modelhub export`` and ``modelhub import`` (attached to the ``modelhub`` group in cli.py)."""
+"""``modelhub export`` and ``modelhub import`` (``modelhub.cli`` attaches them by name)."""
 
 import json
 import os
@@ -6,8 +6,14 @@ import tempfile
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 
-from modelhub.exchange.merge import ON_CONFLICT
+from modelhub import registry
+from modelhub.exceptions import InvalidDocument, ModelNotFound, NoProof
+from modelhub.exchange.document import build_document, counts, dumps, max_bytes, parse
+from modelhub.exchange.merge import ON_CONFLICT, import_document
+from modelhub.exchange.report import build_report
+from modelhub.messages import flatten_messages
 
 
 @click.command("export")
@@ -15,20 +21,13 @@ from modelhub.exchange.merge import ON_CONFLICT
               help="Write to this file (default: standard output).")
 @click.option("--report", "model_name", metavar="MODEL",
               help="Export MODEL's compatibility report (its working load_config and where it loaded) instead.")
+@with_appcontext
 def export_command(output, model_name):
     """Write the whole registry (or one model's compatibility report) as versioned JSON."""
-    from modelhub import registry
-    from modelhub.cli import _create_app
-    from modelhub.exchange.document import build_document, counts, dumps
-    from modelhub.exceptions import ModelNotFound, NoProof
-    from modelhub.exchange.report import build_report
-
-    app = _create_app()
-    with app.app_context():
-        try:
-            document = build_report(registry.get_model(model_name)) if model_name else build_document()
-        except (ModelNotFound, NoProof) as error:
-            raise click.ClickException(str(error)) from None
+    try:
+        document = build_report(registry.get_model(model_name)) if model_name else build_document()
+    except (ModelNotFound, NoProof) as error:
+        raise click.ClickException(str(error)) from None
     text = dumps(document)
     if output is None:
         click.echo(text, nl=False)
@@ -49,27 +48,20 @@ def export_command(output, model_name):
               help="When a field is set both here and in the file to different values: keep this registry's "
                    "value, or replace it with the file's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (as POST /api/import).")
+@with_appcontext
 def import_command(file, dry_run, on_conflict, as_json):
     """Import a registry export or a compatibility report (FILE, or - for standard input).
 
     Models are matched by name; nothing is deleted and no value is cleared. The whole file is
     checked first and imported in one transaction: a file with any error changes nothing.
     """
-    from modelhub.cli import _create_app
-    from modelhub.messages import flatten_messages
-    from modelhub.exceptions import InvalidDocument
-    from modelhub.exchange.document import max_bytes, parse
-    from modelhub.exchange.merge import import_document
-
-    app = _create_app()
-    with app.app_context():
-        limit = max_bytes()
-        try:
-            kind, document = parse(file.read(limit + 1), limit)
-        except InvalidDocument as error:
-            lines = "\n".join(f"  {line}" for line in flatten_messages(error.messages))
-            raise click.ClickException(f"{file.name} cannot be imported; nothing was changed:\n{lines}") from None
-        result = import_document(kind, document, on_conflict=on_conflict, dry_run=dry_run)
+    limit = max_bytes()
+    try:
+        kind, document = parse(file.read(limit + 1), limit)
+    except InvalidDocument as error:
+        lines = "\n".join(f"  {line}" for line in flatten_messages(error.messages))
+        raise click.ClickException(f"{file.name} cannot be imported; nothing was changed:\n{lines}") from None
+    result = import_document(kind, document, on_conflict=on_conflict, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
