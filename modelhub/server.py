@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 
+from modelhub.app import create_app
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, load_app: Callable, options: dict):
@@ -23,8 +25,6 @@ class _Gunicorn(BaseApplication):
 def _worker_app():
     # Each worker builds its own app (and its own database connections) after the fork; the schema
     # was brought up to date once, in the parent, before any worker started.
-    from modelhub.app import create_app
-
     app = create_app({"MODELHUB_AUTO_UPGRADE": False})
     # Served processes watch for loads whose web process died (gunicorn replaces a killed worker).
     app.extensions["modelhub.supervisor"].start_reaper()

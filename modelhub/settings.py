@@ -7,6 +7,8 @@ Precedence, highest first: values passed to ``create_app(test_config)``, environ
 import os
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DATABASE_FILENAME = "models.db"
@@ -62,8 +64,6 @@ def base_config() -> dict:
 
 def describe_database(url: str) -> str:
     """A human-readable location for start-up messages and the page footer (no passwords)."""
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"

@@ -35,7 +35,7 @@ def run_and_list_imports(tmp_path, *args) -> tuple[subprocess.CompletedProcess, 
 def test_version_imports_neither_flask_nor_the_database(tmp_path):
     result, imported = run_and_list_imports(tmp_path, "--version")
     assert result.stdout.startswith("modelhub, version ")
-    assert not imported & {"flask", "sqlalchemy", "marshmallow", "werkzeug", "jinja2"}
+    assert not imported & {"flask", "sqlalchemy", "marshmallow", "werkzeug", "jinja2", "pluggy"}
 
 
 def test_list_on_an_up_to_date_database_imports_no_migrations_views_or_server(tmp_path):
