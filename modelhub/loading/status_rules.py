@@ -18,15 +18,6 @@ user edit          any                      any of the five statuses
 attempt ends the model is never left ``testing``: ``testing`` means "a load is running".
 """
 
-from modelhub.models import COMPATIBILITY_STATUSES
-
-# What an ending may set, whatever came before (the exact choice is next_status's).
-AFTER_OUTCOME = {
-    "success": frozenset({"compatible", "degraded"}),
-    "failure": frozenset({"incompatible", "degraded"}),
-    "interrupted": frozenset(COMPATIBILITY_STATUSES) - {"testing"},
-}
-
 
 def may_start(status: str, *, force: bool) -> bool:
     """Whether a load may start from ``status`` (the supervisor answers 409 otherwise)."""
@@ -42,19 +33,3 @@ def next_status(outcome: str, previous_outcome: str | None, status_before: str) 
         return "degraded" if previous_outcome == "success" else "incompatible"
     # Interrupted: as if it had not been tried. A "testing" from before is stale (no load runs now).
     return "unknown" if status_before == "testing" else status_before
-
-
-def allowed(event: str, before: str, after: str, *, force: bool = False, status_at_start: str | None = None) -> bool:
-    """Whether ``before`` -> ``after`` is a transition the table above allows for ``event``
-    (``start``, ``edit``, or an outcome; ``status_at_start`` for ``interrupted``)."""
-    if before not in COMPATIBILITY_STATUSES or after not in COMPATIBILITY_STATUSES:
-        return False
-    if event == "start":
-        return after == "testing" and may_start(before, force=force)
-    if event == "edit":
-        return True
-    if after not in AFTER_OUTCOME[event]:
-        return False
-    if event == "interrupted" and status_at_start is not None:
-        return after == status_at_start or status_at_start == "testing"
-    return True
