@@ -7,7 +7,7 @@ from modelhub import registry
 from modelhub.api.http import Blueprint
 from modelhub.api.loading import CONFLICT
 from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
-from modelhub.measuring import records
+from modelhub.measuring import measurements
 from modelhub.measuring.schemas import BenchmarkRequestSchema, MeasurementSchema
 
 blp = Blueprint("measuring", __name__, url_prefix="/api/models", description="Measuring models on this machine.")
@@ -32,4 +32,4 @@ class Measurements(MethodView):
     @_document(NOT_FOUND, BUSY)
     def get(self, model_name):
         """The model's measurements, newest first (the history stays)."""
-        return records.history(registry.get_model(model_name))
+        return measurements.history(registry.get_model(model_name))

@@ -16,9 +16,10 @@ import logging
 
 from sqlalchemy import select, update
 
-from modelhub import registry, runs
+from modelhub import registry
 from modelhub.extensions import db
-from modelhub.loading.status_rules import next_status  # the rules, written down in one place
+from modelhub.loading import worker_runs
+from modelhub.loading.status_rules import next_status
 from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
         if model is not None:
             model.compatibility_status = next_status(outcome, _previous_outcome(attempt), attempt.previous_status)
 
-    return runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
-                      also=also, then=move_status)
+    return worker_runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
+                             also=also, then=move_status)
 
 
 DIED_WHILE_LOADED = "WorkerDiedWhileLoaded"
@@ -105,15 +106,21 @@ def _previous_outcome(attempt: LoadAttempt) -> str | None:
 def close_interrupted(plugins=None, keep: set[int] = frozenset()) -> list[int]:
     """At start-up: attempts a previous server left running are closed as interrupted (and the
     plugins told, as for any other ending). ``keep``: attempts a live process still runs."""
-    running = runs.running_ids(LoadAttempt, keep)
+    running = worker_runs.running_ids(LoadAttempt, keep)
     for attempt_id in running:
-        attempt = finish(attempt_id, "interrupted", error_type="Interrupted",
-                         error_message="The server stopped while this model was loading.")
-        if attempt is not None and plugins is not None:
-            tell_plugins(plugins, attempt)
+        interrupt(attempt_id, plugins)
     if running:
         log.warning("closed %d load attempt(s) left running by a previous server", len(running))
     return running
+
+
+def interrupt(attempt_id: int, plugins=None) -> LoadAttempt | None:
+    """Close an attempt whose server stopped (or died) while it ran as interrupted, and tell the plugins."""
+    attempt = finish(attempt_id, "interrupted", error_type="Interrupted",
+                     error_message="The server stopped while this model was loading.")
+    if attempt is not None and plugins is not None:
+        tell_plugins(plugins, attempt)
+    return attempt
 
 
 def recent(model: ModelRegistry, limit: int = 20) -> list[LoadAttempt]:

@@ -11,17 +11,37 @@ every host sharing a PostgreSQL registry) gives the same answer and no model is 
   interrupted. Served processes look for such leases every ``REAP_EVERY`` seconds, so a load whose web
   process was killed ends (interrupted) without waiting for anyone to ask about it.
 
+The supervisor asks one question at each step of a load and gets a ``Claim`` back: who holds the
+model now (``holder``), which other leases of this host are live (``others_here``), whether an owner
+asked to stop has let go (``stop_and_wait``), and, last, the claim itself (``claim``). Each answer is
+granted, free, busy here, busy elsewhere, or taken over (the owner was dead: the lease was removed by
+this call, and the caller closes the run, which only it knows how to).
+
 Every function is its own short transaction unless it says it only adds to the caller's.
 """
 
 import os
 import socket
-from pathlib import Path
+import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
+from modelhub import registry
+from modelhub.exceptions import WriteContention
 from modelhub.extensions import db
+from modelhub.loading.claim import (
+    BUSY_ELSEWHERE,
+    BUSY_HERE,
+    FREE,
+    GRANTED,
+    TAKEN_OVER,
+    Claim,
+)
 from modelhub.models import ModelRegistry, WorkerLease, utcnow
 
 POLL_EVERY = 0.5  # seconds between an owner's looks at its leases (how soon a remote unload is seen)
@@ -53,18 +73,77 @@ def is_stale(lease: WorkerLease, *, mine_known: bool = True) -> bool:
     return seconds_since(lease.heartbeat_at) > STALE_AFTER
 
 
-def current(model_id: int) -> WorkerLease | None:
-    """The model's lease as stored now (not as this session last saw it)."""
-    return db.session.scalar(
-        select(WorkerLease).where(WorkerLease.model_id == model_id).execution_options(populate_existing=True)
-    )
+def holder(model_id: int, *, runs_here) -> Claim:
+    """Who holds the model's lease now: FREE, BUSY_HERE, BUSY_ELSEWHERE, or TAKEN_OVER from a dead
+    owner. ``runs_here(lease)``: whether this process still runs (or is starting) the lease's worker."""
+    return _look(_current(model_id), runs_here)
 
 
-def on_this_host() -> list[WorkerLease]:
+def others_here(model_id: int, *, runs_here) -> list[Claim]:
+    """The other models' leases on this host (the ones that share its memory), each looked at as
+    ``holder`` does: the live ones are busy, dead owners' are taken over."""
     host, _pid = me()
-    return list(db.session.scalars(
-        select(WorkerLease).where(WorkerLease.host == host).execution_options(populate_existing=True)
-    ))
+    on_this_host = db.session.scalars(
+        select(WorkerLease).where(WorkerLease.host == host).execution_options(populate_existing=True))
+    return [_look(lease, runs_here) for lease in list(on_this_host) if lease.model_id != model_id]
+
+
+def take_over_dead(*, runs_here) -> list[WorkerLease]:
+    """Every lease whose owner is gone, taken over by this call (the caller closes their runs)."""
+    return [claim.lease for claim in (_look(lease, runs_here) for lease in every_lease())
+            if claim.taken_over]
+
+
+def stop_and_wait(lease: WorkerLease, reason: str, *, wait: float, runs_here) -> Claim:
+    """Ask the lease's owner (another process, or another host) to end its worker, and wait until it
+    has: FREE once the lease is gone, TAKEN_OVER if the owner died meanwhile, or BUSY_ELSEWHERE if
+    it still holds the lease after ``wait`` seconds."""
+    db.session.execute(
+        update(WorkerLease)
+        .where(WorkerLease.model_id == lease.model_id, WorkerLease.host == lease.host,
+               WorkerLease.owner_pid == lease.owner_pid)
+        .values(stop_reason=reason)
+    )
+    db.session.commit()
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        now = _current(lease.model_id)
+        db.session.commit()
+        if now is None or now.run_id != lease.run_id:
+            return Claim(FREE, lease)
+        answer = _look(now, runs_here)
+        if not answer.busy:
+            return answer
+        time.sleep(POLL_EVERY / 2)
+    return Claim(BUSY_ELSEWHERE, lease)
+
+
+def claim(model: ModelRegistry, job: str, timeout: float, *, open_run) -> Claim:
+    """Claim the model's lease for ``job`` (a JobKind's name) in the transaction that opens the job's
+    run. The model's row is locked and read again first: two claims of one model, in any processes,
+    queue there and the second sees the first's lease, and the run starts from the newest row.
+
+    ``open_run(model, add_lease)`` opens the run on that row (or raises to refuse; the transaction is
+    rolled back), calls ``add_lease(run_id)`` and commits. Returns GRANTED with what it returned, or
+    BUSY_HERE / BUSY_ELSEWHERE with the lease in the way (None: another claim won at the commit).
+    Raises WriteContention if the model keeps being edited under it."""
+    for _ in range(registry.UNGUARDED_WRITE_ATTEMPTS):
+        locked = registry.get_model(model.model_name, for_update=True)
+        lease = _current(locked.id)
+        if lease is not None:
+            db.session.rollback()
+            return Claim(BUSY_HERE if (lease.host, lease.owner_pid) == me() else BUSY_ELSEWHERE, lease)
+        try:
+            return Claim(GRANTED, opened=open_run(locked, partial(_add, locked, job, timeout=timeout)))
+        except IntegrityError:
+            db.session.rollback()  # another request claimed the lease first
+            return Claim(BUSY_ELSEWHERE)
+        except StaleDataError:
+            db.session.rollback()  # the model was edited meanwhile: look again at the newest row
+        except Exception:
+            db.session.rollback()  # refused: nothing of it stays
+            raise
+    raise WriteContention(f"could not start loading {model.model_name!r}; retry shortly.")
 
 
 def every_lease() -> list[WorkerLease]:
@@ -78,7 +157,22 @@ def by_model_name() -> dict[str, WorkerLease]:
     return {name: lease for name, lease in rows}
 
 
-def claim(model: ModelRegistry, job: str, run_id: int, timeout: float) -> None:
+def _current(model_id: int) -> WorkerLease | None:
+    """The model's lease as stored now (not as this session last saw it)."""
+    return db.session.scalar(
+        select(WorkerLease).where(WorkerLease.model_id == model_id).execution_options(populate_existing=True)
+    )
+
+
+def _look(lease: WorkerLease | None, runs_here) -> Claim:
+    if lease is None:
+        return Claim(FREE)
+    if not is_stale(lease, mine_known=runs_here(lease)):
+        return Claim(BUSY_HERE if (lease.host, lease.owner_pid) == me() else BUSY_ELSEWHERE, lease)
+    return Claim(TAKEN_OVER if _take_over(lease) else FREE, lease)  # FREE: someone else took it over first
+
+
+def _add(model: ModelRegistry, job: str, run_id: int, timeout: float) -> None:
     """Add the model's lease to the caller's transaction (its commit fails if another claim won)."""
     host, pid = me()
     now = utcnow()
@@ -131,18 +225,7 @@ def poll(model_id: int, run_id: int, *, beat: bool) -> str | None:
     return GONE if row is None else row.stop_reason
 
 
-def request_stop(lease: WorkerLease, reason: str) -> None:
-    """Ask the lease's owner (another process or host) to end its worker."""
-    db.session.execute(
-        update(WorkerLease)
-        .where(WorkerLease.model_id == lease.model_id, WorkerLease.host == lease.host,
-               WorkerLease.owner_pid == lease.owner_pid)
-        .values(stop_reason=reason)
-    )
-    db.session.commit()
-
-
-def take_over(lease: WorkerLease) -> bool:
+def _take_over(lease: WorkerLease) -> bool:
     """Delete a stale lease; True if this call removed it (so its run is ours to close)."""
     removed = db.session.execute(
         delete(WorkerLease).where(WorkerLease.model_id == lease.model_id, WorkerLease.host == lease.host,

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelhub.loading.job_kind import JobKind
+
 log = logging.getLogger(__name__)
 EOF_MARK = object()  # put on a worker's messages when its stdout closes
 
@@ -30,10 +32,10 @@ class Worker:
 
     model_name: str
     model_id: int
-    run_id: int  # the load attempt, or the measurement for a "measure" job
+    run_id: int  # the run of its job: a load attempt, a measurement
     timeout: float
     directory: Path  # its working directory: worker_directory(data dir, model name)
-    job: str = "load"  # "load" keeps the model loaded; "measure" loads, measures and ends
+    job: JobKind  # what it does, and what its success leaves (a loaded model, or nothing)
     process: subprocess.Popen | None = None
     state: str = "loading"  # loading -> loaded, failed or measured
     stage: str = "starting"

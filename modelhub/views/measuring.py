@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, render_template
 
 from modelhub import registry
 from modelhub.exceptions import LoadConflict
-from modelhub.measuring import records
+from modelhub.measuring.measurements import history
 
 bp = Blueprint("measuring", __name__)
 
@@ -28,5 +28,5 @@ def measurements(model_name):
 
 def _measurements(model_name: str, measure_error: str | None = None):
     model = registry.get_model(model_name)
-    return render_template("measuring/_measurements.html", model=model, measurements=records.history(model, limit=5),
+    return render_template("measuring/_measurements.html", model=model, measurements=history(model, limit=5),
                            measure_error=measure_error)

@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, ValidationError
 from modelhub import registry
 from modelhub.exchange import report
 from modelhub.loading import attempts
-from modelhub.measuring import records
+from modelhub.measuring import measurements
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
 from modelhub.views.filters import bad_request, filter_form_query
 
@@ -78,7 +78,7 @@ def details(model_name: str, card_import=None):
         "models/_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
         state=load_states([model])[model.model_name], proof=report.proof(model), card_import=card_import,
         attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
-        measurements=records.history(model, limit=5), copies=registry.copies(model),
+        measurements=measurements.history(model, limit=5), copies=registry.copies(model),
     ))
     response.headers["ETag"] = f'"{model.etag}"'
     return response

@@ -9,7 +9,7 @@ import pytest
 from modelhub import registry
 from modelhub.app import create_app
 from modelhub.loading import attempts
-from modelhub.measuring import records
+from modelhub.measuring import measurements
 from modelhub.schemas import ModelCreateSchema
 from tests.conftest import _postgres_schema
 
@@ -36,9 +36,9 @@ def load_attempt(model, outcome: str, **details):
 
 
 def measurement(model, outcome: str = "success", results=RESULTS):
-    started = records.begin(model, {"throughput": {"new_tokens": 16}})
+    started = measurements.begin(model, {"throughput": {"new_tokens": 16}})
     details = {"results": results} if outcome == "success" else {"error_type": "OutOfMemoryError", "error_message": "oom"}
-    return records.finish(started.id, outcome, final_kwargs={"dtype": "bfloat16"}, environment=ENVIRONMENT, **details)
+    return measurements.finish(started.id, outcome, final_kwargs={"dtype": "bfloat16"}, environment=ENVIRONMENT, **details)
 
 
 def fill(app) -> None:

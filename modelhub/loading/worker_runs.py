@@ -1,5 +1,6 @@
-"""What a load attempt and a measurement share as records: both are runs of a worker on one model
-(``models.WorkerRun``), opened ``running`` and closed once, whichever ending comes first."""
+"""The rows of worker runs, whatever their kind: a load attempt and a measurement are both a run of a
+worker on one model (``models.WorkerRun``), opened ``running`` and closed once, whichever ending comes
+first. The kinds' own records (``loading/attempts.py``, ``measuring/measurements.py``) close theirs here."""
 
 from sqlalchemy import select
 

@@ -1,11 +1,12 @@
-"""Recording measurements. A successful one becomes the model's operational metrics, marked as
-measured (when, how, under which load_config); the history stays, so the same model under two
-load_configs can be compared. A failed one is recorded and changes no metric."""
+"""The rows of measurements: opened, moved through their stages, closed. A successful one becomes the
+model's operational metrics, marked as measured (when, how, under which load_config); the history
+stays, so the same model under two load_configs can be compared. A failed one is recorded and changes
+no metric."""
 
 from sqlalchemy import select, update
 
-from modelhub import runs
 from modelhub.extensions import db
+from modelhub.loading import worker_runs
 from modelhub.models import Measurement, ModelRegistry
 
 
@@ -36,8 +37,8 @@ def finish(measurement_id: int, outcome: str, also=None, **details) -> Measureme
         if outcome == "success" and measurement.results:
             _publish(measurement)
 
-    return runs.close(Measurement, measurement_id, outcome, columns, what=f"the end of measurement {measurement_id}",
-                      also=also, then=publish_success)
+    return worker_runs.close(Measurement, measurement_id, outcome, columns,
+                             what=f"the end of measurement {measurement_id}", also=also, then=publish_success)
 
 
 def _publish(measurement: Measurement) -> None:
@@ -65,8 +66,13 @@ def history(model: ModelRegistry, limit: int = 20) -> list[Measurement]:
 def close_interrupted(keep: set[int] = frozenset()) -> list[int]:
     """At start-up: measurements a previous server left running (``keep``: those a live process still
     runs) are closed as interrupted; they change no metric."""
-    running = runs.running_ids(Measurement, keep)
+    running = worker_runs.running_ids(Measurement, keep)
     for measurement_id in running:
-        finish(measurement_id, "interrupted", error_type="Interrupted",
-               error_message="The server stopped while this model was being measured.")
+        interrupt(measurement_id)
     return running
+
+
+def interrupt(measurement_id: int) -> Measurement | None:
+    """Close a measurement whose server stopped (or died) while it ran as interrupted."""
+    return finish(measurement_id, "interrupted", error_type="Interrupted",
+                  error_message="The server stopped while this model was being measured.")

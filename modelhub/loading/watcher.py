@@ -1,5 +1,5 @@
-"""Following one worker on a thread of its own: its progress into the attempt and the lease, the
-timeout, a crash, a stop asked by another process, and every ending turned into a finished record."""
+"""Following each worker on a thread of its own: its progress into its run and its lease, the timeout,
+a crash, a stop asked by another process, and every ending turned into a finished run."""
 
 import logging
 import queue
@@ -12,19 +12,49 @@ from flask import Flask
 from modelhub.extensions import db
 from modelhub.loading import attempts, leases
 from modelhub.loading.process import EOF_MARK, Worker, describe_exit
-from modelhub.measuring import records as measurements
 
 log = logging.getLogger(__name__)
 
 
-class Watching:
-    """The supervisor's watch threads (a mixin: it uses the supervisor's app, plugins, lock and workers)."""
+class Watcher:
+    """Watches the workers of one supervisor, each on a thread of its own, until their jobs end.
 
-    app: Flask
-    lock: threading.RLock
-    workers: dict[str, Worker]
+    The supervisor creates it and shares its lock and its table of running workers: the watcher takes
+    a worker off the table when its job ends, and stops it when another process asks to (through the
+    lease). What a job's ending records, and whether its worker stays, is the job kind's (``worker.job``).
+    """
 
-    def _watch(self, worker: Worker) -> None:
+    def __init__(self, app: Flask, plugins, lock: threading.RLock, workers: dict[str, Worker]):
+        self.app = app
+        self.plugins = plugins
+        self.lock = lock
+        self.workers = workers
+
+    def watch(self, worker: Worker) -> None:
+        """Follow a started worker on a thread of its own."""
+        threading.Thread(target=self._follow, args=(worker,), daemon=True,
+                         name=f"{worker.job.name}:{worker.model_name}").start()
+
+    def record_stage(self, worker: Worker, stage: str, **details) -> None:
+        """The worker's stage (``details``: its pid, the final kwargs, ...) into its lease and its run."""
+        with own_session(self.app):
+            leases.set_stage(worker.model_id, worker.run_id, stage, details.get("worker_pid"))
+            worker.job.record_stage(worker.run_id, stage, **details)
+
+    def stop(self, worker: Worker, reason: str) -> None:
+        """End a worker (an unload, a reload, room for another model, the server stopping); a job still
+        under way is recorded as interrupted."""
+        worker.stopping = True
+        self._forget(worker)
+        worker.end()
+        if worker.state == "loading":
+            self._finish(worker, "interrupted", error_type="Interrupted", error_message=f"Loading was {reason}.")
+        else:
+            with own_session(self.app):
+                leases.release(worker.model_id, worker.run_id)
+        log.info("%s: worker %s ended (%s)", worker.model_name, worker.process.pid, reason)
+
+    def _follow(self, worker: Worker) -> None:
         try:
             while worker.state == "loading" and not worker.stopping:
                 remaining = worker.timeout - (time.monotonic() - worker.started)
@@ -50,18 +80,19 @@ class Watching:
 
     def _handle(self, worker: Worker, message: dict) -> None:
         event = message.pop("event", None)
+        job = worker.job
         if event == "terminated":
             worker.terminated = True  # its EOF follows
         elif event == "stage":
             worker.stage = message["stage"]
-            self._set_stage(worker, worker.stage)
-        elif event == "loaded" and worker.job == "load":
+            self.record_stage(worker, worker.stage)
+        elif event == job.done_event and job.keeps_worker:
             with self.lock:
                 worker.state, worker.loaded_at = "loaded", time.monotonic()
             self._finish(worker, "success", **_columns(message))
-        elif event in ("measured", "failed"):
+        elif event in (job.done_event, "failed"):
             worker.state = event  # ends the watch: the worker exits on its own
-            self._finish(worker, "success" if event == "measured" else "failure", **_columns(message))
+            self._finish(worker, "success" if event == job.done_event else "failure", **_columns(message))
             self._forget(worker)
             worker.wait_for_exit()
 
@@ -69,7 +100,7 @@ class Watching:
         """Renew the heartbeat now and then, and stop the worker if another process asked to."""
         beat = time.monotonic() - worker.last_beat >= leases.HEARTBEAT_EVERY
         try:
-            with self._database():
+            with own_session(self.app):
                 reason = leases.poll(worker.model_id, worker.run_id, beat=beat)
         except Exception:  # noqa: BLE001 - a busy database must not end the watch; try again next time
             log.warning("%s: could not read its lease", worker.model_name, exc_info=True)
@@ -79,7 +110,7 @@ class Watching:
         if reason:
             with self.lock:
                 if self.workers.get(worker.model_name) is worker and not worker.stopping:
-                    self._stop(worker, reason)
+                    self.stop(worker, reason)
 
     def _timed_out(self, worker: Worker) -> None:
         with self.lock:
@@ -128,7 +159,7 @@ class Watching:
             self._forget(worker)
         if worker.terminated:  # stopped from outside (e.g. the service stopping): an unload, not a death
             log.info("%s: the loaded model's worker %s was sent SIGTERM; unloaded", worker.model_name, worker.process.pid)
-            with self._database():
+            with own_session(self.app):
                 leases.release(worker.model_id, worker.run_id)
             return
         self._died_while_loaded(worker, code)
@@ -141,7 +172,7 @@ class Watching:
                     worker.model_name, worker.process.pid, how, loaded_for)
         oom = (" If the kernel's out-of-memory killer stopped it, this machine ran short of memory."
                if code == -9 else "")
-        with self._database():
+        with own_session(self.app):
             record = attempts.record_death_while_loaded(
                 worker.run_id,
                 error_message=f"The worker holding the loaded model ended without being asked to ({how}) "
@@ -154,32 +185,14 @@ class Watching:
             else:
                 attempts.tell_plugins(self.plugins, record)
 
-    # ---- ending ---------------------------------------------------------------------------------
-
-    def _stop(self, worker: Worker, reason: str) -> None:
-        worker.stopping = True
-        self._forget(worker)
-        worker.end()
-        if worker.state == "loading":
-            self._finish(worker, "interrupted", error_type="Interrupted", error_message=f"Loading was {reason}.")
-        else:
-            with self._database():
-                leases.release(worker.model_id, worker.run_id)
-        log.info("%s: worker %s ended (%s)", worker.model_name, worker.process.pid, reason)
-
     def _forget(self, worker: Worker) -> None:
         if self.workers.get(worker.model_name) is worker:
             self.workers.pop(worker.model_name)
 
-    def _set_stage(self, worker: Worker, stage: str, **details) -> None:
-        with self._database():
-            leases.set_stage(worker.model_id, worker.run_id, stage, details.get("worker_pid"))
-            (attempts if worker.job == "load" else measurements).set_stage(worker.run_id, stage, **details)
-
     def _finish(self, worker: Worker, outcome: str, **details) -> None:
-        """Close the run; in the same transaction, the lease is kept (a load that succeeded: the model
-        stays loaded) or released."""
-        keep = worker.job == "load" and outcome == "success"
+        """Close the run; in the same transaction, the lease is kept (a job whose success keeps its
+        worker: the model stays loaded) or released."""
+        keep = worker.job.keeps_worker and outcome == "success"
 
         def lease_change():
             if keep:
@@ -187,24 +200,20 @@ class Watching:
             else:
                 leases.release_in_transaction(worker.model_id, worker.run_id)
 
-        with self._database():
-            if worker.job == "measure":
-                record = measurements.finish(worker.run_id, outcome, also=lease_change, **details)
-            else:
-                record = attempts.finish(worker.run_id, outcome, also=lease_change, **details)
-                if record is not None:
-                    attempts.tell_plugins(self.plugins, record)
+        with own_session(self.app):
+            record = worker.job.finish(worker.run_id, outcome, self.plugins, also=lease_change, **details)
             if record is None and not keep:
                 leases.release(worker.model_id, worker.run_id)  # the run was closed already (a race)
 
-    @contextmanager
-    def _database(self):
-        """A session of its own (watch threads run outside any request), removed afterwards."""
-        with self.app.app_context():
-            try:
-                yield
-            finally:
-                db.session.remove()
+
+@contextmanager
+def own_session(app: Flask):
+    """A database session of its own (watch threads run outside any request), removed afterwards."""
+    with app.app_context():
+        try:
+            yield
+        finally:
+            db.session.remove()
 
 
 def _columns(message: dict) -> dict:
