@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,35 @@ from modelhub.app import create_app
 from tests.support import LiveServer
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+# The whole suite runs in WORKERS processes (pytest-xdist): most of its time is spent waiting on servers
+# and model-loading workers, not on the CPU. A run that names files or directories stays in one process,
+# where starting workers would cost more than it saves; `-n N` or `-p no:xdist` choose for themselves.
+WORKERS = 3
+# Tests whose assertions measure time (timeouts, latencies, racing writers): one worker runs them all, one
+# at a time, so that they never race each other (the other workers still run the rest meanwhile).
+TIMING_SENSITIVE = {
+    "tests/serving/test_slow_clients.py", "tests/reliability/test_locked_database.py",
+    "tests/reliability/test_storm.py", "tests/reliability/test_multi_process.py",
+    "tests/measuring/test_metrics.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns the number into workers
+def pytest_cmdline_main(config):
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    if (config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput")
+            and config.option.numprocesses is None and whole_suite):
+        config.option.numprocesses = WORKERS
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "loadgroup"  # honours xdist_group: see TIMING_SENSITIVE
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.split("::")[0] in TIMING_SENSITIVE:
+            item.add_marker(pytest.mark.xdist_group("timing"))
 
 
 @pytest.fixture(autouse=True)
@@ -31,21 +61,69 @@ def _isolated_environment(monkeypatch, tmp_path):
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
-    """An empty database: a new SQLite file, or a new schema in the test PostgreSQL database."""
+    """A database at the newest migration holding no rows: a new SQLite file, or a new schema in the
+    test PostgreSQL database. Each is a copy of a template migrated once per session, so that a test
+    does not pay for running every migration (the app's start-up upgrade then finds nothing to do).
+    The copy is committed, so servers and workers in other processes see it as it is."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'models.db'}"
+        path = tmp_path / "data" / "models.db"
+        path.parent.mkdir()
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     base = os.environ.get("MODELHUB_TEST_DATABASE_URL")
     if not base:
         pytest.skip("set MODELHUB_TEST_DATABASE_URL to run the PostgreSQL variant")
-    yield from _postgres_schema(base)
+    dump = request.getfixturevalue("_postgres_template")
+    with _postgres_schema(base, dump) as url:
+        if dump is None:
+            _migrate(url)  # no pg_dump on this machine: migrate the schema itself
+        yield url
 
 
-def _postgres_schema(base_url: str):
+def _migrate(url: str) -> None:
+    """Run every migration on the database at ``url``, as a first start-up does."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url}, web=False)
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "models.db"
+    _migrate(f"sqlite:///{path}")  # closing the last connection checkpoints the WAL: the file holds it all
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> str | None:
+    """The SQL that recreates a migrated schema (pg_dump of a template schema: its tables, sequences and
+    alembic_version row), its name replaced by ``{schema}``; None where pg_dump is missing."""
+    if not shutil.which("pg_dump"):
+        return None
+    base = os.environ["MODELHUB_TEST_DATABASE_URL"]
+    with _postgres_schema(base) as url:
+        _migrate(url)
+        schema = make_url(url).query["options"].removeprefix("-csearch_path=")
+        libpq_url = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+        dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--inserts", "-n", schema, libpq_url],
+                              check=True, capture_output=True, text=True, timeout=60).stdout
+    lines = [line for line in dump.splitlines() if not line.startswith("\\")]  # psql's own commands (\restrict)
+    return "\n".join(lines).replace(schema, "{schema}")
+
+
+@contextmanager
+def _postgres_schema(base_url: str, dump: str | None = None):
+    """A new schema, filled by ``dump`` (it creates the schema itself) or else empty; dropped after."""
     schema = f"mh_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        if dump:
+            connection.connection.driver_connection.execute(dump.replace("{schema}", schema))
+        else:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)

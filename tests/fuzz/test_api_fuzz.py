@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, Phase, settings
 from modelhub import registry
 from modelhub.extensions import db
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "fuzz"
 EXAMPLES_PER_OPERATION = 100
 STATEFUL_SCENARIOS = 100

@@ -11,6 +11,8 @@ import pytest
 from modelhub.measuring import metrics
 from modelhub.measuring.text import NAME, TEXT
 
+pytestmark = pytest.mark.slow
+
 SMALL = {
     "time_to_first_token": {"prompt_lengths": [8, 32], "repeats": 3, "warmup": 1},
     "throughput": {"new_tokens": 8, "batch_sizes": [1, 2], "repeats": 2, "warmup": 1},
