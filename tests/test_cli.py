@@ -69,6 +69,7 @@ def test_db_help_offers_only_the_commands_an_installed_modelhub_needs(run):
     assert "--directory" not in shown and "default is" not in shown
 
 
+@pytest.mark.slow
 def test_db_downgrade_asks_first_and_stays_down_until_upgraded(run, tmp_path):
     def db(*args, **kwargs):
         return subprocess.run([MODELHUB, "--data-dir", str(tmp_path), "db", *args], capture_output=True, text=True,

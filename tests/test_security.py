@@ -91,6 +91,7 @@ def _is_refusal(response, code):
         assert response.mimetype == "text/html" and b"modelhub" in response.data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("headers", CROSS_SITE + MALFORMED, ids=lambda h: repr(h)[:60])
 @pytest.mark.parametrize("method, path, body", WRITES, ids=lambda v: v if isinstance(v, str) else None)
 def test_cross_site_and_malformed_writes_are_403_and_change_nothing(seeded_lite, method, path, body, headers):
@@ -155,6 +156,7 @@ def test_loopback_hosts_are_answered(lite, host):
     assert lite.get("/api/models", headers={"Host": host}).status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", REFUSED_HOSTS + MALFORMED_HOSTS)
 @pytest.mark.parametrize("path", ["/api/models", "/", "/static/css/modelhub.css"])
 def test_other_hosts_are_400_and_see_nothing(lite, host, path):

@@ -70,6 +70,7 @@ def test_a_second_scan_while_one_runs_is_409(client, caches, app):
     assert scan(client)["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_every_process_shows_the_same_scan(database_url, tmp_path, caches):
     """Two servers on one registry (as ``serve --workers 4`` gives): a scan started through one is
     followed and summarised through the other."""
