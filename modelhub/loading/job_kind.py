@@ -36,6 +36,13 @@ class JobKind:
         """Close the run of a server that stopped or died (a lease taken over from a dead owner)."""
         raise NotImplementedError
 
+    def died_while_holding(self, run_id: int, plugins, *, error_message: str, explanation: str,
+                           also=None) -> WorkerRun | None:
+        """A kind that keeps its worker: the worker of the successful run ``run_id`` ended on its own
+        while holding the model. Record it (``also()`` adds the lease's release to the transaction);
+        None if the model is gone."""
+        raise NotImplementedError
+
     def close_left_running(self, plugins, keep: set[int]) -> list[int]:
         """At start-up: close the runs of this kind a previous server left running, but those in
         ``keep`` (a live process still runs them); returns the closed runs' ids."""

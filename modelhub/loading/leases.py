@@ -1,7 +1,7 @@
 """Who runs which model's worker: leases in the registry database, so that every web process (and
 every host sharing a PostgreSQL registry) gives the same answer and no model is loaded twice.
 
-- A load or measurement claims the model's lease in the transaction that opens its attempt; the
+- A load or measurement claims the model's lease in the transaction that opens its run; the
   table's primary key makes a second claim fail, whichever process or host makes it (HTTP 409).
 - The owner keeps the lease's stage and heartbeat current, and polls it: another process asks it to
   stop a worker by writing ``stop_reason``; a lease that disappeared (its model was deleted) stops the
@@ -13,9 +13,10 @@ every host sharing a PostgreSQL registry) gives the same answer and no model is 
 
 The supervisor asks one question at each step of a load and gets a ``Claim`` back: who holds the
 model now (``holder``), which other leases of this host are live (``others_here``), whether an owner
-asked to stop has let go (``stop_and_wait``), and, last, the claim itself (``claim``). Each answer is
-granted, free, busy here, busy elsewhere, or taken over (the owner was dead: the lease was removed by
-this call, and the caller closes the run, which only it knows how to).
+asked to stop has let go (``stop_and_wait``), and, last, the claim itself (``claim``); the reaper and
+the start-up ask which owners are dead (``take_over_dead``). Each answer is granted, free, busy here,
+busy elsewhere, or taken over (the owner was dead: this call removed the lease, and the caller closes
+its run, which only the run's job kind knows how to).
 
 Every function is its own short transaction unless it says it only adds to the caller's.
 """

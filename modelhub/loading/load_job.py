@@ -29,5 +29,14 @@ class LoadJob(JobKind):
     def interrupt(self, run_id, plugins):
         return attempts.interrupt(run_id, plugins)
 
+    def died_while_holding(self, run_id, plugins, *, error_message, explanation, also=None):
+        # A failed attempt after the successful one: the status moves as for a failure right after a
+        # success (degraded), and the successful attempt stays what it was (the model did load).
+        attempt = attempts.record_death_while_loaded(run_id, error_message=error_message, explanation=explanation,
+                                                     also=also)
+        if attempt is not None:
+            attempts.tell_plugins(plugins, attempt)
+        return attempt
+
     def close_left_running(self, plugins, keep):
         return attempts.close_interrupted(plugins, keep=keep)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from flask import Flask
 
 from modelhub.extensions import db
-from modelhub.loading import attempts, leases
+from modelhub.loading import leases
 from modelhub.loading.process import EOF_MARK, Worker, describe_exit
 
 log = logging.getLogger(__name__)
@@ -165,16 +165,16 @@ class Watcher:
         self._died_while_loaded(worker, code)
 
     def _died_while_loaded(self, worker: Worker, code: int) -> None:
-        """Record the death as a failed attempt following the successful one (the status moves as for a
-        failure right after a success: degraded), and release the lease in the same transaction."""
+        """Record the death as its job kind says (a load: a failed attempt after the successful one), and
+        release the lease in the same transaction."""
         how, loaded_for = describe_exit(code), time.monotonic() - worker.loaded_at
         log.warning("%s: the loaded model's worker %s ended on its own (%s) after %.0f s loaded",
                     worker.model_name, worker.process.pid, how, loaded_for)
         oom = (" If the kernel's out-of-memory killer stopped it, this machine ran short of memory."
                if code == -9 else "")
         with own_session(self.app):
-            record = attempts.record_death_while_loaded(
-                worker.run_id,
+            record = worker.job.died_while_holding(
+                worker.run_id, self.plugins,
                 error_message=f"The worker holding the loaded model ended without being asked to ({how}) "
                               f"after {loaded_for:.0f} s loaded (last stage: loaded).",
                 explanation=f"The loaded model's worker process died ({how}); the model is no longer loaded.{oom}",
@@ -182,8 +182,6 @@ class Watcher:
             )
             if record is None:  # the model was deleted meanwhile
                 leases.release(worker.model_id, worker.run_id)
-            else:
-                attempts.tell_plugins(self.plugins, record)
 
     def _forget(self, worker: Worker) -> None:
         if self.workers.get(worker.model_name) is worker:
