@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,10 +74,12 @@ def database_url(request, tmp_path):
     if not base:
         pytest.skip("set MODELHUB_TEST_DATABASE_URL to run the PostgreSQL variant")
     dump = request.getfixturevalue("_postgres_template")
-    with _postgres_schema(base, dump) as url:
-        if dump is None:
-            _migrate(url)  # no pg_dump on this machine: migrate the schema itself
-        yield url
+    schemas = _postgres_schema(base, dump)
+    url = next(schemas)
+    if dump is None:
+        _migrate(url)  # no pg_dump on this machine: migrate the schema itself
+    yield url
+    next(schemas, None)  # drops it
 
 
 def _migrate(url: str) -> None:
@@ -104,19 +105,21 @@ def _postgres_template() -> str | None:
     if not shutil.which("pg_dump"):
         return None
     base = os.environ["MODELHUB_TEST_DATABASE_URL"]
-    with _postgres_schema(base) as url:
-        _migrate(url)
-        schema = make_url(url).query["options"].removeprefix("-csearch_path=")
-        libpq_url = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-        dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--inserts", "-n", schema, libpq_url],
-                              check=True, capture_output=True, text=True, timeout=60).stdout
+    schemas = _postgres_schema(base)
+    url = next(schemas)
+    _migrate(url)
+    schema = make_url(url).query["options"].removeprefix("-csearch_path=")
+    libpq_url = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--inserts", "-n", schema, libpq_url],
+                          check=True, capture_output=True, text=True, timeout=60).stdout
+    next(schemas, None)  # drops the template schema
     lines = [line for line in dump.splitlines() if not line.startswith("\\")]  # psql's own commands (\restrict)
     return "\n".join(lines).replace(schema, "{schema}")
 
 
-@contextmanager
 def _postgres_schema(base_url: str, dump: str | None = None):
-    """A new schema, filled by ``dump`` (it creates the schema itself) or else empty; dropped after."""
+    """A new schema, filled by ``dump`` (it creates the schema itself) or else empty. A generator: the
+    first ``next`` gives its URL, the second drops it."""
     schema = f"mh_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
