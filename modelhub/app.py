@@ -16,7 +16,7 @@ from modelhub.settings import base_config
 def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
     """Build the modelhub web app. ``test_config`` overrides the environment and the defaults.
     ``web=False`` leaves out what only answers requests (the checks every request passes, the pages and
-    the API): the app a command line works with, built without importing them."""
+    the API, the connection pool): the app a command line works with, built without importing them."""
     app = Flask(
         __name__,
         template_folder=str(resource_dir("templates")),
@@ -27,7 +27,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
         app.config.from_mapping(test_config)
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS",
-        engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        engine_options(app.config["SQLALCHEMY_DATABASE_URI"], pooled=web),
     )
     app.json.sort_keys = False
 

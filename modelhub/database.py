@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from modelhub.extensions import db
 from modelhub.paths import resource_dir
@@ -16,8 +17,11 @@ from modelhub.paths import resource_dir
 _REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
-def engine_options(url: str) -> dict:
-    """Pool settings per backend: a PostgreSQL server may restart under a long-running registry."""
+def engine_options(url: str, *, pooled: bool = True) -> dict:
+    """Pool settings per backend: a PostgreSQL server may restart under a long-running registry. An app
+    for a command line pools nothing: each connection closes when its work is done, none is open at exit."""
+    if not pooled:
+        return {"poolclass": NullPool}
     return {"pool_pre_ping": True} if make_url(url).get_backend_name() == "postgresql" else {}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from modelhub import database
 from modelhub.app import create_app
-from tests.support import head_revision
+from tests.support import MODELHUB, head_revision
 
 # Runs the command in a fresh interpreter, then writes the top-level packages it imported to a file.
 _RUN_AND_LIST_IMPORTS = """
@@ -94,3 +94,9 @@ def test_an_app_for_the_command_line_has_no_views(database_url):
     assert "modelhub.supervisor" in app.extensions
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
+
+
+def test_a_command_closes_its_connections_before_it_exits(tmp_path):
+    """Its app pools nothing: closing the last connection checkpoints SQLite's WAL into models.db."""
+    subprocess.run([MODELHUB, "--data-dir", str(tmp_path), "add", "gpt2"], check=True, capture_output=True, timeout=60)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["models.db"]
