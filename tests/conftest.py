@@ -19,16 +19,18 @@ from tests.support import LiveServer
 BACKENDS = ["sqlite", "postgresql"]
 
 
-# The whole suite runs in WORKERS processes (pytest-xdist): most of its time is spent waiting on servers
-# and model-loading workers, not on the CPU. A run that names files or directories stays in one process,
-# where starting workers would cost more than it saves; `-n N` or `-p no:xdist` choose for themselves.
+# The whole suite runs in WORKERS processes (pytest-xdist): much of its time is spent waiting on servers,
+# model-loading workers and timeouts rather than on the CPU. A run that names files or directories stays
+# in one process, where starting workers would cost more than it saves; `-n N` or `-p no:xdist` choose.
 WORKERS = 3
-# Tests whose assertions measure time (timeouts, latencies, racing writers): one worker runs them all, one
-# at a time, so that they never race each other (the other workers still run the rest meanwhile).
-TIMING_SENSITIVE = {
-    "tests/serving/test_slow_clients.py", "tests/reliability/test_locked_database.py",
-    "tests/reliability/test_storm.py", "tests/reliability/test_multi_process.py",
-    "tests/measuring/test_metrics.py",
+# Modules whose tests run one after another in the same worker (xdist groups). "timing": their assertions
+# measure time (timeouts, latencies, racing writers), so they never race each other (the other workers
+# still run the rest meanwhile). "packaging": both share one built wheel (test_packaging._built).
+SHARED_WORKER = {
+    "tests/serving/test_slow_clients.py": "timing", "tests/reliability/test_locked_database.py": "timing",
+    "tests/reliability/test_storm.py": "timing", "tests/reliability/test_multi_process.py": "timing",
+    "tests/measuring/test_metrics.py": "timing",
+    "tests/test_packaging.py": "packaging", "tests/test_packaging_ml.py": "packaging",
 }
 
 
@@ -39,13 +41,22 @@ def pytest_cmdline_main(config):
             and config.option.numprocesses is None and whole_suite):
         config.option.numprocesses = WORKERS
     if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
-        config.option.dist = "loadgroup"  # honours xdist_group: see TIMING_SENSITIVE
+        config.option.dist = "loadgroup"  # xdist's scheduling that honours the groups below
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.nodeid.split("::")[0] in TIMING_SENSITIVE:
-            item.add_marker(pytest.mark.xdist_group("timing"))
+        module = item.nodeid.split("::")[0]
+        group = SHARED_WORKER.get(module)
+        if group is None and _uses_a_module_fixture(item):
+            group = module  # its module's server (or venv) is then started once, not once per worker
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    fixtures = getattr(item, "_fixtureinfo", None)  # pytest's own record of the test's fixtures
+    return bool(fixtures) and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values())
 
 
 @pytest.fixture(autouse=True)
