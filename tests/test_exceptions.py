@@ -82,5 +82,5 @@ def test_the_handlers_import_no_service():
     code = ("import sys, modelhub.security; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('modelhub'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert set(loaded) <= {"modelhub", "modelhub.errors", "modelhub.exceptions", "modelhub.hookspecs",
+    assert set(loaded) <= {"modelhub", "modelhub.errors", "modelhub.exceptions", "modelhub.messages", "modelhub.hookspecs",
                            "modelhub.security"}
