@@ -4,7 +4,7 @@ import atexit
 
 from flask import Flask
 
-from modelhub.database import configure_connections, engine_options, upgrade_database
+from modelhub.database import MigrationCommands, configure_connections, engine_options, upgrade_database
 from modelhub.discovery.service import ScanRunner
 from modelhub.extensions import db
 from modelhub.loading.supervisor import Supervisor
@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
         install_security(app)  # first: its checks run before any other request hook
         _register_views(app)
     _start_services(app)
+    app.cli.add_command(MigrationCommands())  # `flask --app modelhub.app db ...`
     if app.config["MODELHUB_AUTO_UPGRADE"]:
         upgrade_database(app)
     return app

@@ -4,7 +4,8 @@ import ast
 import re
 from pathlib import Path
 
-from flask import Flask
+import click
+from flask import Flask, current_app
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -63,6 +64,21 @@ def migrations(app: Flask):
     if "migrate" not in app.extensions:
         flask_migrate.Migrate(app, db, directory=migrations_dir(), render_as_batch=True)
     return flask_migrate
+
+
+class MigrationCommands(click.Command):
+    """``flask --app modelhub.app db ...``: Flask-Migrate's own commands, for a developer writing a
+    migration (``db migrate``, ``db revision``). This stands in for Flask-Migrate's group, which is
+    imported and bound to the app only when one of them runs."""
+
+    def __init__(self):
+        super().__init__("db", help="Perform database migrations.")
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        migrations(current_app)  # the flask command pushed the app's context
+        from flask_migrate.cli import db  # here: see migrations()
+
+        return db.make_context(info_name, args, parent=parent, **extra)
 
 
 def upgrade_database(app: Flask) -> None:

@@ -2,8 +2,10 @@
 already at the newest schema is opened without starting Alembic."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,16 @@ def test_a_command_closes_its_connections_before_it_exits(tmp_path):
     """Its app pools nothing: closing the last connection checkpoints SQLite's WAL into models.db."""
     subprocess.run([MODELHUB, "--data-dir", str(tmp_path), "add", "gpt2"], check=True, capture_output=True, timeout=60)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["models.db"]
+
+
+def test_flask_migrate_commands_are_there_for_a_developer(tmp_path):
+    """``flask --app modelhub.app db ...`` (writing a migration) binds Flask-Migrate when it runs."""
+    flask = str(Path(sys.executable).with_name("flask"))
+    env = {**os.environ, "MODELHUB_HOME": str(tmp_path)}
+    result = subprocess.run([flask, "--app", "modelhub.app", "db", "current"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{head_revision()} (head)" in result.stdout
+    shown = subprocess.run([flask, "--app", "modelhub.app", "db", "--help"], capture_output=True, text=True,
+                           timeout=60, env=env).stdout
+    assert "revision" in shown and "--directory" in shown
