@@ -22,7 +22,7 @@ BACKENDS = ["sqlite", "postgresql"]
 # The whole suite runs in WORKERS processes (pytest-xdist): much of its time is spent waiting on servers,
 # model-loading workers and timeouts rather than on the CPU. A run that names files or directories stays
 # in one process, where starting workers would cost more than it saves; `-n N` or `-p no:xdist` choose.
-WORKERS = 3
+WORKERS = 2  # one per core here: tests/loading took 162 s with 2 workers, 272 s in one process, 251 s with 3
 # Modules whose tests run one after another in the same worker (xdist groups). "timing": their assertions
 # measure time (timeouts, latencies, racing writers), so they never race each other (the other workers
 # still run the rest meanwhile). "packaging": both share one built wheel (test_packaging._built).
