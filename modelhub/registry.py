@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from modelhub.discovery.sync import record_custom_copy
 from modelhub.exceptions import DuplicateModel, ModelNotFound, PreconditionFailed, WriteContention
 from modelhub.extensions import db
 from modelhub.metric_catalogue import METRIC_FIELDS
@@ -109,8 +110,6 @@ def create_model(fields: dict) -> ModelRegistry:
         db.session.rollback()
         raise DuplicateModel(name) from None
     if row.cache_location == "custom" and row.cache_path:
-        from modelhub.discovery.sync import record_custom_copy  # discovery builds on the registry
-
         record_custom_copy(row)
     return row
 

@@ -68,8 +68,8 @@ def is_shared_blob_store(path: str) -> bool:
 
 def read_repos(root: Path, dir_names: list[str]) -> list[CachedCopy]:
     """One :class:`CachedCopy` per ``models--*`` folder of ``root``, in the order given. Without
-    huggingface_hub every repo is read directly."""
-    try:
+    huggingface_hub (a broken install; the scanner reports it) every repo is read directly."""
+    try:  # here, not at the top: huggingface_hub costs a tenth of a second, which only a scan pays
         from huggingface_hub import scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
     except ImportError:

@@ -8,7 +8,9 @@ import time
 
 from flask import Flask
 
-from modelhub.discovery import progress
+from modelhub import registry
+from modelhub.card_scores import import_card_scores
+from modelhub.discovery import progress, scanner
 from modelhub.discovery.sync import SyncSummary, apply_scan
 from modelhub.discovery.types import Problem
 from modelhub.exceptions import ScanInProgress
@@ -20,8 +22,6 @@ log = logging.getLogger(__name__)
 def scan_and_record(on_progress=None) -> SyncSummary:
     """Scan the primary and secondary locations (and check custom copies); record what was found.
     Needs an app context."""
-    from modelhub.discovery import scanner
-
     locations = [scanner.primary_location(), *scanner.secondary_locations()]
     report = scanner.scan(locations, on_progress=on_progress)
     summary = apply_scan(report)
@@ -32,9 +32,6 @@ def scan_and_record(on_progress=None) -> SyncSummary:
 def _import_cards(summary: SyncSummary) -> None:
     """Models found for the first time get the published scores of their model card; a card that
     cannot be read is reported for that model and does not stop the scan."""
-    from modelhub import registry
-    from modelhub.card_scores import import_card_scores
-
     for name in summary.added:
         try:
             result = import_card_scores(registry.get_model(name))

@@ -15,6 +15,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from modelhub.discovery.scanner import inspect_directory
 from modelhub.discovery.types import FoundModel, Problem, ScanReport
 from modelhub.extensions import db
 from modelhub.fields import ModelName
@@ -129,8 +130,6 @@ def _mark_missing(report: ScanReport, registry: _Registry, seen: set, summary: S
 def record_custom_copy(model: ModelRegistry) -> None:
     """A model registered with a custom directory gets that directory as its copy, described like a
     scanned one, so later scans can tell when it is gone."""
-    from modelhub.discovery.scanner import inspect_directory
-
     try:
         found = inspect_directory(model.cache_path, location="custom")
     except ValueError:

@@ -11,6 +11,7 @@ import json
 import os
 from collections import defaultdict
 
+from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
@@ -151,8 +152,6 @@ def validate(raw) -> tuple[str, dict]:
 
 def max_bytes() -> int:
     """The largest file an import reads: ``MODELHUB_IMPORT_MAX_BYTES`` (app config, else environment)."""
-    from flask import current_app
-
     configured = current_app.config.get("MODELHUB_IMPORT_MAX_BYTES") or os.environ.get("MODELHUB_IMPORT_MAX_BYTES")
     return int(configured or DEFAULT_MAX_BYTES)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from modelhub import registry
 from modelhub.exceptions import PlanChanged, WriteContention
 from modelhub.exchange.document import sources_from_document, sources_to_document
+from modelhub.exchange.report import report_entry
 from modelhub.exchange.schemas import REGISTRY_FORMAT, AttemptEntry, MeasurementEntry
 from modelhub.extensions import db
 from modelhub.metric_catalogue import METRIC_FIELDS
@@ -94,8 +95,6 @@ class Plan:
 
 def import_document(kind: str, document: dict, **options) -> dict:
     """Import a validated registry document or compatibility report (see :func:`import_entries`)."""
-    from modelhub.exchange.report import report_entry
-
     entries = document["models"] if kind == REGISTRY_FORMAT else [report_entry(document)]
     return import_entries(kind, entries, **options)
 

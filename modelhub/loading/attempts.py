@@ -21,6 +21,7 @@ from modelhub.extensions import db
 from modelhub.loading import worker_runs
 from modelhub.loading.status_rules import next_status
 from modelhub.models import LoadAttempt, ModelRegistry, utcnow
+from modelhub.schemas import AttemptSchema
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,6 @@ def latest_failure(model: ModelRegistry) -> LoadAttempt | None:
 
 def tell_plugins(plugins, attempt: LoadAttempt) -> None:
     """Call every plugin's ``load_attempt_finished``; one failing plugin does not stop the others."""
-    from modelhub.schemas import AttemptSchema
-
     model = db.session.get(ModelRegistry, attempt.model_id)
     record = AttemptSchema().dump(attempt)
     for call in plugins.call_each("load_attempt_finished", model_name=model.model_name if model else None, attempt=record):

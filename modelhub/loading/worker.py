@@ -25,6 +25,9 @@ from modelhub.loading.pipeline import as_json, build_kwargs, describe_environmen
 from modelhub.loading.types import Explanation, LoadRefused, ModelInfo
 from modelhub.plugin_manager import create_plugin_host
 
+# torch, huggingface_hub and the measuring code are imported inside the functions that use them: the
+# worker reports its first stage (and a missing library as a failed load) before paying seconds for them.
+
 log = logging.getLogger("modelhub.worker")
 SMOKE_PROMPT = "The capital of France is"
 SMOKE_NEW_TOKENS = 8

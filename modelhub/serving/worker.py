@@ -24,6 +24,7 @@ from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.http import HTTP_STATUS_CODES
 
+from modelhub.exchange.document import DEFAULT_MAX_BYTES
 from modelhub.serving.answers import describe, error_response
 from modelhub.serving.buffering import (
     CONTINUE_RESPONSE,
@@ -255,8 +256,6 @@ def limits_for(cfg, app) -> Limits:
 
 def largest_accepted_body(app) -> int:
     """Imports accept the most (MODELHUB_IMPORT_MAX_BYTES, 64 MiB by default); every other request 1 MiB."""
-    from modelhub.exchange.document import DEFAULT_MAX_BYTES
-
     config = getattr(app, "config", {})
     imports = config.get("MODELHUB_IMPORT_MAX_BYTES") or os.environ.get("MODELHUB_IMPORT_MAX_BYTES")
     return max(int(imports or DEFAULT_MAX_BYTES), int(config.get("MAX_CONTENT_LENGTH") or 0))
