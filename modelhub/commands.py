@@ -13,9 +13,8 @@ from marshmallow import ValidationError
 from modelhub import __version__, registry
 from modelhub.discovery.service import scan_and_record, summary_dict
 from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound
-from modelhub.extensions import db
+from modelhub.measuring import measurements
 from modelhub.measuring.schemas import MeasurementSchema
-from modelhub.models import Measurement
 from modelhub.plugin_manager import create_plugin_host
 from modelhub.schemas import ModelCreateSchema, ModelListQuerySchema, ModelSchema, PluginSchema
 from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
@@ -96,7 +95,7 @@ def list_(status, q, sort, as_json):
         query = ModelListQuerySchema().load(raw)
     except ValidationError as error:
         raise _invalid("options", error, raw) from None
-    rows = _all_pages(query)
+    rows = registry.all_models(status=query.get("status"), q=query.get("q"), sort=query["sort"])
     if as_json:
         click.echo(json.dumps(ModelSchema(many=True).dump(rows), indent=2))
     elif rows:
@@ -129,8 +128,7 @@ def bench(model_name, force, as_json):
         raise click.ClickException(str(refusal)) from None
     stage, progress = None, sys.stderr.isatty() and not as_json
     while True:
-        db.session.expire_all()
-        measurement = db.session.get(Measurement, measurement_id)
+        measurement = measurements.as_stored(measurement_id)
         if measurement.outcome != "running":
             break
         if progress and measurement.stage != stage:
@@ -216,16 +214,6 @@ def _invalid(what: str, error: ValidationError, given: dict | None = None) -> cl
         else:
             lines.append(f"  {field}: {' '.join(map(str, messages))}")
     return click.ClickException(f"invalid {what}:\n" + "\n".join(lines))
-
-
-def _all_pages(query):
-    rows, page = [], 1
-    while True:
-        result = registry.list_models(**{**query, "page": page})
-        rows.extend(result.items)
-        if page >= result.pages:
-            return rows
-        page += 1
 
 
 def _print_table(rows):

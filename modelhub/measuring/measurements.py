@@ -76,3 +76,9 @@ def interrupt(measurement_id: int) -> Measurement | None:
     """Close a measurement whose server stopped (or died) while it ran as interrupted."""
     return finish(measurement_id, "interrupted", error_type="Interrupted",
                   error_message="The server stopped while this model was being measured.")
+
+
+def as_stored(measurement_id: int) -> Measurement:
+    """The measurement as the database holds it now (the worker's watcher writes it from another thread)."""
+    db.session.expire_all()
+    return db.session.get(Measurement, measurement_id)
