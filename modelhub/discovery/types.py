@@ -4,8 +4,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-LOCATION_KINDS = ("primary", "secondary", "custom")
-
 
 @dataclass(frozen=True)
 class Location:

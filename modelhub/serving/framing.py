@@ -49,11 +49,6 @@ def request_target(first_line: bytes) -> str:
     return parts[1].decode("latin-1") if len(parts) > 1 else ""
 
 
-def find_bare_lf(data: bytes | bytearray) -> bool:
-    """Whether a line ends with LF alone (RFC 9112 2.2: lines end with CRLF; gunicorn refuses others)."""
-    return data.count(b"\n") != data.count(CRLF)
-
-
 def parse_head(head: bytes) -> Head:
     """The framing of a complete head (request line and fields, without the blank line that ends it)."""
     request_line, _, fields = head.partition(CRLF)
