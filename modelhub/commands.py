@@ -15,6 +15,7 @@ from modelhub.discovery.service import scan_and_record, summary_dict
 from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound
 from modelhub.measuring import measurements
 from modelhub.measuring.schemas import MeasurementSchema
+from modelhub.models import CACHE_LOCATIONS
 from modelhub.plugin_manager import create_plugin_host
 from modelhub.schemas import ModelCreateSchema, ModelListQuerySchema, ModelSchema, PluginSchema
 from modelhub.settings import DEFAULT_HOST, DEFAULT_PORT, describe_database
@@ -62,7 +63,7 @@ def serve(ctx, host, port, workers, threads, allow_remote_code, scan_first):
 @click.command()
 @click.argument("model_name")
 @click.option("--hf-path", help="Hugging Face repository path (default: the name).")
-@click.option("--cache-location", type=click.Choice(["primary", "secondary", "custom"]), default="primary")
+@click.option("--cache-location", type=click.Choice(CACHE_LOCATIONS), default="primary")
 @click.option("--cache-path", help="Where the files are, for a custom location.")
 @click.option("--status", "compatibility_status", help="Compatibility status (default: unknown).")
 @click.option("--notes", "compatibility_notes", help="Compatibility notes.")
