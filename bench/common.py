@@ -25,3 +25,10 @@ def empty_database(base_url: str | None, sqlite_file: Path):
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def print_verdicts(checks: list[tuple[str, bool]]) -> bool:
+    """One line per check (``- PASS: ...`` / ``- FAIL: ...``); True when every check passed."""
+    for line, passed in checks:
+        print(f"- {'PASS' if passed else 'FAIL'}: {line}")
+    return all(passed for _, passed in checks)

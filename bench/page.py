@@ -32,7 +32,7 @@ from modelhub.app import create_app
 from modelhub.extensions import db
 from modelhub.models import COMPATIBILITY_STATUSES, ModelRegistry
 
-from common import empty_database  # bench/common.py (this script's directory is on sys.path)
+from common import empty_database, print_verdicts  # bench/common.py (this script's directory is on sys.path)
 
 SIZES = (0, 100, 1_000, 10_000)
 FIRST_RENDER_MS = 50
@@ -114,9 +114,7 @@ def report(results: dict, backend: str) -> bool:
         ratio = largest[label][0] / results[base][label][0]
         checks.append((f"{label}: {SIZES[-1]:,} vs {base:,} models = {ratio:.2f}x (<= {FLAT_RATIO})", ratio <= FLAT_RATIO))
     print()
-    for text_, passed in checks:
-        print(f"- {'PASS' if passed else 'FAIL'}: {text_}")
-    return all(passed for _, passed in checks)
+    return print_verdicts(checks)
 
 
 def main(argv=None) -> int:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))  # tests.discovery.trees
 import huggingface_hub  # noqa: E402
 from huggingface_hub import scan_cache_dir  # noqa: E402
 
+from common import print_verdicts  # noqa: E402  bench/common.py (this script's directory is on sys.path)
 from modelhub.discovery.scanner import scan  # noqa: E402
 from modelhub.discovery.types import Location  # noqa: E402
 from tests.discovery.trees import add_hub_repo, add_plain  # noqa: E402
@@ -151,9 +152,7 @@ def report(cold: dict, warm: dict, how: str, found: dict, args) -> bool:
         checks.append((f"{kind}: hub part {ratio:.2f}x scan_cache_dir (<= {RATIO_TARGET})", ratio <= RATIO_TARGET))
         checks.append((f"{kind}: {args.models:,} models in {total:.2f} s (< {TOTAL_TARGET_S} s)",
                        total < TOTAL_TARGET_S))
-    for text, passed in checks:
-        print(f"- {'PASS' if passed else 'FAIL'}: {text}")
-    return all(passed for _, passed in checks)
+    return print_verdicts(checks)
 
 
 def main(argv=None) -> int:

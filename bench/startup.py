@@ -33,6 +33,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import print_verdicts  # bench/common.py (this script's directory is on sys.path)
+
 MODELHUB = str(Path(sys.executable).with_name("modelhub"))  # the console script installed beside this Python
 IDLE_FLOOR_S = 0.025  # `python -c pass` on this machine when idle: turns the seconds into ratios
 TARGET_S = {"modelhub --version": 0.3, "modelhub list": 0.6, "modelhub serve, first answer": 1.0}
@@ -104,9 +106,7 @@ def report(samples: dict[str, list[float]], rounds: int) -> bool:
         checks.append((f"{label}: {ratio:.1f}x python -c pass (< {target_ratio:.0f}x; {medians[label]:.3f} s)",
                        ratio < target_ratio))
     print()
-    for text, passed in checks:
-        print(f"- {'PASS' if passed else 'FAIL'}: {text}")
-    return all(passed for _, passed in checks)
+    return print_verdicts(checks)
 
 
 def main(argv=None) -> int:
