@@ -2,10 +2,12 @@
 ``MODELHUB_TEST_DATABASE_URL`` is set (``.ci/run`` sets it), an app and client on it, and a real
 server on loopback."""
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -57,6 +59,25 @@ def pytest_collection_modifyitems(items):
 def _uses_a_module_fixture(item) -> bool:
     fixtures = getattr(item, "_fixtureinfo", None)  # pytest's own record of the test's fixtures
     return bool(fixtures) and any(defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values())
+
+
+@pytest.fixture(autouse=True)
+def _timing_runs_alone(request):
+    """Under xdist, a test of a "timing" module runs while no other worker runs a test: it holds the
+    run's lock file exclusively, every other test holds it shared. Its measurements (latencies, decode
+    rates against a direct loop, timeouts) would otherwise count the other worker's CPU on these 2 cores."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:  # one process: nothing runs beside it
+        yield
+        return
+    alone = SHARED_WORKER.get(request.node.nodeid.split("::")[0]) == "timing"
+    lock_path = Path(tempfile.gettempdir()) / f"modelhub-tests-{workerinput['testrunuid']}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)
