@@ -108,6 +108,11 @@ class WorkerRun:
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
     load_config: Mapped[str | None] = mapped_column(Text)  # the user's text, as it was at the start
+    # Which version of the model's load_config it ran, and in which environment (host, accelerator,
+    # driver, library versions: modelhub/environments.py). NULL for runs recorded before either existed.
+    config_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("load_config_version.id", ondelete="SET NULL"), index=True)
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environment.id", ondelete="SET NULL"), index=True)
     final_kwargs: Mapped[dict | None] = mapped_column(JSON)
     environment: Mapped[dict | None] = mapped_column(JSON)
     worker_pid: Mapped[int | None] = mapped_column(Integer)
@@ -124,6 +129,13 @@ class LoadAttempt(WorkerRun, db.Model):
     suggestion: Mapped[dict | None] = mapped_column(JSON)
     plugin_changes: Mapped[list | None] = mapped_column(JSON)
     smoke_test: Mapped[dict | None] = mapped_column(JSON)
+    # What the load really was (dtype, attention, where each part sits, quantization, the weights
+    # transformers reported missing or mismatched) and the warnings it raised, from the worker.
+    load_report: Mapped[dict | None] = mapped_column(JSON)
+    warnings: Mapped[list | None] = mapped_column(JSON)
+    # The model's status in this attempt's environment after it ended (the rules of
+    # modelhub/loading/status_rules.py, applied per environment); NULL while running or interrupted.
+    environment_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class ModelCopy(db.Model):
@@ -207,3 +219,90 @@ class ScanState(db.Model):
     summary: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     owner_pid: Mapped[int | None] = mapped_column(Integer)  # the process scanning
+
+
+class Environment(db.Model):
+    """One environment a run happened in: a host with its accelerator, driver and library versions.
+    Its ``fingerprint`` is a digest of those facts (modelhub/environments.py): upgrading transformers
+    or a driver makes a new environment, whose results are told apart from the old one's."""
+
+    __tablename__ = "environment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    facts: Mapped[dict] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# What made a version of a model's load_config.
+CONFIG_SOURCES = ("existing", "created", "typed", "import", "suggestion", "auto-configure", "restore")
+
+
+class LoadConfigVersion(db.Model):
+    """One version of a model's load_config: every change makes one (modelhub/config_history.py)."""
+
+    __tablename__ = "load_config_version"
+    __table_args__ = (
+        _one_of("source", CONFIG_SOURCES, table="load_config_version"),
+        UniqueConstraint("model_id", "number", name="uq_load_config_version_model_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per model
+    load_config: Mapped[str | None] = mapped_column(Text)  # the text as saved; NULL: the defaults
+    source: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str | None] = mapped_column(String(16))  # api, page, cli, import, server
+    host: Mapped[str | None] = mapped_column(String(255))
+    restored_from: Mapped[int | None] = mapped_column(Integer)  # the number a "restore" copied
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+HOST_JOB_STATES = ("queued", "claimed", "finished", "failed", "cancelled")
+
+
+class HostJob(db.Model):
+    """A load asked of another host sharing this registry: queued here, claimed by that host's
+    modelhub (one claim wins, as for leases), which then loads the model itself."""
+
+    __tablename__ = "host_job"
+    __table_args__ = (
+        _one_of("state", HOST_JOB_STATES, table="host_job"),
+        _one_of("job", WORKER_JOBS, table="host_job"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)  # the host asked to run it
+    job: Mapped[str] = mapped_column(String(16), default="load")
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    timeout: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    requested_by: Mapped[str | None] = mapped_column(String(255))  # the host that asked
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by_pid: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(Integer)  # the load attempt it started
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RetestState(db.Model):
+    """This host's "Retest": models whose results are from an older environment here, loaded again one
+    after another. One row per host, like ScanState: every web process shows the same progress."""
+
+    __tablename__ = "retest_state"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="idle")  # idle, running, finished, stopped, failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    current: Mapped[str | None] = mapped_column(String(MODEL_NAME_MAX))  # the model loading now
+    results: Mapped[list | None] = mapped_column(JSON)  # [{"model_name", "outcome", "status"}]
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -42,6 +42,9 @@ def base_config() -> dict:
         "MODELHUB_LOAD_TIMEOUT": float(os.environ.get("MODELHUB_LOAD_TIMEOUT", "900")),
         "MODELHUB_ALLOW_REMOTE_CODE": os.environ.get("MODELHUB_ALLOW_REMOTE_CODE") == "1",
         # CPU threads a load worker's torch may use: all cores but one, kept for the web server.
+        # This host's name in a registry several hosts share (results are kept per host and environment):
+        # the machine's host name unless set, e.g. when containers get a new one at every start.
+        "MODELHUB_HOST_NAME": os.environ.get("MODELHUB_HOST_NAME") or None,
         "MODELHUB_WORKER_THREADS": int(os.environ.get("MODELHUB_WORKER_THREADS") or max(1, (os.cpu_count() or 1) - 1)),
         # Browser surface (modelhub/security.py, docs/security.md): the address `modelhub serve` bound,
         # extra Host names to answer to (behind a proxy, a LAN name), and the bearer token that guards
