@@ -30,7 +30,8 @@ def begin(model: ModelRegistry, claim=None) -> LoadAttempt:
     """Set the model ``testing`` and open an attempt for it, in one committed transaction; ``claim(id)``
     adds the worker's lease to that transaction."""
     attempt = LoadAttempt(
-        model_id=model.id, previous_status=model.compatibility_status, load_config=model.load_config, stage="starting"
+        model_id=model.id, previous_status=model.compatibility_status, load_config=model.load_config, stage="starting",
+        **worker_runs.provenance(model),
     )
     db.session.add(attempt)
     model.compatibility_status = "testing"

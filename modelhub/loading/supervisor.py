@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from modelhub import registry
+from modelhub import environments, registry
 from modelhub.exceptions import LoadConflict, NotLoaded
 from modelhub.extensions import db
 from modelhub.loading import leases, ml_stack, status_rules
@@ -118,6 +118,9 @@ class Supervisor:
             model = self._make_way(model_name, force)
             directory.mkdir(parents=True, exist_ok=True)  # before the claim: a failure here records nothing
             self.claiming[model.id] += 1  # our lease-to-be is not a dead owner's, though no worker runs yet
+        # This host's environment, registered (once per process) before the claim's transaction opens:
+        # the run records it, and registering it inside that transaction would wait on itself (SQLite).
+        environments.current_id(self.app)
         try:
             # The claim waits on the database (a busy one answers 503 after its busy timeout): outside the
             # lock, so other requests of this process do not queue behind that wait. The database, not

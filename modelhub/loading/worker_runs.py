@@ -2,11 +2,22 @@
 worker on one model (``models.WorkerRun``), opened ``running`` and closed once, whichever ending comes
 first. The kinds' own records (``loading/attempts.py``, ``measuring/measurements.py``) close theirs here."""
 
+from flask import current_app
 from sqlalchemy import select
 
-from modelhub import registry
+from modelhub import environments, registry
 from modelhub.extensions import db
-from modelhub.models import WorkerRun, utcnow
+from modelhub.models import LoadConfigVersion, ModelRegistry, WorkerRun, utcnow
+
+
+def provenance(model: ModelRegistry) -> dict:
+    """What a run opened now on ``model`` records beside its load_config text: the version of the
+    load_config it runs and the environment it runs in (``WorkerRun`` columns)."""
+    version_id = db.session.scalar(
+        select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model.id)
+        .order_by(LoadConfigVersion.number.desc()).limit(1)
+    )
+    return {"config_version_id": version_id, "environment_id": environments.current_id(current_app)}
 
 
 def close(run_type: type[WorkerRun], run_id: int, outcome: str, columns: dict, *, what: str, also=None, then=None):

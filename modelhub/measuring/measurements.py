@@ -12,7 +12,8 @@ from modelhub.models import Measurement, ModelRegistry
 
 def begin(model: ModelRegistry, settings: dict, claim=None) -> Measurement:
     """Open a measurement; ``claim(id)`` adds the worker's lease to the same transaction."""
-    measurement = Measurement(model_id=model.id, load_config=model.load_config, settings=settings, stage="starting")
+    measurement = Measurement(model_id=model.id, load_config=model.load_config, settings=settings, stage="starting",
+                              **worker_runs.provenance(model))
     db.session.add(measurement)
     if claim is not None:
         db.session.flush()
