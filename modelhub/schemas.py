@@ -204,6 +204,11 @@ class WorkerRunSchema(Schema):
     load_config = fields.String(allow_none=True)
     final_kwargs = fields.Dict(allow_none=True, metadata={"description": "What the model was loaded with."})
     environment = fields.Dict(allow_none=True, metadata={"description": "The machine and libraries it ran with."})
+    environment_id = fields.Integer(allow_none=True, metadata={
+        "description": "The environment (GET /api/environments/{id}) it ran in; null for runs from before "
+                       "environments were recorded."})
+    config_version_id = fields.Integer(allow_none=True, metadata={
+        "description": "The version of the model's load_config it ran (GET /api/models/{name}/configs)."})
     worker_pid = fields.Integer(allow_none=True)
 
 
@@ -215,7 +220,15 @@ class AttemptSchema(WorkerRunSchema):
     suggestion = fields.Dict(allow_none=True, metadata={"description": "load_config keys to change (null removes)"})
     plugin_changes = fields.List(fields.Dict(), allow_none=True, metadata={
         "description": "Per plugin that changed the kwargs: its name (plugin), the keys it set, its notes (or error)."})
-    smoke_test = fields.Dict(allow_none=True)
+    smoke_test = fields.Dict(allow_none=True, metadata={
+        "description": "The fixed prompt, the model's greedy continuation of it, and how long it took."})
+    load_report = fields.Dict(allow_none=True, metadata={
+        "description": "What the load really was: dtype and attention used, where each part sits, quantization, "
+                       "weights transformers reported missing, mismatched or unexpected."})
+    warnings = fields.List(fields.String(), allow_none=True, metadata={
+        "description": "What looked wrong without failing the load (e.g. a degenerate continuation)."})
+    environment_status = compatibility_status(allow_none=True, metadata={
+        "description": "The model's status in this attempt's environment after it ended."})
 
 
 class AttemptsQuerySchema(Schema):
