@@ -88,6 +88,16 @@ class NotLoaded(ModelhubError):
     status = 409
 
 
+# Environments ---------------------------------------------------------------------------------------
+
+
+class EnvironmentNotFound(ModelhubError, LookupError):
+    status = 404
+
+    def __init__(self, environment_id):
+        super().__init__(f"No environment with id {environment_id!r} (GET /api/environments lists them).")
+
+
 # Discovery ------------------------------------------------------------------------------------------
 
 
