@@ -4,7 +4,6 @@ which results this host's upgrade made stale."""
 import pytest
 
 from modelhub import compatibility, environments, registry
-from modelhub.extensions import db
 from modelhub.loading import attempts
 
 
@@ -16,7 +15,7 @@ def ctx(app):
 
 
 def on_host(app, host, monkeypatch):
-    """Run what follows as host ``host`` (its own environment)."""
+    """Run what follows as host ``host`` (its own environment, registered now)."""
     monkeypatch.setitem(app.config, "MODELHUB_HOST_NAME", host)
     environments.forget_cached(app)
     return environments.current_id(app)
@@ -31,8 +30,14 @@ def upgrade(app, monkeypatch, transformers="99.0.0"):
 
 
 def load(name, outcome, **details):
+    """An attempt on ``name`` in the current environment, ended with ``outcome`` (``details``: its columns)."""
     attempt = attempts.begin(registry.get_model(name))
     return attempts.finish(attempt.id, outcome, **details)
+
+
+def status(name):
+    registry.db.session.expire_all()
+    return registry.get_model(name).compatibility_status
 
 
 def test_needing_retest_lists_models_learned_only_before_this_hosts_upgrade(ctx, monkeypatch):

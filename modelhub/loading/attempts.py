@@ -1,13 +1,18 @@
 """Recording load attempts and what they teach: the compatibility status follows the outcomes.
 
 - starting a load commits ``testing`` (and the attempt) before the worker starts;
-- success -> ``compatible``, failure -> ``incompatible``; a success right after a failure, or a failure
-  right after a success, -> ``degraded`` (what the status means to users: "intermittent failures");
+- in the attempt's environment (``environment_status``): success -> ``compatible``, failure ->
+  ``incompatible``; a success right after a failure, or a failure right after a success, *in the same
+  environment* -> ``degraded`` (what the status means to users: "intermittent failures"), and so is a
+  success that loaded only with parts offloaded (``load_report["degraded_reason"]``);
+- the model's status then becomes the summary of its environments' results
+  (``compatibility.summary_status``; the full table: modelhub/loading/status_rules.py);
 - an attempt cut short (the user cancelled it, or the server died) is ``interrupted`` and the model
-  gets back the status it had before (the full table: modelhub/loading/status_rules.py);
+  gets back the status it had before;
 - a loaded model whose worker dies on its own (killed, crashed) gets a follow-up attempt, a failure
-  (``WorkerDiedWhileLoaded``) spanning the time it was loaded: the successful attempt stays what it
-  was (the model did load), and the status moves as for any failure after a success (``degraded``).
+  (``WorkerDiedWhileLoaded``) in the same environment spanning the time it was loaded: the successful
+  attempt stays what it was (the model did load), and the status moves as for any failure after a
+  success (``degraded`` there).
 
 Each function runs in its own short transaction: none is held open while a model loads.
 """
@@ -16,10 +21,10 @@ import logging
 
 from sqlalchemy import select, update
 
-from modelhub import registry
+from modelhub import compatibility, registry
 from modelhub.extensions import db
 from modelhub.loading import worker_runs
-from modelhub.loading.status_rules import next_status
+from modelhub.loading.status_rules import environment_status, status_after_interruption
 from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 from modelhub.schemas import AttemptSchema
 
@@ -57,8 +62,13 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
 
     def move_status(attempt: LoadAttempt) -> None:
         model = db.session.get(ModelRegistry, attempt.model_id)
-        if model is not None:
-            model.compatibility_status = next_status(outcome, _previous_outcome(attempt), attempt.previous_status)
+        if model is None:
+            return
+        if outcome == "interrupted":
+            model.compatibility_status = status_after_interruption(attempt.previous_status)
+            return
+        attempt.environment_status = environment_status(outcome, _previous_outcome(attempt), _degraded_reason(attempt))
+        _summarise(model, attempt)
 
     return worker_runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
                              also=also, then=move_status)
@@ -66,7 +76,8 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
 
 DIED_WHILE_LOADED = "WorkerDiedWhileLoaded"
 # What the loaded model's worker was run with, carried over to the record of its death.
-_CARRIED_OVER = ("load_config", "final_kwargs", "environment", "plugin_changes", "worker_pid")
+_CARRIED_OVER = ("load_config", "config_version_id", "environment_id", "final_kwargs", "environment",
+                 "plugin_changes", "worker_pid")
 
 
 def record_death_while_loaded(loaded_attempt_id: int, *, error_message: str, explanation: str,
@@ -88,21 +99,37 @@ def record_death_while_loaded(loaded_attempt_id: int, *, error_message: str, exp
                              **{column: getattr(loaded, column) for column in _CARRIED_OVER})
         db.session.add(record)
         db.session.flush()  # its id, which orders it after the success for _previous_outcome
-        model.compatibility_status = next_status("failure", _previous_outcome(record), record.previous_status)
+        record.environment_status = environment_status("failure", _previous_outcome(record))
+        _summarise(model, record)
         return record
 
     return registry.commit_on_newest(write, f"the death of the worker of load attempt {loaded_attempt_id}")
 
 
 def _previous_outcome(attempt: LoadAttempt) -> str | None:
-    """The outcome of the model's last finished attempt before this one (interruptions do not count)."""
+    """The outcome of the model's last finished attempt before this one in the same environment
+    (interruptions do not count; attempts from before environments were are one environment of their own)."""
+    same_environment = (LoadAttempt.environment_id.is_(None) if attempt.environment_id is None
+                        else LoadAttempt.environment_id == attempt.environment_id)
     return db.session.scalar(
         select(LoadAttempt.outcome)
-        .where(LoadAttempt.model_id == attempt.model_id, LoadAttempt.id < attempt.id,
-               LoadAttempt.outcome.in_(("success", "failure")))
+        .where(LoadAttempt.model_id == attempt.model_id, LoadAttempt.id < attempt.id, same_environment,
+               LoadAttempt.outcome.in_(compatibility.FINISHED))
         .order_by(LoadAttempt.id.desc())
         .limit(1)
     )
+
+
+def _degraded_reason(attempt: LoadAttempt) -> str | None:
+    """Why a load that worked counts only as degraded (parts offloaded to CPU or disk), from the worker's report."""
+    report = attempt.load_report if isinstance(attempt.load_report, dict) else {}
+    return report.get("degraded_reason") or None
+
+
+def _summarise(model: ModelRegistry, ended: LoadAttempt) -> None:
+    """The model's status after ``ended`` (its environment_status set, flushed by the query): the
+    summary of its environments' results."""
+    model.compatibility_status = compatibility.summary_status(model.id) or ended.environment_status
 
 
 def close_interrupted(plugins=None, keep: set[int] = frozenset()) -> list[int]:
