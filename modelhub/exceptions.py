@@ -107,6 +107,41 @@ class ScanInProgress(ModelhubError):
     status = 409
 
 
+# Hosts sharing a registry: loads asked of another host, and this host's Retest ---------------------
+
+
+class UnknownHost(ModelhubError, ValueError):
+    """A load asked of a host that never ran modelhub on this registry; ``messages`` are per field."""
+
+    status = 400
+
+    def __init__(self, host: str, known: list[str]):
+        names = ", ".join(repr(name) for name in known) or "none yet"
+        message = (f"No host named {host!r} has used this registry; known hosts: {names}. A host becomes known "
+                   "once its modelhub has started with this database.")
+        super().__init__(message)
+        self.messages = {"host": [message]}
+
+
+class HostJobNotFound(ModelhubError, LookupError):
+    status = 404
+
+    def __init__(self, job_id: int):
+        super().__init__(f"No host job with id {job_id}.")
+
+
+class HostJobConflict(ModelhubError):
+    """The same load already queued for that host, or a job no longer queued (cannot be cancelled)."""
+
+    status = 409
+
+
+class RetestConflict(ModelhubError):
+    """A retest already runs on this host (start), or none runs (stop)."""
+
+    status = 409
+
+
 # Export and import -----------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from flask import Flask
 from modelhub import environments, registry
 from modelhub.exceptions import LoadConflict, NotLoaded
 from modelhub.extensions import db
-from modelhub.loading import leases, ml_stack, status_rules
+from modelhub.loading import host_jobs, leases, ml_stack, status_rules
 from modelhub.loading.claim import Claim
 from modelhub.loading.job_kind import JobKind
 from modelhub.loading.jobs import KINDS, LOAD, MEASURE
@@ -81,8 +81,10 @@ class Supervisor:
 
     def start_reaper(self) -> None:
         """In a served process: a thread that takes over the leases of dead owners every few seconds, so
-        a load whose web process was killed ends as interrupted without waiting for a request."""
+        a load whose web process was killed ends as interrupted without waiting for a request; and one
+        that picks up the loads other hosts sharing the registry asked of this one (host_jobs.py)."""
         threading.Thread(target=self._reap_forever, daemon=True, name="modelhub-lease-reaper").start()
+        host_jobs.HostJobPoller(self.app, self).start()
 
     def _reap_forever(self) -> None:
         while True:

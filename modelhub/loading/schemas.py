@@ -1,0 +1,77 @@
+"""The API's schemas for hosts sharing a registry (jobs asked of another host) and this host's Retest."""
+
+from marshmallow import Schema, fields
+
+from modelhub import models as m
+from modelhub.fields import Choice, Text, UtcDateTime
+
+
+def host_job_state(**kwargs) -> Choice:
+    return Choice(m.HOST_JOB_STATES, component="HostJobState", **kwargs)
+
+
+class HostSchema(Schema):
+    """A host that has used this registry, with its newest environment."""
+
+    host = fields.String(metadata={"description": "Its name (MODELHUB_HOST_NAME, else the machine's host name)."})
+    this_host = fields.Boolean(metadata={"description": "True for the host answering this request."})
+    environment_id = fields.Integer(metadata={"description": "Its newest environment (fingerprint row)."})
+    fingerprint = fields.String()
+    description = fields.String(metadata={"description": "Its accelerator, runtime and transformers, in one line."})
+    last_seen_at = UtcDateTime(metadata={
+        "description": "When its modelhub was last seen running (renewed every 30 s while it serves)."})
+    queued_jobs = fields.Integer(metadata={"description": "Loads waiting for it to pick them up."})
+
+
+class HostJobSchema(Schema):
+    """A load asked of another host: queued, claimed by one of its processes, then finished (the load
+    attempt started: ``run_id``) or failed (``error``); a queued one can be cancelled."""
+
+    id = fields.Integer()
+    model_name = fields.String(allow_none=True)
+    host = fields.String(metadata={"description": "The host asked to load it."})
+    job = Choice(m.WORKER_JOBS, component="WorkerJob")
+    force = fields.Boolean()
+    timeout = fields.Float(allow_none=True)
+    state = host_job_state()
+    requested_by = fields.String(allow_none=True, metadata={"description": "The host that asked."})
+    requested_at = UtcDateTime()
+    claimed_at = UtcDateTime(allow_none=True)
+    claimed_by_pid = fields.Integer(allow_none=True, metadata={"description": "The process on that host that took it."})
+    run_id = fields.Integer(allow_none=True, metadata={
+        "description": "The load attempt it started (GET /api/models/{name}/attempts)."})
+    attempt_outcome = Choice(m.ATTEMPT_OUTCOMES, component="RunOutcome", allow_none=True, metadata={
+        "description": "That attempt's outcome now (running while it loads)."})
+    finished_at = UtcDateTime(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": "Why the host could not start the load."})
+
+
+class HostJobsQuerySchema(Schema):
+    host = Text(max_length=255)
+    state = host_job_state()
+
+
+class RetestResultSchema(Schema):
+    model_name = fields.String()
+    attempt_id = fields.Integer(allow_none=True)
+    outcome = fields.String(metadata={"description": "The attempt's outcome, or 'skipped' when it could not start."})
+    status = fields.String(allow_none=True, metadata={"description": "The model's status on this host afterwards."})
+    error = fields.String(allow_none=True)
+
+
+class RetestStatusSchema(Schema):
+    """This host's Retest: the models whose results here are only from an older environment of this
+    host, and the run loading them one after another."""
+
+    host = fields.String()
+    state = fields.String(metadata={"description": "idle, running, finished, stopped or failed"})
+    done = fields.Integer()
+    total = fields.Integer()
+    current = fields.String(allow_none=True, metadata={"description": "The model being retested now."})
+    stop_requested = fields.Boolean()
+    results = fields.List(fields.Nested(RetestResultSchema))
+    started_at = fields.Float(allow_none=True)
+    finished_at = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+    needing = fields.List(fields.String(), metadata={
+        "description": "Models that need a retest on this host now (results only from an older environment)."})
