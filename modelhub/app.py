@@ -61,6 +61,7 @@ def _register_views(app: Flask) -> None:
     from modelhub.errors import ModelhubApi
     from modelhub import views
     from modelhub.api.card_scores import blp as card_scores_api
+    from modelhub.api.compatibility import blp as compatibility_api
     from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.exchange import blp as exchange_api
@@ -79,5 +80,6 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(card_scores_api)
     api.register_blueprint(measuring_api)
     api.register_blueprint(exchange_api)
+    api.register_blueprint(compatibility_api)
     app.register_blueprint(views.bp)
     app.after_request(add_etag)

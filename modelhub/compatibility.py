@@ -136,10 +136,51 @@ class EnvironmentResult:
         return environments.describe(self.environment)
 
     @property
+    def environment_id(self) -> int | None:
+        return self.environment.id if self.environment is not None else None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.environment.fingerprint if self.environment is not None else None
+
+    @property
+    def host(self) -> str | None:
+        return self.environment.host if self.environment is not None else None
+
+    @property
+    def outcome(self) -> str:
+        return self.latest.outcome
+
+    @property
+    def attempt_id(self) -> int:
+        return self.latest.id
+
+    @property
+    def finished_at(self):
+        return self.latest.finished_at
+
+    @property
+    def config_version_id(self) -> int | None:
+        return self.latest.config_version_id
+
+    @property
+    def load_config(self) -> str | None:
+        return self.latest.load_config
+
+    @property
     def reason(self) -> str | None:
         """Why a success counts only as degraded there (parts offloaded), when it does."""
         report = self.latest.load_report if isinstance(self.latest.load_report, dict) else {}
         return report.get("degraded_reason") if self.latest.outcome == "success" else None
+
+
+def where_it_loads(app, model: ModelRegistry) -> dict:
+    """The model's status (the summary), its status here, and its result in each environment."""
+    status_here = here(app, model)
+    return {"model_name": model.model_name, "summary": model.compatibility_status,
+            "here": {"environment_id": status_here.environment_id, "status": status_here.status,
+                     "stale": status_here.stale},
+            "environments": results(app, model)}
 
 
 def results(app, model: ModelRegistry) -> list[EnvironmentResult]:
@@ -232,15 +273,26 @@ def here_statuses(app, model_ids) -> dict[int, Here]:
 
 # The environments themselves ------------------------------------------------------------------------
 
+# Beyond what a database integer holds no id can exist (and PostgreSQL would refuse the query).
+_LARGEST_ID = 2**31 - 1
 
-def all_environments() -> list[Environment]:
+
+def all_environments(app) -> list[dict]:
     """Every environment any host of this registry ran in, by host, newest first."""
-    return list(db.session.scalars(select(Environment).order_by(Environment.host, Environment.last_seen_at.desc(),
-                                                               Environment.id.desc())))
+    current = environments.current_id(app)
+    return [_record(environment, current) for environment in db.session.scalars(
+        select(Environment).order_by(Environment.host, Environment.last_seen_at.desc(), Environment.id.desc()))]
 
 
-def get_environment(environment_id: int) -> Environment:
-    environment = db.session.get(Environment, environment_id)
+def get_environment(app, environment_id: int) -> dict:
+    environment = db.session.get(Environment, environment_id) if 0 < environment_id <= _LARGEST_ID else None
     if environment is None:
         raise EnvironmentNotFound(environment_id)
-    return environment
+    return _record(environment, environments.current_id(app))
+
+
+def _record(environment: Environment, current: int) -> dict:
+    return {"id": environment.id, "fingerprint": environment.fingerprint, "host": environment.host,
+            "description": environments.describe(environment), "facts": environment.facts,
+            "first_seen_at": environment.first_seen_at, "last_seen_at": environment.last_seen_at,
+            "current": environment.id == current}

@@ -32,6 +32,9 @@ EXPECTED = {
     ("/api/export", "get"): {"200", "503"},
     ("/api/import", "post"): {"200", "400", "409", "413", "415", "422", "503"},
     ("/api/models/{model_name}/report", "get"): {"200", "404", "409", "503"},
+    ("/api/models/{model_name}/compatibility", "get"): {"200", "404", "503"},
+    ("/api/environments", "get"): {"200", "503"},
+    ("/api/environments/{environment_id}", "get"): {"200", "404", "503"},
 }
 
 
@@ -97,6 +100,9 @@ OPERATION_IDS = {
     ("/api/export", "get"): "exportRegistry",
     ("/api/import", "post"): "importRegistry",
     ("/api/models/{model_name}/report", "get"): "getCompatibilityReport",
+    ("/api/models/{model_name}/compatibility", "get"): "getModelCompatibility",
+    ("/api/environments", "get"): "listEnvironments",
+    ("/api/environments/{environment_id}", "get"): "getEnvironment",
 }
 
 
