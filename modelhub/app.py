@@ -4,6 +4,7 @@ import atexit
 
 from flask import Flask
 
+from modelhub import config_history  # noqa: F401 (its session listener records every load_config change)
 from modelhub.database import MigrationCommands, configure_connections, engine_options, upgrade_database
 from modelhub.discovery.service import ScanRunner
 from modelhub.extensions import db

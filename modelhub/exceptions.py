@@ -55,6 +55,35 @@ class PreconditionFailed(ModelhubError):
         return {"ETag": f'"{self.current_etag}"'}  # the version to retry against
 
 
+class ConfigVersionNotFound(ModelhubError, LookupError):
+    """No version with that number in the model's load_config history."""
+
+    status = 404
+
+    def __init__(self, name: str, number):
+        super().__init__(f"Model {name!r} has no load_config version {number!r}: GET /api/models/{name}/configs "
+                         "lists its versions.")
+
+
+class NothingToRestore(ModelhubError):
+    """Restoring a version whose load_config is the one in force: nothing would change."""
+
+    status = 409
+
+    def __init__(self, name: str, number: int):
+        super().__init__(f"Version {number} of {name!r}'s load_config is the one in force already: nothing to "
+                         "restore.")
+
+
+class RestoreRefused(ModelhubError):
+    """An old load_config that a PATCH would refuse today (a key of a plugin no longer installed)."""
+
+    status = 422
+
+    def __init__(self, name: str, number: int, why: str):
+        super().__init__(f"Version {number} of {name!r}'s load_config cannot be saved again: {why}")
+
+
 class WriteContention(ModelhubError):
     """Too many concurrent writers on one model for an unguarded write to get through."""
 

@@ -32,6 +32,9 @@ EXPECTED = {
     ("/api/export", "get"): {"200", "503"},
     ("/api/import", "post"): {"200", "400", "409", "413", "415", "422", "503"},
     ("/api/models/{model_name}/report", "get"): {"200", "404", "409", "503"},
+    ("/api/models/{model_name}/configs", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/configs/{number}", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/configs/{number}/restore", "post"): {"201", "404", "409", "412", "422", "503"},
     ("/api/models/{model_name}/compatibility", "get"): {"200", "404", "503"},
     ("/api/environments", "get"): {"200", "503"},
     ("/api/environments/{environment_id}", "get"): {"200", "404", "503"},
@@ -100,6 +103,9 @@ OPERATION_IDS = {
     ("/api/export", "get"): "exportRegistry",
     ("/api/import", "post"): "importRegistry",
     ("/api/models/{model_name}/report", "get"): "getCompatibilityReport",
+    ("/api/models/{model_name}/configs", "get"): "listConfigVersions",
+    ("/api/models/{model_name}/configs/{number}", "get"): "getConfigVersion",
+    ("/api/models/{model_name}/configs/{number}/restore", "post"): "restoreConfigVersion",
     ("/api/models/{model_name}/compatibility", "get"): "getModelCompatibility",
     ("/api/environments", "get"): "listEnvironments",
     ("/api/environments/{environment_id}", "get"): "getEnvironment",
@@ -117,7 +123,7 @@ def test_every_operation_has_its_own_operation_id(spec):
 def test_the_links_from_a_created_model_name_existing_operations(spec):
     links = spec["paths"]["/api/models"]["post"]["responses"]["201"]["links"]
     assert {link["operationId"] for link in links.values()} <= set(OPERATION_IDS.values())
-    assert len(links) == 13
+    assert len(links) == 14
 
 
 def _resolve(spec, response):
