@@ -2,7 +2,8 @@
 
 It owns the two keys every load may carry (``dtype``, ``revision``), describes the machine for the other
 plugins (versions, GPUs, ROCm, WSL, which optional packages are installed), loads the model when no other
-plugin does (``trylast``) and, also ``trylast``, turns the errors any load can hit (out of memory, a
+plugin does (``trylast``; with what transformers reported about the checkpoint's weights, which the
+worker judges: modelhub/loading/verdict.py) and, also ``trylast``, turns the errors any load can hit (out of memory, a
 removed keyword, missing or damaged files, NaN logits) into a cause and a load_config to try. Plugins
 that know a narrower error answer ``explain_failure`` first.
 """
@@ -46,7 +47,8 @@ def describe_environment(environment):
     if torch.cuda.is_available():  # ROCm builds answer here too (HIP devices are torch.cuda devices)
         for index in range(torch.cuda.device_count()):
             properties = torch.cuda.get_device_properties(index)
-            gpus.append({"index": index, "name": properties.name, "memory_bytes": int(properties.total_memory)})
+            gpus.append({"index": index, "name": properties.name, "memory_bytes": int(properties.total_memory),
+                         "architecture": _architecture(properties)})
     packages = {name: _version(name) for name in OPTIONAL_PACKAGES}
     return {
         "torch": torch.__version__,
@@ -61,6 +63,19 @@ def describe_environment(environment):
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def _architecture(properties):
+    """What the kernels are built for: the compute capability on CUDA (sm_89), gcnArchName on ROCm
+    (gfx1100). Read from properties torch already has; None if this build does not expose them."""
+    import torch
+
+    try:
+        if getattr(torch.version, "hip", None):
+            return getattr(properties, "gcnArchName", None) or None
+        return f"sm_{properties.major}{properties.minor}"
+    except AttributeError:
+        return None
 
 
 def _version(name):
@@ -82,12 +97,16 @@ def _is_wsl():
 def load_model(model, kwargs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = AutoModelForCausalLM.from_pretrained(model.location, **_unshared(kwargs))
+    # What transformers found in the checkpoint comes back with the model, for the worker to judge. A shape
+    # mismatch is not raised here (transformers would raise without naming the weights): it comes back
+    # among the mismatched keys, and the worker fails the load naming them.
+    call_kwargs = {"ignore_mismatched_sizes": True, **_unshared(kwargs), "output_loading_info": True}
+    loaded, loading_info = AutoModelForCausalLM.from_pretrained(model.location, **call_kwargs)
     tokenizer_kwargs = {"revision": kwargs.get("revision")}
     if kwargs.get("trust_remote_code"):  # allowed by the safety plugin; custom tokenizers need it too
         tokenizer_kwargs["trust_remote_code"] = True
     tokenizer = AutoTokenizer.from_pretrained(model.location, **tokenizer_kwargs)
-    return LoadedModel(model=loaded, tokenizer=tokenizer)
+    return LoadedModel(model=loaded, tokenizer=tokenizer, loading_info=loading_info)
 
 
 def _unshared(value):

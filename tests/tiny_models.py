@@ -58,3 +58,58 @@ def build_all(root: Path) -> dict[str, Path]:
         tokenizer.save_pretrained(directory)
         built[kind] = directory
     return built
+
+
+# Checkpoints a verdict must see through, each built from scratch (or from a tiny model) into ``directory``
+# with the tokenizer of ``tokenizer_source`` (any built model's directory).
+
+def build_tied_llama(directory: Path, tokenizer_source: Path) -> Path:
+    """A Llama whose LM head is tied to its embeddings: the checkpoint has no lm_head.weight, and must load."""
+    from transformers import AutoModelForCausalLM
+
+    config = _configs()["llama"]
+    config.tie_word_embeddings = True
+    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
+    return _with_tokenizer(directory, tokenizer_source)
+
+
+def build_headless_bert(directory: Path, tokenizer_source: Path) -> Path:
+    """A BERT saved as BertModel, as sentence-embedding models are: no language-model head at all."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=VOCAB_SIZE, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128, pad_token_id=3)
+    BertModel(config).save_pretrained(directory)
+    return _with_tokenizer(directory, tokenizer_source)
+
+
+def build_mismatched_llama(directory: Path, llama: Path, extra_rows: int = 24) -> Path:
+    """A copy of the tiny Llama whose saved lm_head has ``extra_rows`` more rows than its config's vocab."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(llama, directory)
+    weights = load_file(directory / "model.safetensors")
+    head = weights["lm_head.weight"]
+    weights["lm_head.weight"] = torch.cat([head, head[:extra_rows]]).contiguous()
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+    return directory
+
+
+def build_t5(directory: Path, tokenizer_source: Path) -> Path:
+    """An encoder-decoder (T5): a text model AutoModelForCausalLM cannot load."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(vocab_size=VOCAB_SIZE, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4,
+                      decoder_start_token_id=3, pad_token_id=3, eos_token_id=2)
+    T5ForConditionalGeneration(config).save_pretrained(directory)
+    return _with_tokenizer(directory, tokenizer_source)
+
+
+def _with_tokenizer(directory: Path, tokenizer_source: Path) -> Path:
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(directory)
+    return directory

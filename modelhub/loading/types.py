@@ -25,10 +25,13 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    """What ``load_model`` returns."""
+    """What ``load_model`` returns. ``loading_info``: what transformers reported about the checkpoint's
+    weights (``from_pretrained(..., output_loading_info=True)``: missing, unexpected and mismatched keys);
+    the worker fails a load whose weights the model needs are missing or mismatched. None: not judged."""
 
     model: Any
     tokenizer: Any
+    loading_info: dict | None = None
 
 
 @dataclass

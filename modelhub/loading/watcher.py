@@ -217,5 +217,5 @@ def own_session(app: Flask):
 def _columns(message: dict) -> dict:
     """The worker's report, restricted to LoadAttempt columns."""
     allowed = ("error_type", "error_message", "explanation", "suggestion", "final_kwargs", "plugin_changes",
-               "environment", "smoke_test", "results")
+               "environment", "smoke_test", "results", "load_report", "warnings")
     return {key: message[key] for key in allowed if key in message}

@@ -21,6 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
+from modelhub.loading import load_report, verdict
 from modelhub.loading.pipeline import as_json, build_kwargs, describe_environment, jsonable
 from modelhub.loading.types import Explanation, LoadRefused, ModelInfo
 from modelhub.plugin_manager import create_plugin_host
@@ -104,8 +105,9 @@ def smoke_test(loaded) -> dict:
     new_tokens = output[0, inputs["input_ids"].shape[1]:]
     return {
         "prompt": SMOKE_PROMPT,
-        "output": tokenizer.decode(new_tokens, skip_special_tokens=True),
+        "output": tokenizer.decode(new_tokens, skip_special_tokens=True),  # the greedy continuation, as text
         "new_tokens": int(new_tokens.shape[0]),
+        "token_ids": [int(token) for token in new_tokens],
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -114,7 +116,7 @@ def run(request: dict, channel: Channel) -> object | None:
     """Load and test; report the outcome. Returns the loaded model (kept alive by the caller) or None."""
     started = time.perf_counter()
     host = create_plugin_host()
-    state: dict = {"environment": None, "final_kwargs": None, "plugin_changes": None}
+    state: dict = {"environment": None, "final_kwargs": None, "plugin_changes": None}  # sent with every ending
     model = load_config = kwargs = None
     try:
         channel.send("stage", stage="environment")
@@ -127,12 +129,15 @@ def run(request: dict, channel: Channel) -> object | None:
         kwargs, state["plugin_changes"] = build_kwargs(host, model, load_config, environment)
         state["final_kwargs"] = jsonable(kwargs)
         log.info("Final from_pretrained kwargs for %s: %s", model.name, as_json(kwargs))
+        verdict.preflight(model, kwargs)  # before any weight is read
         channel.send("stage", stage="loading", final_kwargs=state["final_kwargs"])
         loaded = host.hook.load_model(model=model, kwargs=kwargs, environment=environment)
         if loaded is None:
             raise LoadRefused("No plugin could load this model (is the default_loader plugin disabled?).")
+        _judge(loaded, model, environment, kwargs, state)
         channel.send("stage", stage="smoke_test")
         smoke = smoke_test(loaded)
+        state["warnings"].extend(verdict.continuation_warnings(smoke, loaded.tokenizer))
         log.info("Loaded %s; smoke test: %r", model.name, smoke["output"])
         channel.send("loaded", smoke_test=smoke, load_seconds=round(time.perf_counter() - started, 3), **state)
         if "measure" in request:
@@ -147,6 +152,16 @@ def run(request: dict, channel: Channel) -> object | None:
                      explanation=explanation.cause, suggestion=explanation.suggestion,
                      traceback=traceback.format_exc()[-4000:], **state)
         return None
+
+
+def _judge(loaded, model, environment: dict, kwargs: dict, state: dict) -> None:
+    """What the load really was into ``state`` (so that a failure from here on carries it too), then
+    whether it worked: missing or mismatched weights fail it (verdict.py), oddities become warnings."""
+    loading_info = getattr(loaded, "loading_info", None)
+    state["load_report"] = report = load_report.describe(loaded.model, loading_info, environment, kwargs)
+    state["warnings"] = verdict.weight_warnings(loading_info)
+    log.info("%s loaded as: %s", model.name, as_json(report))
+    verdict.check_weights(loaded.model, loading_info, model.files)
 
 
 def _measure(loaded, settings: dict, load_seconds: float) -> dict:
