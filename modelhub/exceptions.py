@@ -71,8 +71,7 @@ class NothingToRestore(ModelhubError):
     status = 409
 
     def __init__(self, name: str, number: int):
-        super().__init__(f"Version {number} of {name!r}'s load_config is the one in force already: nothing to "
-                         "restore.")
+        super().__init__(f"Version {number} is the load_config of {name!r} in force already: nothing to restore.")
 
 
 class RestoreRefused(ModelhubError):
@@ -81,7 +80,7 @@ class RestoreRefused(ModelhubError):
     status = 422
 
     def __init__(self, name: str, number: int, why: str):
-        super().__init__(f"Version {number} of {name!r}'s load_config cannot be saved again: {why}")
+        super().__init__(f"Version {number} of the load_config of {name!r} cannot be saved again: {why}")
 
 
 class WriteContention(ModelhubError):

@@ -5,7 +5,9 @@ import json
 from flask import Blueprint, current_app, make_response, render_template, request
 from marshmallow import EXCLUDE, ValidationError
 
-from modelhub import registry
+from modelhub import config_history, registry
+from modelhub.api.http import if_match
+from modelhub.exceptions import ConfigVersionNotFound, NothingToRestore, PreconditionFailed, RestoreRefused
 from modelhub.exchange import report
 from modelhub.loading import attempts
 from modelhub.measuring import measurements
@@ -17,6 +19,8 @@ bp = Blueprint("models", __name__)
 PAGE_SIZE = 50
 _query_schema = ModelListQuerySchema(unknown=EXCLUDE)
 _model_schema = ModelSchema()
+STALE_FORM = ("someone else changed this model since this form was read. It now shows the model as it is: "
+              "restore again if you still want to.")
 
 
 @bp.route("/")
@@ -63,6 +67,23 @@ def model_details(model_name):
     return details(model_name)
 
 
+@bp.post("/models/<path:model_name>/configs/<number>/restore")
+def restore_config(model_name, number):
+    """The history's Restore button: make an old load_config the model's again (a new version), then
+    re-render the details form, with the restored config, the new ETag and what happened. A refusal
+    (the model changed since the form was read, nothing to restore, no such version) re-renders the
+    form as the model is now, saying why, with the refusal's status (static/js/modelhub.js swaps it)."""
+    try:
+        restored = config_history.restore(model_name, number, if_match=if_match(), via="page")
+    except (PreconditionFailed, NothingToRestore, ConfigVersionNotFound, RestoreRefused) as refusal:
+        why = STALE_FORM if isinstance(refusal, PreconditionFailed) else str(refusal)
+        response = details(model_name, history_note=f"Not restored: {why}")
+        response.status_code = refusal.status
+        return response
+    return details(model_name, history_note=f"Restored version {restored.restored_from} as version "
+                                             f"{restored.number}: it is the load config in force now.")
+
+
 def card(model_name: str, load_error: str | None = None):
     """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused."""
     model = registry.get_model(model_name)
@@ -70,15 +91,17 @@ def card(model_name: str, load_error: str | None = None):
                            load_error=load_error)
 
 
-def details(model_name: str, card_import=None):
+def details(model_name: str, card_import=None, history_note: str | None = None):
     """The details form (``_model_details.html``) with its ETag; ``card_import``: the outcome of an
-    "Import scores from model card" to show beside its button."""
+    "Import scores from model card" to show beside its button; ``history_note``: what a Restore in the
+    load config history did (or why it did not)."""
     model = registry.get_model(model_name)
     response = make_response(render_template(
         "models/_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
         state=load_states([model])[model.model_name], proof=report.proof(model), card_import=card_import,
         attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
         measurements=measurements.history(model, limit=5), copies=registry.copies(model),
+        config_history=config_history.history(model), history_note=history_note,
     ))
     response.headers["ETag"] = f'"{model.etag}"'
     return response

@@ -133,7 +133,13 @@
     try {
       const response = await fetch(form.dataset.apiUrl, {
         method: "PATCH",
-        headers: { "Content-Type": "application/json", "If-Match": form.dataset.etag },
+        headers: {
+          "Content-Type": "application/json",
+          "If-Match": form.dataset.etag,
+          // Recorded with the load_config version this save makes (its history in the modal).
+          "X-Modelhub-Via": "page",
+          "X-Load-Config-Source": form.dataset.configSource || "typed",
+        },
         body: JSON.stringify(body),
       });
       if (response.ok) {
@@ -214,8 +220,28 @@
       else config[key] = value;
     }
     field.value = JSON.stringify(config, null, 4);
+    // Saved as it is, the new version says it came from the suggestion; typing in the field makes it typed.
+    form.dataset.configSource = "suggestion";
     field.focus();
   }
+
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "field-load_config") event.target.form.dataset.configSource = "typed";
+  });
+
+  // ---- the load config history's Restore -------------------------------------------------------
+  // A refused Restore (the model changed since the form was read, nothing to restore) answers the form
+  // as the model is now, saying why: swap it in like a success instead of dropping it.
+  const RESTORE_REFUSALS = [404, 409, 412, 422];
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (!event.target.closest || !event.target.closest("[data-restore]")) return;
+    const status = event.detail.xhr.status;
+    if (RESTORE_REFUSALS.includes(status) && event.detail.xhr.responseText.includes('id="model-form"')) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 
   // ---- wiring -----------------------------------------------------------------------------------
 
