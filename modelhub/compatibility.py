@@ -130,6 +130,7 @@ class EnvironmentResult:
     here: bool  # this host's current environment
     stale: bool  # an older environment of its host: the host has changed since
     counted: bool  # whether the registry's status (the summary) counts it
+    this_host: bool  # an environment of this host (the current one, or an older one)
 
     @property
     def description(self) -> str:
@@ -194,6 +195,7 @@ def results(app, model: ModelRegistry) -> list[EnvironmentResult]:
         [key for key in groups if key is not None])))}
     numbers = _version_numbers(attempt.config_version_id for attempt in latest.values())
     current, newest = environments.current_id(app), _newest_per_host(found.values())
+    this_host = environments.host_name(app.config)
     rows = []
     for key, group in groups.items():
         environment, attempt = found.get(key), latest[group.attempt_ids[0]]
@@ -202,12 +204,13 @@ def results(app, model: ModelRegistry) -> list[EnvironmentResult]:
             config_version=numbers.get(attempt.config_version_id),
             successes=group.outcomes.count("success"), failures=group.outcomes.count("failure"),
             here=key is not None and key == current, counted=key in counted,
-            stale=environment is not None and _stale(environment, app, current, newest)))
+            this_host=environment is not None and environment.host == this_host,
+            stale=environment is not None and _stale(environment, this_host, current, newest)))
     return sorted(rows, key=lambda row: (not row.here, -row.latest.id))
 
 
-def _stale(environment: Environment, app, current: int, newest: dict[str, int]) -> bool:
-    if environment.host == environments.host_name(app.config):
+def _stale(environment: Environment, this_host: str, current: int, newest: dict[str, int]) -> bool:
+    if environment.host == this_host:
         return environment.id != current
     return newest.get(environment.host, environment.id) != environment.id
 

@@ -49,3 +49,28 @@ def badges(model) -> list[str]:
 def _number(value: float) -> str:
     """72.5 -> "72.5", 38.0 -> "38", 8.1234 -> "8.12": badges are read at a glance."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def here_mark(model, here) -> tuple[str, str] | None:
+    """The card's mark for this host, as (text, status class), when what the card shows is not what this
+    host knows: its own status differs from the registry's, it has only results from before its
+    environment changed, or the status was learned on other hosts only. None while a load runs, or
+    when there is nothing to tell (``here`` None: not looked up)."""
+    if here is None or model.compatibility_status == "testing":
+        return None
+    if here.status is not None:
+        return None if here.status == model.compatibility_status else (f"here: {here.status}", here.status)
+    if here.stale:
+        return "here: needs retest", "unknown"
+    if here.elsewhere:
+        return "here: untested", "unknown"
+    return None
+
+
+def here_title(text: str) -> str:
+    """The hover text of the card's mark."""
+    if text == "here: needs retest":
+        return "This host's results are from before its libraries or driver changed: load it again here"
+    if text == "here: untested":
+        return "Learned on other hosts: not loaded on this host yet"
+    return "Its status on this host (the badge is the registry's, from every host)"

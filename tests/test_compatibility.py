@@ -59,3 +59,80 @@ def test_needing_retest_lists_models_learned_only_before_this_hosts_upgrade(ctx,
     load("acme/beta", "success")  # retested on the new fingerprint
     assert compatibility.needing_retest(ctx) == ["acme/alpha"]
     assert compatibility.retest_count(ctx) == 1
+
+
+def mark_of(client, name):
+    """The card's "here" mark as the Models page renders it (None: no mark)."""
+    import re
+
+    html = client.get("/models", query_string={"q": name}).get_data(as_text=True)
+    card = html.split(f'data-model-name="{name}"', 1)[1].split("</li>", 1)[0]
+    found = re.search(r'class="badge here-mark status-(\w+)"[^>]*>([^<]+)<', card)
+    return (found.group(2), found.group(1)) if found else None
+
+
+def test_the_cards_here_mark_says_when_this_host_differs(ctx, client, monkeypatch):
+    registry.create_model({"model_name": "acme/alpha"})
+    assert mark_of(client, "acme/alpha") is None  # nothing learned anywhere
+
+    on_host(ctx, "rocm-desktop", monkeypatch)
+    load("acme/alpha", "success")
+    assert mark_of(client, "acme/alpha") is None  # this host's status is the registry's
+
+    on_host(ctx, "cuda-laptop", monkeypatch)
+    assert mark_of(client, "acme/alpha") == ("here: untested", "unknown")  # learned on the desktop only
+    load("acme/alpha", "failure")
+    assert status("acme/alpha") == "compatible"
+    assert mark_of(client, "acme/alpha") == ("here: incompatible", "incompatible")
+    # The card fragment (after a load or a save) carries the same mark.
+    card = client.get("/models/acme/alpha/card").get_data(as_text=True)
+    assert "here: incompatible" in card
+
+    upgrade(ctx, monkeypatch)
+    assert mark_of(client, "acme/alpha") == ("here: needs retest", "unknown")
+
+
+def test_a_page_of_cards_reads_this_hosts_statuses_in_one_query(ctx, client, monkeypatch):
+    from sqlalchemy import event
+
+    on_host(ctx, "laptop", monkeypatch)
+    for index in range(12):
+        registry.create_model({"model_name": f"acme/m{index:02}"})
+        load(f"acme/m{index:02}", "success" if index % 2 else "failure")
+    engine = registry.db.engine
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/models").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len([s for s in statements if "load_attempt" in s]) == 1, statements
+
+
+def test_the_modal_shows_where_it_loads(ctx, client, monkeypatch):
+    registry.create_model({"model_name": "acme/alpha", "load_config": '{"dtype": "float16"}'})
+    on_host(ctx, "rocm-desktop", monkeypatch)
+    load("acme/alpha", "failure", error_type="RuntimeError", error_message="HIP error: invalid device function")
+    on_host(ctx, "cuda-laptop", monkeypatch)
+    load("acme/alpha", "success", load_report={"degraded_reason": "2 layers offloaded to the CPU"})
+    upgrade(ctx, monkeypatch)
+    html = client.get("/models/acme/alpha/details").get_data(as_text=True)
+    section = html.split('id="where-it-loads"', 1)[1].split("</section>", 1)[0]
+    rows = section.split('<tr class="where-row')[1:]
+    assert len(rows) == 2
+    laptop, desktop = rows  # newest first: the laptop's (stale after its upgrade), then the desktop's
+    assert "cuda-laptop · " in laptop and "stale: this host has changed since" in laptop
+    assert "status-degraded" in laptop and "2 layers offloaded to the CPU" in laptop
+    assert "version 1" in laptop and "{&#34;dtype&#34;: &#34;float16&#34;}" in laptop
+    assert "rocm-desktop · " in desktop and "status-incompatible" in desktop and "stale" not in desktop
+    assert "this host" not in desktop
+
+    load("acme/alpha", "success")  # now loaded on the new fingerprint
+    fragment = client.get("/models/acme/alpha/where-it-loads").get_data(as_text=True)
+    first = fragment.split('<tr class="where-row')[1]
+    assert "where-here" in first and ">this host<" in first and "status-compatible" in first
+    assert "superseded: not counted" in fragment  # the laptop's old environment

@@ -12,6 +12,7 @@ from modelhub.settings import describe_database
 from modelhub.views import (
     card_scores,
     compare,
+    compatibility,
     discovery,
     exchange,
     loading,
@@ -21,7 +22,7 @@ from modelhub.views import (
 )
 
 bp = Blueprint("views", __name__)
-for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in):
+for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in, compatibility):
     bp.register_blueprint(_feature.bp)
 
 

@@ -5,7 +5,7 @@ import json
 from flask import Blueprint, current_app, make_response, render_template, request
 from marshmallow import EXCLUDE, ValidationError
 
-from modelhub import config_history, registry
+from modelhub import compatibility, config_history, registry
 from modelhub.api.http import if_match
 from modelhub.exceptions import ConfigVersionNotFound, NothingToRestore, PreconditionFailed, RestoreRefused
 from modelhub.exchange import report
@@ -33,7 +33,7 @@ def models_page():
         return bad_request(error)
     page = registry.list_models(**query)
     context = {"page": page, "query": query, "has_models": page.total > 0 or registry.has_models(),
-               "load_states": load_states(page.items)}
+               "load_states": load_states(page.items), "here_marks": here_marks(page.items)}
     if request.headers.get("HX-Request"):
         response = make_response(render_template("models/_model_results.html", **context))
     else:
@@ -52,7 +52,8 @@ def more_models():
     except ValidationError as error:
         return bad_request(error)
     page = registry.list_models(**query)
-    return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items))
+    return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items),
+                           here_marks=here_marks(page.items))
 
 
 @bp.route("/models/<path:model_name>/card")
@@ -88,7 +89,7 @@ def card(model_name: str, load_error: str | None = None):
     """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused."""
     model = registry.get_model(model_name)
     return render_template("models/_model_card.html", model=model, state=load_states([model])[model.model_name],
-                           load_error=load_error)
+                           load_error=load_error, here_marks=here_marks([model]))
 
 
 def details(model_name: str, card_import=None, history_note: str | None = None):
@@ -102,6 +103,7 @@ def details(model_name: str, card_import=None, history_note: str | None = None):
         attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
         measurements=measurements.history(model, limit=5), copies=registry.copies(model),
         config_history=config_history.history(model), history_note=history_note,
+        where_it_loads=compatibility.results(current_app, model),
     ))
     response.headers["ETag"] = f'"{model.etag}"'
     return response
@@ -111,3 +113,8 @@ def load_states(models) -> dict[str, dict]:
     """Each model's load state (``_load_controls.html``), every lease read once for the whole page."""
     state_of = current_app.extensions["modelhub.supervisor"].states()
     return {model.model_name: state_of(model.model_name) for model in models}
+
+
+def here_marks(models) -> dict[int, compatibility.Here]:
+    """Each card's status on this host (``_here_mark.html``), read in one query for the whole page."""
+    return compatibility.here_statuses(current_app, [model.id for model in models])
