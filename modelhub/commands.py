@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 
-from modelhub import __version__, registry
+from modelhub import __version__, config_history, registry
 from modelhub.discovery.service import scan_and_record, summary_dict
 from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound
 from modelhub.measuring import measurements
@@ -73,7 +73,8 @@ def add(**options):
     """Register a model."""
     try:
         fields = ModelCreateSchema().load({k: v for k, v in options.items() if v is not None})
-        row = registry.create_model(fields)
+        with config_history.made_by("created", via="cli"):
+            row = registry.create_model(fields)
     except ValidationError as error:
         raise _invalid("model", error) from None
     except DuplicateModel as error:

@@ -115,19 +115,18 @@ def record(model_id: int, text: str | None, *, source: str, via: str | None, res
     if newest is not None and newest.load_config == text:
         return None
     number = 1 if newest is None else newest.number + 1
-    append(model_id, number=number, load_config=text, source=source, via=via, restored_from=restored_from,
-           connection=connection)
+    append(model_id, number=number, load_config=text, source=source, via=via, host=this_host(),
+           restored_from=restored_from, created_at=utcnow(), connection=connection)
     return number
 
 
 def append(model_id: int, *, number: int, load_config: str | None, source: str, via: str | None,
-           host: str | None = None, restored_from: int | None = None, created_at: datetime | None = None,
-           connection=None) -> None:
+           host: str | None, restored_from: int | None, created_at: datetime, connection=None) -> None:
     """Write one version as given (an import keeps the host and moment of versions made elsewhere)."""
     connection = connection or db.session.connection()
     connection.execute(insert(_TABLE).values(
-        model_id=model_id, number=number, load_config=load_config, source=source, via=via,
-        host=host or this_host(), restored_from=restored_from, created_at=created_at or utcnow()))
+        model_id=model_id, number=number, load_config=load_config, source=source, via=via, host=host,
+        restored_from=restored_from, created_at=created_at))
 
 
 def this_host() -> str:

@@ -32,7 +32,7 @@ IMPORT_BODY = {
                    "(format modelhub-compatibility-report), exactly as exported.",
     "content": {"application/json": {"schema": {"type": "object", "oneOf": [
         {"$ref": "#/components/schemas/RegistryDocument"}, {"$ref": "#/components/schemas/CompatibilityReport"}]},
-        "example": {"format": "modelhub-registry", "version": 1, "models": [{"model_name": "microsoft/phi-2"}]}}},
+        "example": {"format": "modelhub-registry", "version": 2, "models": [{"model_name": "microsoft/phi-2"}]}}},
 }
 
 
@@ -66,6 +66,7 @@ class ModelPlanSchema(Schema):
     conflicts = fields.List(fields.Nested(ConflictSchema))
     attempts_added = fields.Integer()
     measurements_added = fields.Integer()
+    config_versions_added = fields.Integer(metadata={"description": "load_config versions added to its history"})
 
 
 class ImportSummarySchema(Schema):
@@ -74,6 +75,7 @@ class ImportSummarySchema(Schema):
     models_unchanged = fields.Integer()
     attempts_added = fields.Integer()
     measurements_added = fields.Integer()
+    config_versions_added = fields.Integer()
     conflicts = fields.Integer()
 
 

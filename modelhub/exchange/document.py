@@ -15,12 +15,15 @@ from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
+from modelhub import config_history
 from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
 from modelhub.exchange.schemas import (
     REGISTRY_FORMAT,
+    REGISTRY_VERSION,
     REPORT_FORMAT,
-    VERSION,
+    VERSIONS,
     CompatibilityReport,
+    ConfigVersionEntry,
     Instant,
     ModelEntry,
     RegistryDocument,
@@ -33,6 +36,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # a registry with its history is far bigge
 FORMATS = {REGISTRY_FORMAT: RegistryDocument, REPORT_FORMAT: CompatibilityReport}
 _instant = Instant()
 _ENTRY = ModelEntry()
+_VERSION_FIELDS = tuple(ConfigVersionEntry().fields)
 
 
 def build_document() -> dict:
@@ -42,14 +46,15 @@ def build_document() -> dict:
     models = sorted(db.session.scalars(select(ModelRegistry)), key=lambda row: (row.model_name.lower(), row.model_name))
     attempts = _finished_runs(LoadAttempt)
     measurements = _finished_runs(Measurement)
+    versions = config_history.versions_of([row.id for row in models])
     running = _running_previous_status()
     entries = []
     for row in models:
-        entry = model_entry(row, attempts[row.id], measurements[row.id])
+        entry = model_entry(row, attempts[row.id], measurements[row.id], versions[row.id])
         if row.id in running and entry["compatibility_status"] == "testing":
             entry["compatibility_status"] = running[row.id]  # as if the load in progress had not begun
         entries.append(entry)
-    return {"format": REGISTRY_FORMAT, "version": VERSION, "models": entries}
+    return {"format": REGISTRY_FORMAT, "version": REGISTRY_VERSION, "models": entries}
 
 
 def export_totals() -> dict:
@@ -66,10 +71,21 @@ def export_totals() -> dict:
             + count(Measurement, Measurement.outcome == "running")}
 
 
-def model_entry(row: ModelRegistry, attempts: list, measurements: list) -> dict:
-    entry = _ENTRY.dump({**_columns(row), "metric_sources": None, "attempts": attempts, "measurements": measurements})
+def model_entry(row: ModelRegistry, attempts: list, measurements: list, versions: list) -> dict:
+    """One model's entry; its runs name the load_config version they ran by its number."""
+    numbers = {version.id: version.number for version in versions}
+    entry = _ENTRY.dump({
+        **_columns(row), "metric_sources": None,
+        "config_history": [{name: getattr(version, name) for name in _VERSION_FIELDS} for version in versions],
+        "attempts": [_run(run, numbers) for run in attempts],
+        "measurements": [_run(run, numbers) for run in measurements]})
     entry["metric_sources"] = sources_to_document(row.metric_sources, {m.id: m.started_at for m in measurements})
     return entry
+
+
+def _run(run, numbers: dict) -> dict:
+    return {**{column.key: getattr(run, column.key) for column in run.__table__.columns},
+            "config_version": numbers.get(run.config_version_id)}
 
 
 def sources_to_document(sources: dict | None, started: dict) -> dict | None:
@@ -140,10 +156,10 @@ def validate(raw) -> tuple[str, dict]:
             f"Must be {REGISTRY_FORMAT!r} (a registry export) or {REPORT_FORMAT!r} (a compatibility report); "
             f"this file says {kind!r}."]})
     version = raw.get("version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSIONS[kind]:
         raise InvalidDocument({"version": [
-            f"This file is format version {version}, written by a newer modelhub; this one reads version "
-            f"{VERSION}. Upgrade modelhub to import it."]})
+            f"This file is format version {version}, written by a newer modelhub; this one reads up to version "
+            f"{VERSIONS[kind]}. Upgrade modelhub to import it."]})
     try:
         return kind, FORMATS[kind]().load(raw)
     except ValidationError as error:
@@ -163,7 +179,8 @@ def counts(document: dict) -> dict:
 
 
 # An entry's fields that are its row's columns as they are (metric sources and runs are converted).
-_COLUMNS = tuple(name for name in _ENTRY.fields if name not in ("metric_sources", "attempts", "measurements"))
+_COLUMNS = tuple(name for name in _ENTRY.fields
+                 if name not in ("metric_sources", "config_history", "attempts", "measurements"))
 
 
 def _columns(row: ModelRegistry) -> dict:

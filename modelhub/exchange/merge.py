@@ -10,7 +10,9 @@ The rules (docs/exchange.md says them for users):
   (``on_conflict="keep"``, the default) or takes the file's (``"replace"``); a metric and its source
   (typed, card, measured) travel together;
 - load attempts and measurements are history: those the registry lacks (same model, same start) are
-  added, none is changed or removed; so importing the same file twice changes nothing the second time.
+  added, none is changed or removed; so importing the same file twice changes nothing the second time;
+- so is each model's load_config history: the versions the registry lacks are added, and a change of
+  load_config made by the import is a version of its own (``exchange/history.py``).
 
 A plan is computed inside the transaction that applies it; a concurrent edit of a model makes the
 write fail its version check, and the whole import is planned and applied again on the newest rows.
@@ -25,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from modelhub import registry
+from modelhub import config_history, registry
 from modelhub.exceptions import PlanChanged, WriteContention
+from modelhub.exchange import history
 from modelhub.exchange.document import sources_from_document, sources_to_document
 from modelhub.exchange.report import report_entry
 from modelhub.exchange.schemas import REGISTRY_FORMAT, AttemptEntry, MeasurementEntry
@@ -40,9 +43,10 @@ TEXT_FIELDS = ("hf_path", "cache_location", "cache_path", "compatibility_status"
                "load_config", "quantization")
 # The value a field has when nobody set it: the file's value fills it without a conflict.
 UNSET = {"compatibility_status": "unknown", "cache_location": "primary"}
-# A run in the document carries exactly the columns it is stored in (its model aside).
-ATTEMPT_COLUMNS = tuple(AttemptEntry().fields)
-MEASUREMENT_COLUMNS = tuple(MeasurementEntry().fields)
+# A run in the document carries the columns it is stored in (its model aside), and the number of the
+# load_config version it ran (config_version), which becomes that version's id here.
+ATTEMPT_COLUMNS = tuple(name for name in AttemptEntry().fields if name != "config_version")
+MEASUREMENT_COLUMNS = tuple(name for name in MeasurementEntry().fields if name != "config_version")
 CHUNK = 500  # names per IN (...) query
 
 
@@ -54,6 +58,7 @@ class ModelPlan:
     conflicts: list = field(default_factory=list)  # {"field", "local", "imported", "kept"}
     attempts_added: int = 0
     measurements_added: int = 0
+    versions: history.VersionPlan = field(default_factory=history.VersionPlan, repr=False)
     entry: dict = field(default_factory=dict, repr=False)
     updates: dict = field(default_factory=dict, repr=False)  # column -> value taken from the file
     sources: dict = field(default_factory=dict, repr=False)  # metric -> the file's source (or None)
@@ -63,7 +68,7 @@ class ModelPlan:
     def public(self) -> dict:
         return {"model_name": self.model_name, "action": self.action, "changes": self.changes,
                 "conflicts": self.conflicts, "attempts_added": self.attempts_added,
-                "measurements_added": self.measurements_added}
+                "measurements_added": self.measurements_added, "config_versions_added": self.versions.added}
 
 
 @dataclass
@@ -86,6 +91,7 @@ class Plan:
             "models_unchanged": actions.count("unchanged"),
             "attempts_added": sum(m.attempts_added for m in self.models),
             "measurements_added": sum(m.measurements_added for m in self.models),
+            "config_versions_added": sum(m.versions.added for m in self.models),
             "conflicts": sum(len(m.conflicts) for m in self.models),
         }
         shown = [m.public() for m in self.models if m.action != "unchanged" or m.conflicts]
@@ -114,8 +120,11 @@ def import_entries(kind: str, entries: list[dict], *, on_conflict: str = "keep",
             db.session.rollback()
             return plan.result(dry_run=True)
         try:
-            for model_plan in plan.models:
-                _apply(model_plan)
+            # The import writes the versions itself: the file's history, then its own change.
+            with config_history.recorded_by_caller():
+                for model_plan in plan.models:
+                    _apply(model_plan)
+                db.session.flush()
             db.session.commit()
             return plan.result(dry_run=False)
         except (StaleDataError, IntegrityError):
@@ -135,20 +144,27 @@ def make_plans(entries: list[dict], on_conflict: str) -> list[ModelPlan]:
         rows.update({row.model_name: row for row in db.session.scalars(query)})
     ids = [row.id for row in rows.values()]
     attempts, measurements = _run_starts(LoadAttempt, ids), _run_starts(Measurement, ids)
+    versions = config_history.versions_of(ids)
     plans = []
     for entry in entries:
         row = rows.get(entry["model_name"])
         if row is None:
             plans.append(_plan_new(entry))
         else:
-            plans.append(_plan_update(entry, row, on_conflict, attempts.get(row.id, {}), measurements.get(row.id, {})))
+            plan = _plan_update(entry, row, on_conflict, attempts.get(row.id, {}), measurements.get(row.id, {}))
+            plan.versions = history.plan(entry, versions[row.id], plan.updates.get("load_config", row.load_config),
+                                         as_utc)
+            if plan.versions.added:
+                plan.action = "update"
+            plans.append(plan)
     return plans
 
 
 def _plan_new(entry: dict) -> ModelPlan:
     attempts, measurements = entry.get("attempts") or [], entry.get("measurements") or []
     return ModelPlan(entry["model_name"], "add", attempts_added=len(attempts), measurements_added=len(measurements),
-                     entry=entry, new_runs=(attempts, measurements))
+                     entry=entry, new_runs=(attempts, measurements),
+                     versions=history.plan(entry, None, entry.get("load_config"), as_utc))
 
 
 def _plan_update(entry: dict, row: ModelRegistry, on_conflict: str, attempts: dict, measurements: dict) -> ModelPlan:
@@ -258,16 +274,19 @@ def _apply(plan: ModelPlan) -> None:
             **{name: entry.get(name) for name in ("load_config", "quantization", *METRIC_FIELDS)},
         )
         db.session.add(row)
-        db.session.flush()
         sources = entry.get("metric_sources") or {}
     else:
         row = plan.row
         for name, value in plan.updates.items():
             setattr(row, name, value)
         sources = None
+    db.session.flush()
+    version_ids = history.write(row.id, row.load_config, plan.versions)
     attempts, measurements = plan.new_runs
-    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS)) for run in attempts)
-    db.session.add_all(Measurement(model_id=row.id, **_columns(run, MEASUREMENT_COLUMNS)) for run in measurements)
+    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS),
+                                   config_version_id=version_ids.get(run.get("config_version"))) for run in attempts)
+    db.session.add_all(Measurement(model_id=row.id, **_columns(run, MEASUREMENT_COLUMNS),
+                                   config_version_id=version_ids.get(run.get("config_version"))) for run in measurements)
     db.session.flush()
     ids = {moment: run_id for run_id, moment in _run_starts(Measurement, [row.id]).get(row.id, {}).items()}
     if sources is not None:

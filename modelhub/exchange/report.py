@@ -9,7 +9,7 @@ the status is left alone: it was proven there, not here (load it to find out).
 from sqlalchemy import select
 
 from modelhub.exceptions import NoProof
-from modelhub.exchange.schemas import REPORT_FORMAT, VERSION, CompatibilityReport
+from modelhub.exchange.schemas import REPORT_FORMAT, REPORT_VERSION, CompatibilityReport
 from modelhub.extensions import db
 from modelhub.models import LoadAttempt, Measurement, ModelRegistry
 
@@ -35,7 +35,7 @@ def build_report(model: ModelRegistry) -> dict:
         .order_by(Measurement.id.desc()).limit(1)
     )
     return _REPORT.dump({
-        "format": REPORT_FORMAT, "version": VERSION, "model_name": model.model_name, "hf_path": model.hf_path,
+        "format": REPORT_FORMAT, "version": REPORT_VERSION, "model_name": model.model_name, "hf_path": model.hf_path,
         "quantization": model.quantization, "load_config": attempt.load_config,
         "compatibility_status": model.compatibility_status, "proven_on": attempt, "measured": measured,
     })

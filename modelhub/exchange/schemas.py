@@ -4,7 +4,8 @@ document.
 
 Nothing in them is an internal database id: runs (load attempts, measurements) are identified by
 their model and the moment they started, so a measured metric's provenance names its measurement by
-that moment and survives an import into another database.
+that moment and survives an import into another database; a run names the load_config version it ran
+by the version's number in the same entry's ``config_history``.
 """
 
 from datetime import UTC
@@ -13,7 +14,7 @@ from pathlib import PurePosixPath
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text, check_json_value
+from modelhub.fields import Choice, HubId, LoadConfig, ModelName, StrictInteger, Text, check_json_value
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.schemas import (
     CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, cache_location, compatibility_status, custom_path_missing,
@@ -22,7 +23,14 @@ from modelhub.schemas import (
 
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
-VERSION = 1
+# The version each format is written in, the newest this modelhub reads. Registry version 2 added each
+# model's load_config history (config_history) and the version each run ran (config_version); version 1
+# files, without them, are still read.
+REGISTRY_VERSION = 2
+REPORT_VERSION = 1
+VERSIONS = {REGISTRY_FORMAT: REGISTRY_VERSION, REPORT_FORMAT: REPORT_VERSION}
+REGISTRY_VERSIONS_READ = (1, 2)
+MAX_VERSION_NUMBER = 2**31 - 1  # a load_config version's number: an INTEGER column
 TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generous, but bounded
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
 INSTANT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"  # Instant.YEARS, for the OpenAPI document
@@ -145,6 +153,10 @@ class MetricSources(fields.Field):
             Instant().deserialize(source["measurement"])
 
 
+def _version_number(**kwargs) -> StrictInteger:
+    return StrictInteger(validate=validate.Range(min=1, max=MAX_VERSION_NUMBER), **kwargs)
+
+
 class _RunFields(Schema):
     started_at = Instant(required=True, metadata={"description": "Identifies the run within its model."})
     finished_at = Instant(allow_none=True)
@@ -155,6 +167,8 @@ class _RunFields(Schema):
     environment = JsonValue(allow_none=True)
     error_type = Text(max_length=200, allow_none=True)
     error_message = Text(max_length=TEXT_MAX, allow_none=True)
+    config_version = _version_number(allow_none=True, metadata={
+        "description": "The number of the load_config version it ran, one of the same entry's config_history."})
 
 
 class AttemptEntry(_RunFields):
@@ -172,6 +186,19 @@ class MeasurementEntry(_RunFields):
 
     settings = JsonValue(allow_none=True)
     results = JsonValue(allow_none=True)
+
+
+class ConfigVersionEntry(Schema):
+    """One version of the model's load_config, as its registry recorded it (history: its text is not
+    re-checked against today's plugins; a restore checks it)."""
+
+    number = _version_number(required=True, metadata={"description": "1, 2, ... within the model."})
+    load_config = Text(max_length=TEXT_MAX, allow_none=True, metadata={"description": "The text; null: defaults."})
+    source = Choice(m.CONFIG_SOURCES, component="ConfigSource", required=True)
+    via = Text(max_length=16, allow_none=True)
+    host = Text(max_length=255, allow_none=True)
+    restored_from = _version_number(allow_none=True, metadata={"description": "The number a restore copied."})
+    created_at = Instant(required=True)
 
 
 class ModelEntry(Schema):
@@ -196,6 +223,8 @@ class ModelEntry(Schema):
     metric_sources = MetricSources(allow_none=True, metadata={
         "description": "Per metric with a value in this entry, where that value came from."})
     created_at = Instant()
+    config_history = fields.List(fields.Nested(ConfigVersionEntry), metadata={
+        "description": "The load_config's versions, oldest first, each number once; the last is the one in force."})
     attempts = fields.List(fields.Nested(AttemptEntry), metadata={"description": "No two starting at the same moment."})
     measurements = fields.List(fields.Nested(MeasurementEntry), metadata={"description": "No two starting at the same moment."})
 
@@ -211,6 +240,7 @@ class ModelEntry(Schema):
                     errors.setdefault(key, {})[index] = {"started_at": [
                         f"Two runs of this model started at the same moment (also {key}.{seen[run['started_at']]})."]}
                 seen.setdefault(run["started_at"], index)
+        _check_history(data, errors)
         measured = {run["started_at"] for run in data.get("measurements") or []}
         for metric, source in (data.get("metric_sources") or {}).items():
             if data.get(metric) is None:
@@ -222,12 +252,31 @@ class ModelEntry(Schema):
             raise ValidationError(errors)
 
 
+def _check_history(data: dict, errors: dict) -> None:
+    """Version numbers unique; a restore and a run name a version the entry holds."""
+    numbers = {}
+    for index, version in enumerate(data.get("config_history") or []):
+        if version["number"] in numbers:
+            errors.setdefault("config_history", {})[index] = {"number": [
+                f"Two versions numbered {version['number']} (also config_history.{numbers[version['number']]})."]}
+        numbers.setdefault(version["number"], index)
+    for index, version in enumerate(data.get("config_history") or []):
+        if version.get("restored_from") is not None and version["restored_from"] not in numbers:
+            errors.setdefault("config_history", {}).setdefault(index, {})["restored_from"] = [
+                f"Names version {version['restored_from']}, which is not in this model's config_history."]
+    for key in ("attempts", "measurements"):
+        for index, run in enumerate(data.get(key) or []):
+            if run.get("config_version") is not None and run["config_version"] not in numbers:
+                errors.setdefault(key, {}).setdefault(index, {})["config_version"] = [
+                    f"Names load_config version {run['config_version']}, which is not in this model's config_history."]
+
+
 class RegistryDocument(Schema):
     """The whole registry (``modelhub export``, ``GET /api/export``): models sorted by name, each with
     its load attempts and measurements, oldest first."""
 
     format = fields.String(required=True, validate=validate.Equal(REGISTRY_FORMAT))
-    version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
+    version = fields.Integer(required=True, strict=True, validate=validate.OneOf(REGISTRY_VERSIONS_READ))
     models = fields.List(fields.Nested(ModelEntry), required=True, metadata={"description": "Each model_name once."})
 
     @validates_schema
@@ -267,7 +316,7 @@ class CompatibilityReport(Schema):
     """One model's working load_config and the machine it was proven on (``GET .../report``)."""
 
     format = fields.String(required=True, validate=validate.Equal(REPORT_FORMAT))
-    version = fields.Integer(required=True, strict=True, validate=validate.Equal(VERSION))
+    version = fields.Integer(required=True, strict=True, validate=validate.Equal(REPORT_VERSION))
     model_name = HubId(max_length=m.MODEL_NAME_MAX, required=True)
     hf_path = HubId(max_length=m.MODEL_NAME_MAX, required=True)
     quantization = quantization()

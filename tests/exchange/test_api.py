@@ -69,7 +69,7 @@ def _set(path, value):
 
 BAD_DOCUMENTS = [
     ("wrong format", _set(["format"], "something-else"), ["format"], "modelhub-registry"),
-    ("newer version", _set(["version"], 2), ["version"], "newer modelhub"),
+    ("newer version", _set(["version"], 3), ["version"], "newer modelhub"),
     ("version as text", _set(["version"], "1"), ["version"], "integer"),
     ("unknown top-level field", _set(["exported_at"], "today"), ["exported_at"], "Unknown field"),
     ("unknown model field", _set(["models", 1, "colour"], "blue"), ["models", "1", "colour"], "Unknown field"),
