@@ -80,6 +80,9 @@ def test_a_load_that_works_only_with_a_part_on_disk_is_degraded_with_its_reason(
     assert reason.startswith("Works only with parts offloaded to disk: 1 of 6 modules (model.layers.1)"), reason
     assert attempt["environment_status"] == "degraded"
     assert loader.status("tiny/offloaded") == "degraded"
+    modal = loader.client.get("/models/tiny/offloaded/details").get_data(as_text=True)
+    assert "Loaded as: float32 · sdpa · cpu 5 modules, disk 1 module · not quantized" in modal
+    assert "<strong>Degraded:</strong> Works only with parts offloaded to disk" in modal
 
 
 @pytest.mark.slow
@@ -118,6 +121,9 @@ def test_a_degenerate_continuation_is_a_warning_not_a_failure(loader, tiny_model
     assert len(ids) == 8 and len(set(ids)) == 1
     (warning,) = attempt["warnings"]
     assert "repeats one token" in warning and "for all 8 new tokens" in warning
+    modal = loader.client.get("/models/tiny/gpt2/details").get_data(as_text=True)
+    assert f"Said: “{attempt['smoke_test']['output']}”" in modal
+    assert "<strong>Warning:</strong> The smoke test&#39;s continuation" in modal
 
 
 @pytest.mark.slow
