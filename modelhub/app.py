@@ -8,6 +8,7 @@ from modelhub import config_history  # noqa: F401 (its session listener records 
 from modelhub.database import MigrationCommands, configure_connections, engine_options, upgrade_database
 from modelhub.discovery.service import ScanRunner
 from modelhub.extensions import db
+from modelhub.loading.retest import RetestRunner
 from modelhub.loading.supervisor import Supervisor
 from modelhub.paths import resource_dir
 from modelhub.plugin_manager import create_plugin_host
@@ -50,10 +51,11 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
 
 
 def _start_services(app: Flask) -> None:
-    """The scan runner and the loader's supervisor: no thread or process until first used."""
+    """The scan runner, the loader's supervisor and the retest runner: no thread or process until first used."""
     app.extensions["modelhub.scanner"] = ScanRunner(app)
     supervisor = Supervisor(app, app.extensions["modelhub.plugins"])
     app.extensions["modelhub.supervisor"] = supervisor
+    app.extensions["modelhub.retest"] = RetestRunner(app)
     atexit.register(supervisor.shutdown)
 
 
