@@ -26,7 +26,7 @@ def describe(model, loading_info: dict | None, environment: dict, kwargs: dict) 
         "attention": _guarded(lambda m: m.config._attn_implementation, model),
         "placement": placement,
         "quantization": _guarded(_quantization, model),
-        "parameters": _guarded(lambda m: sum(p.numel() for p in m.parameters()), model),
+        "parameters": _guarded(_parameters, model),
         "loading_info": summarize_loading_info(loading_info),
         "degraded_reason": degraded_reason(placement, environment.get("gpus"), kwargs.get("device_map")),
     }
@@ -39,6 +39,12 @@ def _guarded(read, model):
     except Exception as error:  # noqa: BLE001 - the report describes; it must never break a working load
         log.warning("could not read %s from the loaded model: %s", getattr(read, "__name__", "a fact"), error)
         return None
+
+
+def _parameters(model) -> int:
+    # transformers counts 4-bit weights as the parameters they stand for, not their packed storage
+    count = model.num_parameters() if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
+    return int(count)
 
 
 def device_kind(device) -> str:
@@ -129,8 +135,8 @@ def degraded_reason(placement: dict | None, gpus, device_map) -> str | None:
     if on_disk:
         device = "GPU" if has_gpu else "CPU"
         return (f"Works only with parts offloaded to disk: {on_disk} of {total} modules ({_names(modules, 'disk')}) "
-                f"are read from disk as they are needed, not held in {device} memory. It runs much slower than a "
-                "model that fits in memory.")
+                f"{'is' if on_disk == 1 else 'are'} read from disk as needed, not held in {device} memory. It runs "
+                "much slower than a model that fits in memory.")
     return None
 
 
