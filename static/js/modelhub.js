@@ -235,7 +235,8 @@
   const RESTORE_REFUSALS = [404, 409, 412, 422];
 
   document.addEventListener("htmx:beforeSwap", (event) => {
-    if (!event.target.closest || !event.target.closest("[data-restore]")) return;
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt; // the event fires on the target
+    if (!source || !source.closest || !source.closest("[data-restore]")) return;
     const status = event.detail.xhr.status;
     if (RESTORE_REFUSALS.includes(status) && event.detail.xhr.responseText.includes('id="model-form"')) {
       event.detail.shouldSwap = true;
