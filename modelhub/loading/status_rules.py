@@ -24,7 +24,10 @@ Event              From                     To
 =================  =======================  ==========================================================
 load starts        any status; from         ``testing`` (committed with the attempt, before the
                    ``incompatible`` only     worker starts)
-                   with ``force``
+                   with ``force``, unless
+                   this host never tried
+                   it in the environment
+                   it runs in now
 load succeeds or   any (a user may have     the summary of the environments' statuses (below)
 fails; a loaded    edited it meanwhile)
 worker dies
@@ -49,9 +52,18 @@ from collections.abc import Iterable
 RANKED = ("compatible", "degraded", "incompatible")
 
 
-def may_start(status: str, *, force: bool) -> bool:
-    """Whether a load may start from ``status`` (the supervisor answers 409 otherwise)."""
-    return status != "incompatible" or force
+def may_start(status: str, *, force: bool, here: str | None = None, learned_elsewhere: bool = False) -> bool:
+    """Whether a load may start (the supervisor answers 409 otherwise). ``status``: the registry's
+    summary; ``here``: the model's status in the environment this host runs in now (None: untried
+    here); ``learned_elsewhere``: results exist from other environments (another host, or this host
+    before an upgrade). An ``incompatible`` learned elsewhere does not stop this host from trying: the
+    CUDA laptop may load what failed on the ROCm desktop, and a fixed library may load what an old one
+    could not. An ``incompatible`` found here, or set by hand, needs ``force``."""
+    if force:
+        return True
+    if here is not None:
+        return here != "incompatible"
+    return status != "incompatible" or learned_elsewhere
 
 
 def environment_status(outcome: str, previous_outcome: str | None, degraded_reason: str | None = None) -> str | None:

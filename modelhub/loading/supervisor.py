@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app
 
-from modelhub import environments, registry
+from modelhub import compatibility, environments, registry
 from modelhub.exceptions import LoadConflict, NotLoaded
 from modelhub.extensions import db
 from modelhub.loading import host_jobs, leases, ml_stack, status_rules
@@ -239,9 +239,14 @@ def _busy(model_name: str, lease: WorkerLease | None) -> str:
 
 
 def _refuse_if_incompatible(model: ModelRegistry, force: bool) -> None:
-    if not status_rules.may_start(model.compatibility_status, force=force):
+    if force or model.compatibility_status != "incompatible":
+        return
+    here = compatibility.here(current_app, model)
+    if not status_rules.may_start(model.compatibility_status, force=force, here=here.status,
+                                  learned_elsewhere=here.elsewhere or here.stale):
         db.session.rollback()
+        found = " (it failed to load on this host)" if here.status else ""
         raise LoadConflict(
-            f"{model.model_name!r} is marked incompatible, so it is not loaded again. Set its status back "
-            "to 'unknown' (in its details, or PATCH its config) to retry, or load it with {\"force\": true}."
+            f"{model.model_name!r} is marked incompatible{found}, so it is not loaded again. Set its status "
+            "back to 'unknown' (in its details, or PATCH its config) to retry, or load it with {\"force\": true}."
         )

@@ -21,11 +21,14 @@ def test_conflicting_real_loads_on_two_hosts(loader, tiny_models, monkeypatch):
     assert failed["outcome"] == "failure" and failed["environment_status"] == "incompatible", failed
     assert failed["environment_id"] is not None
     assert loader.status("tiny/llama") == "incompatible"
+    refused = loader.load("tiny/llama")  # it failed here: trying again needs force
+    assert refused.status_code == 409 and "marked incompatible" in refused.json["message"], refused.json
 
     become(loader.app, "cuda-laptop", monkeypatch)
     response = loader.client.patch("/api/models/tiny/llama/config", json={"load_config": None})
     assert response.status_code == 200, response.json
-    loaded = loader.load_and_wait("tiny/llama", force=True)  # the registry says incompatible: force
+    # The registry says incompatible, but that was learned on the desktop: the laptop may try without force.
+    loaded = loader.load_and_wait("tiny/llama")
     assert loaded["outcome"] == "success" and loaded["environment_status"] == "compatible", loaded
     assert loaded["environment_id"] not in (None, failed["environment_id"])
     assert loader.status("tiny/llama") == "compatible"  # not "degraded": the failure was the desktop's
