@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 POLL_EVERY = 1.0  # seconds between a served process's looks for its host's queued jobs
 SEEN_EVERY = 30.0  # seconds between renewals of this host's environment.last_seen_at (GET /api/hosts)
 LISTED = 100  # jobs GET /api/host-jobs lists, newest first
+_LARGEST_ID = 2**31 - 1
 
 
 def this_host() -> str:
@@ -107,6 +108,7 @@ def listing(host: str | None = None, state: str | None = None) -> list[dict]:
 
 def cancel(job_id: int) -> dict:
     """Cancel a queued job; HostJobConflict (409) once a process of its host has claimed it."""
+    _job(job_id)  # 404 first
     cancelled = db.session.execute(update(HostJob).where(HostJob.id == job_id, HostJob.state == "queued")
                                    .values(state="cancelled", finished_at=utcnow()))
     db.session.commit()
@@ -129,7 +131,8 @@ def describe(job: HostJob) -> dict:
 
 
 def _job(job_id: int) -> HostJob:
-    job = db.session.get(HostJob, job_id, populate_existing=True)
+    # Beyond what a database integer holds no id can exist (and PostgreSQL would refuse the query).
+    job = db.session.get(HostJob, job_id, populate_existing=True) if 0 < job_id <= _LARGEST_ID else None
     if job is None:
         raise HostJobNotFound(job_id)
     return job

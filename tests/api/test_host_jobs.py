@@ -86,8 +86,9 @@ def test_a_queued_job_can_be_cancelled_a_claimed_one_cannot(api, app):
     assert refused.status_code == 409
     assert "claimed" in refused.json["message"] and "unload" in refused.json["message"]
     assert api.get(f"/api/host-jobs/{kept['id']}").json["state"] == "claimed"
-    assert api.delete("/api/host-jobs/999999").status_code == 404
-    assert api.get("/api/host-jobs/999999").status_code == 404
+    for unknown in (999999, 2**31, 10**30, 0):
+        assert api.delete(f"/api/host-jobs/{unknown}").status_code == 404
+        assert api.get(f"/api/host-jobs/{unknown}").status_code == 404
     cancelled = api.post("/api/models/org/tiny/load", json={"host": OTHER}).json
     answer = api.delete(f"/api/host-jobs/{cancelled['id']}")
     assert answer.status_code == 200 and answer.json["state"] == "cancelled" and answer.json["finished_at"]
