@@ -121,7 +121,7 @@ def _unshared(value):
 def explain_failure(model, error, load_config, environment):
     message = _messages(error)
     for recognise in (_ml_libraries_missing, _out_of_memory, _unexpected_keyword, _flash_attention, _no_accelerator,
-                      _missing_config, _unknown_architecture, _damaged_weights, _non_finite):
+                      _files_unreachable, _missing_config, _unknown_architecture, _damaged_weights, _non_finite):
         explanation = recognise(model, error, message, load_config, environment)
         if explanation:
             return explanation
@@ -207,6 +207,18 @@ def _no_accelerator(model, error, message, load_config, environment):
     return Explanation("The load config puts the model on a GPU, but this torch build or machine has none "
                        f"(torch {environment.get('torch')}, cuda {environment.get('cuda')}, "
                        f"rocm {environment.get('rocm')}). Load it on the CPU.", suggestion)
+
+
+def _files_unreachable(model, error, message, load_config, environment):
+    """Not on disk, and the Hub out of reach: nothing was learned about the model itself."""
+    if "LocalEntryNotFoundError" not in message:
+        return None
+    repo = model.hf_path if model is not None else "the model"
+    return Explanation(
+        f"{repo}'s files are not on this machine and the Hugging Face Hub could not be reached (no network, or "
+        "HF_HUB_OFFLINE is set), so the load could not be tried: its status is left as it was. Download it "
+        f"(huggingface-cli download {repo}) or register the folder that holds it, then load it again."
+    )
 
 
 def _missing_config(model, error, message, load_config, environment):

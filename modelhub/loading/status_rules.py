@@ -14,7 +14,9 @@ load fails         any                      ``incompatible``; ``degraded`` right
 =================  =======================  ==========================================================
 
 "Right after" looks at the model's previous finished attempt *in the same environment*; interruptions
-do not count. A success on the CUDA laptop right after a failure on the ROCm desktop is ``compatible``
+do not count. A load that could not be tried at all — the model's files are neither on disk nor
+reachable (``FilesUnavailable``: no network, or ``HF_HUB_OFFLINE``) — is no verdict either: it is recorded
+``interrupted``, with its cause, and the status is left as it was. A success on the CUDA laptop right after a failure on the ROCm desktop is ``compatible``
 on the laptop and stays ``incompatible`` on the desktop.
 
 The model's own ``compatibility_status`` is the user's field and the registry's summary:
@@ -47,6 +49,9 @@ never left ``testing``: ``testing`` means "a load is running".
 """
 
 from collections.abc import Iterable
+
+# A worker's failure of these types says nothing about the model: the attempt ends interrupted.
+NOT_A_VERDICT = ("FilesUnavailable",)
 
 # Best first: what the summary of several environments picks.
 RANKED = ("compatible", "degraded", "incompatible")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from flask import Flask
 
 from modelhub.extensions import db
-from modelhub.loading import leases
+from modelhub.loading import leases, status_rules
 from modelhub.loading.process import EOF_MARK, Worker, describe_exit
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Watcher:
             self._finish(worker, "success", **_columns(message))
         elif event in (job.done_event, "failed"):
             worker.state = event  # ends the watch: the worker exits on its own
-            self._finish(worker, "success" if event == job.done_event else "failure", **_columns(message))
+            self._finish(worker, _outcome(event == job.done_event, message), **_columns(message))
             self._forget(worker)
             worker.wait_for_exit()
 
@@ -212,6 +212,13 @@ def own_session(app: Flask):
             yield
         finally:
             db.session.remove()
+
+
+def _outcome(succeeded: bool, message: dict) -> str:
+    if succeeded:
+        return "success"
+    # A load that could not be tried (its files out of reach) teaches nothing: as if it had not been tried.
+    return "interrupted" if message.get("error_type") in status_rules.NOT_A_VERDICT else "failure"
 
 
 def _columns(message: dict) -> dict:

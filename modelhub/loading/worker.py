@@ -30,6 +30,7 @@ from modelhub.plugin_manager import create_plugin_host
 # worker reports its first stage (and a missing library as a failed load) before paying seconds for them.
 
 log = logging.getLogger("modelhub.worker")
+FILES_UNAVAILABLE = "FilesUnavailable"
 SMOKE_PROMPT = "The capital of France is"
 SMOKE_NEW_TOKENS = 8
 
@@ -148,10 +149,24 @@ def run(request: dict, channel: Channel) -> object | None:
     except BaseException as error:  # noqa: BLE001 - every failure is reported, whatever raised it
         explanation = _explain(host, model, error, load_config or {}, kwargs or {}, state["environment"] or {})
         log.error("Loading %s failed: %s: %s", request["model_name"], type(error).__name__, error)
-        channel.send("failed", error_type=type(error).__name__, error_message=str(error)[:4000],
+        channel.send("failed", error_type=_error_type(error), error_message=str(error)[:4000],
                      explanation=explanation.cause, suggestion=explanation.suggestion,
                      traceback=traceback.format_exc()[-4000:], **state)
         return None
+
+
+def _error_type(error: BaseException) -> str:
+    """The error's class name; ``FilesUnavailable`` when the model's files are neither on disk nor
+    reachable (no network, or HF_HUB_OFFLINE): the load could not be tried, which the supervisor records
+    as no verdict at all (modelhub/loading/status_rules.py) rather than as the model failing here."""
+    seen = set()
+    cause = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__name__ == "LocalEntryNotFoundError":  # huggingface_hub: not cached, hub unreachable
+            return FILES_UNAVAILABLE
+        cause = cause.__cause__ or cause.__context__
+    return type(error).__name__
 
 
 def _judge(loaded, model, environment: dict, kwargs: dict, state: dict) -> None:

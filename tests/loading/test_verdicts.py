@@ -228,3 +228,18 @@ def test_gpu_architecture_is_the_compute_capability_or_the_gcn_arch(monkeypatch)
     assert _architecture(SimpleNamespace(major=8, minor=9, gcnArchName="ignored")) == "sm_89"
     monkeypatch.setattr(torch.version, "hip", "6.4.0")
     assert _architecture(SimpleNamespace(major=11, minor=0, gcnArchName="gfx1100")) == "gfx1100"
+
+
+@pytest.mark.slow
+def test_files_out_of_reach_are_no_verdict_and_leave_the_status_as_it_was(loader):
+    """Not in the hub cache and the Hub unreachable (HF_HUB_OFFLINE here): the load could not be tried,
+    which says nothing about the model; before, it became incompatible."""
+    response = loader.client.post("/api/models", json={"model_name": "acme/not-downloaded",
+                                                      "compatibility_status": "compatible"})
+    assert response.status_code == 201, response.json
+    attempt = loader.load_and_wait("acme/not-downloaded")
+    assert (attempt["outcome"], attempt["error_type"]) == ("interrupted", "FilesUnavailable"), attempt
+    assert "could not be reached" in attempt["explanation"] and "huggingface-cli download acme/not-downloaded" in \
+        attempt["explanation"]
+    assert attempt["environment_status"] is None
+    assert loader.status("acme/not-downloaded") == "compatible"
