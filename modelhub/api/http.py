@@ -48,10 +48,12 @@ class ModelNameConverter(PathConverter):
 
     ``/api/models/org/config`` is the config endpoint of model ``org``; were model names allowed to end
     in a sub-resource, a GET or DELETE there would reach a model named ``org/config`` instead of
-    answering 405 (and OPTIONS would advertise methods that endpoint does not have).
+    answering 405 (and OPTIONS would advertise methods that endpoint does not have). Likewise a PATCH of
+    ``/api/models/org/configs/2`` (a version of model ``org``'s load_config) must not reach a model named
+    ``org/configs/2``: no model name has a second '/'.
     """
 
-    regex = rf"[^/](?:(?!/(?:{'|'.join(map(re.escape, MODEL_SUBRESOURCES))})$).)*?"
+    regex = rf"[^/]+(?:/(?!(?:{'|'.join(map(re.escape, MODEL_SUBRESOURCES))})$)[^/]+)?"
 
 
 def model_name_parameter(converter) -> dict:

@@ -190,3 +190,15 @@ def test_the_patches_document_the_origin_headers(client):
     assert {"name": "number", "in": "path"}.items() <= restore["parameters"][0].items()
     assert restore["parameters"][0]["schema"]["type"] == "integer"
     assert spec["components"]["schemas"]["ConfigSource"]["enum"][:3] == ["existing", "created", "typed"]
+
+
+@pytest.mark.parametrize("method, path", [("patch", "/configs/1"), ("delete", "/configs/1"),
+                                          ("patch", "/configs/1/restore"), ("get", "/configs/1/restore")])
+def test_a_method_a_version_url_does_not_have_is_405_and_never_reaches_a_model(client, phi, snapshot, method, path):
+    """No model name has a second '/': PATCH .../configs/1 is not an edit of a model named 'phi-2/configs/1'."""
+    before = snapshot()
+
+    response = getattr(client, method)(API + path, json={"config": {"compatibility_notes": "x"}})
+
+    assert response.status_code == 405 and response.headers["Allow"]
+    assert snapshot() == before

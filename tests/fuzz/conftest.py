@@ -65,6 +65,7 @@ def api_schema(fuzz_app, model_dir):
                 for entry in models:
                     _one_run_per_moment(entry)
                     _sources_only_for_values(entry)
+                    _history_references_hold(entry)
         if case.operation.path == "/api/models" and isinstance(case.body.get("cache_path"), str):
             case.body["cache_path"] = model_dir  # "cache_path_exists" (an import's path need not exist)
         for fields in (case.body, case.body.get("config"), *(models or ())):
@@ -85,6 +86,8 @@ EXCLUDED_RULES = {
     "metric_source_references": "a metric's source needs the metric's value (an if/then per metric, on which "
                                 "schemathesis 4.32.5 gives up: UnsupportedSchema) and a measured source names "
                                 "one of the same entry's measurements (a cross-reference)",
+    "config_version_references": "load_config version numbers unique per model, and a restore's restored_from "
+                                 "and a run's config_version naming one of them (a cross-reference)",
     "nul_in_free_form_history": "environments, kwargs and results are free-form JSON; no NUL in any nested "
                                 "string would take a recursive schema no generator we use supports",
     "load_config_text": "schemathesis 4.32.5 draws a contentMediaType application/json string from any JSON "
@@ -117,6 +120,28 @@ def _sources_only_for_values(entry) -> None:
     if isinstance(sources, dict):
         entry["metric_sources"] = {metric: {key: value for key, value in source.items() if key != "measurement"}
                                    for metric, source in sources.items() if entry.get(metric) is not None}
+
+
+def _history_references_hold(entry) -> None:
+    if not isinstance(entry, dict):
+        return
+    history = entry.get("config_history") if isinstance(entry.get("config_history"), list) else []
+    numbers, kept = set(), []
+    for version in history:
+        if isinstance(version, dict) and version.get("number") in numbers:
+            continue
+        kept.append(version)
+        if isinstance(version, dict) and isinstance(version.get("number"), int):
+            numbers.add(version["number"])
+    if "config_history" in entry and isinstance(entry["config_history"], list):
+        entry["config_history"] = kept
+    for version in kept:
+        if isinstance(version, dict) and version.get("restored_from") not in numbers:
+            version["restored_from"] = None
+    for runs in ("attempts", "measurements"):
+        for run in entry.get(runs) if isinstance(entry.get(runs), list) else []:
+            if isinstance(run, dict) and run.get("config_version") not in numbers:
+                run["config_version"] = None
 
 
 def _unique(items: list, key: str) -> list:
