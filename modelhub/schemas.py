@@ -177,10 +177,6 @@ class LoadRequestSchema(Schema):
         validate=validate.Range(min=1, max=24 * 3600),
         metadata={"description": "Seconds before the load is given up (default MODELHUB_LOAD_TIMEOUT)."},
     )
-    host = Text(max_length=255, validate=validate.Length(min=1), metadata={
-        "description": "Load it on another host sharing this registry (GET /api/hosts): answered 202 with a "
-                       "queued job (GET /api/host-jobs/{id}) that host's modelhub picks up. Absent, or this "
-                       "host's own name: loaded here."})
 
 
 class LoadStateSchema(Schema):

@@ -10,12 +10,17 @@ from modelhub.api.http import Blueprint
 from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
 from modelhub.exceptions import UnknownHost
 from modelhub.loading import attempts, host_jobs
-from modelhub.loading.schemas import HostJobSchema, HostJobsQuerySchema, HostSchema, RetestStatusSchema
+from modelhub.loading.schemas import (
+    HostJobSchema,
+    HostJobsQuerySchema,
+    HostSchema,
+    RetestStatusSchema,
+    StartLoadSchema,
+)
 from modelhub.schemas import (
     AttemptListSchema,
     AttemptSchema,
     AttemptsQuerySchema,
-    LoadRequestSchema,
     LoadStateSchema,
     PluginSchema,
 )
@@ -37,7 +42,7 @@ def supervisor():
 @blp.route("/models/<path:model_name>/load")
 class Load(MethodView):
     @blp.doc(operationId="startLoad")
-    @blp.arguments(LoadRequestSchema(), required=False)
+    @blp.arguments(StartLoadSchema(), required=False)
     @blp.response(202, LOAD_ANSWER, description="The attempt started here; with another host's name, the job "
                                                  "queued for that host (its modelhub picks it up).")
     @_document(*BODY_ERRORS, UNKNOWN_HOST, NOT_FOUND, CONFLICT, BUSY)

@@ -1,13 +1,24 @@
 """The API's schemas for hosts sharing a registry (jobs asked of another host) and this host's Retest."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from modelhub import models as m
 from modelhub.fields import Choice, Text, UtcDateTime
+from modelhub.schemas import LoadRequestSchema
 
 
 def host_job_state(**kwargs) -> Choice:
     return Choice(m.HOST_JOB_STATES, component="HostJobState", **kwargs)
+
+
+class StartLoadSchema(LoadRequestSchema):
+    """``POST /api/models/{name}/load``: a load here, or asked of another host (a benchmark, which shares
+    LoadRequest's options, runs here only)."""
+
+    host = Text(max_length=255, validate=validate.Length(min=1), metadata={
+        "description": "Load it on another host sharing this registry (GET /api/hosts): answered 202 with a "
+                       "queued job (GET /api/host-jobs/{id}) that host's modelhub picks up. Absent, or this "
+                       "host's own name: loaded here."})
 
 
 class HostSchema(Schema):

@@ -121,6 +121,12 @@ def test_the_own_host_name_loads_here_as_before(api, app):
         app.extensions["modelhub.supervisor"].shutdown()
 
 
+def test_a_benchmark_runs_here_only(api, app):
+    answer = api.post("/api/models/org/tiny/benchmark", json={"host": OTHER})
+    assert answer.status_code == 422 and answer.json["errors"]["json"]["host"] == ["Unknown field."]
+    assert queued_count(app) == 0
+
+
 def test_bad_queries_are_refused_per_field(api):
     answer = api.get("/api/host-jobs?state=running")
     assert answer.status_code == 422 and "state" in answer.json["errors"]["query"]
