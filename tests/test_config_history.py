@@ -2,6 +2,8 @@
 arrives (registration, edits, discovery, runs), nothing for the same text saved again, numbering that
 continues after the versions migration 0009 wrote, and the diff a person reads."""
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,6 +151,24 @@ def test_numbering_continues_after_the_versions_migration_0009_wrote(app, databa
     assert response.status_code == 200, response.json
     assert [(v["number"], v["source"], v["load_config"]) for v in stored_versions(app, "old/model")] == [
         (1, "existing", EAGER), (2, "typed", BF16)]
+
+
+def test_concurrent_edits_of_one_model_number_their_versions_without_gap_or_twice(app, ctx):
+    """Writers racing on one model: each change is one version, numbered in the order the writes
+    committed, and the newest is the config in force (what the next load runs)."""
+    register("gpt2")
+    texts = [json.dumps({"max_memory": {"0": f"{size}GiB"}}) for size in range(1, 17)]
+
+    def write(config: str) -> int:
+        return app.test_client().patch("/api/models/gpt2/config", json={"load_config": config}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(write, texts)) == {200}
+
+    versions = stored_versions(app, "gpt2")
+    assert [v["number"] for v in versions] == list(range(1, len(texts) + 2))
+    assert sorted(v["load_config"] for v in versions[1:]) == sorted(texts)
+    assert registry.get_model("gpt2").load_config == versions[-1]["load_config"]
 
 
 # ---- the diff ------------------------------------------------------------------------------------
