@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from modelhub import environments, registry
+from modelhub import environments
 from modelhub.app import create_app
 from modelhub.extensions import db
 from modelhub.loading import host_jobs

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from modelhub import compatibility, environments
 from modelhub.extensions import db
 from modelhub.loading import retest
-from modelhub.models import LoadAttempt, RetestState, WorkerLease
-from modelhub.models import ModelRegistry
+from modelhub.models import LoadAttempt, ModelRegistry, RetestState, WorkerLease
 
 
 def upgrade(app, monkeypatch, version="99.0.0") -> None:
