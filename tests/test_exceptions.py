@@ -25,6 +25,7 @@ RAISED = [
     exceptions.MLStackMissing("torch is not installed."),
     exceptions.NotLoaded("'org/m' is not loaded."),
     exceptions.ScanInProgress("A scan is already running."),
+    exceptions.EnvironmentNotFound(7),
     exceptions.UnknownHost("laptop", ["desktop"]),
     exceptions.HostJobNotFound(7),
     exceptions.HostJobConflict("Job 7 was already claimed by desktop."),
