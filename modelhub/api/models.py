@@ -108,7 +108,7 @@ class ConfigVersionSchema(Schema):
     number = fields.Integer(metadata={"description": "1, 2, ... per model, in the order they were recorded."})
     load_config = fields.String(allow_none=True, metadata={"description": "The text as saved; null: defaults."})
     source = Choice(CONFIG_SOURCES, component="ConfigSource", metadata={"description": "What made it."})
-    via = fields.String(allow_none=True, metadata={"description": "api, page, cli or import (null: unknown)."})
+    via = fields.String(allow_none=True, metadata={"description": "api, page, cli, import or scan (null: unknown)."})
     host = fields.String(allow_none=True, metadata={"description": "The host whose modelhub recorded it."})
     created_at = UtcDateTime()
     restored_from = fields.Integer(allow_none=True, metadata={"description": "The version a restore copied."})

@@ -8,7 +8,7 @@ import time
 
 from flask import Flask
 
-from modelhub import registry
+from modelhub import config_history, registry
 from modelhub.card_scores import import_card_scores
 from modelhub.discovery import progress, scanner
 from modelhub.discovery.sync import SyncSummary, apply_scan
@@ -24,7 +24,8 @@ def scan_and_record(on_progress=None) -> SyncSummary:
     Needs an app context."""
     locations = [scanner.primary_location(), *scanner.secondary_locations()]
     report = scanner.scan(locations, on_progress=on_progress)
-    summary = apply_scan(report)
+    with config_history.made_by("created", via="scan"):  # a model it registers: its history says so
+        summary = apply_scan(report)
     _import_cards(summary)
     return summary
 

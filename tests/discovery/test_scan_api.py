@@ -40,6 +40,8 @@ def test_scan_through_the_api(client, caches):
     assert sorted(c["location"] for c in copies) == ["primary", "secondary"]
     assert all(c["weight_format"] == "safetensors" and c["model_type"] == "llama" for c in copies)
     assert client.get("/api/models/tiny-org/llama").json["cache_location"] == "primary"
+    (version,) = client.get("/api/models/tiny-org/llama/configs").json["items"]
+    assert (version["number"], version["source"], version["via"]) == (1, "created", "scan")
 
     client.patch("/api/models/gpt2-tiny/config", json={"compatibility_notes": "found on disk 2"})
     shutil.rmtree(disk2 / "gpt2-tiny")
