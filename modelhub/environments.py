@@ -224,8 +224,8 @@ def describe(environment: Environment | None) -> str:
     else:
         gpu = "CPU only"
     parts = [environment.host, gpu + (" under WSL" if facts.get("wsl") else "")]
-    if facts.get("runtime"):
-        parts.append(facts["runtime"])
+    if facts.get("runtime") and (devices or facts["runtime"] not in ("cpu", "default")):
+        parts.append(facts["runtime"])  # "cu124", "rocm6.2"; a CPU build says nothing "CPU only" does not
     transformers = (facts.get("libraries") or {}).get("transformers")
     if transformers:
         parts.append(f"transformers {transformers}")

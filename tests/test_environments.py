@@ -56,3 +56,16 @@ def test_one_row_per_environment_and_host_name_from_settings(app, monkeypatch):
         from modelhub.extensions import db
         assert db.session.query(Environment).count() == 3
         environments.forget_cached(app)
+
+
+def test_describe_names_the_gpu_its_architecture_and_runtime_in_one_line():
+    from types import SimpleNamespace
+
+    facts = environments.read_facts("rocm-desktop")
+    gpu = {**facts, "wsl": True, "runtime": "rocm6.2",
+           "accelerator": {"vendor": "amd", "devices": [{"name": "Radeon RX 7900 XTX", "architecture": "gfx1100"}]}}
+    line = environments.describe(SimpleNamespace(host="rocm-desktop", facts=gpu))
+    assert line.startswith("rocm-desktop · Radeon RX 7900 XTX (gfx1100) under WSL · rocm6.2 · transformers ")
+    cpu = environments.describe(SimpleNamespace(host="box", facts={**facts, "runtime": "cpu"}))
+    assert cpu.startswith("box · CPU only · transformers ")  # the CPU build's "cpu" would only repeat it
+    assert environments.describe(None) == "recorded before environments were"
