@@ -80,7 +80,7 @@ class KeyValueSchema(Schema):
 
 class KeyChangeSchema(Schema):
     key = fields.String(metadata={"description": "The key; nested keys joined with '.'."})
-    from_ = fields.Raw(data_key="from", allow_none=True)
+    from_ = fields.Raw(data_key="from", attribute="from", allow_none=True)
     to = fields.Raw(allow_none=True)
 
 

@@ -57,6 +57,12 @@ def test_the_history_lists_every_version_newest_first_with_what_changed(client, 
     assert newest["loads"] == {"success": 0, "failure": 0, "interrupted": 0, "running": 0}
 
 
+def test_a_changed_key_shows_its_old_and_new_value(client, phi):
+    client.patch(f"{API}/config", json={"load_config": '{"attn_implementation": "sdpa", "torch_dtype": "bfloat16"}'})
+    newest = client.get(f"{API}/configs").json["items"][0]
+    assert newest["diff"]["changed"] == [{"key": "attn_implementation", "from": "eager", "to": "sdpa"}]
+
+
 def test_one_version(client, phi):
     response = client.get(f"{API}/configs/2")
     assert response.status_code == 200
