@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from modelhub import config_history
+from modelhub.exchange import environments
 from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
 from modelhub.exchange.schemas import (
     REGISTRY_FORMAT,
@@ -47,14 +48,17 @@ def build_document() -> dict:
     attempts = _finished_runs(LoadAttempt)
     measurements = _finished_runs(Measurement)
     versions = config_history.versions_of([row.id for row in models])
+    fingerprints = environments.fingerprints(run.environment_id for runs in (*attempts.values(), *measurements.values())
+                                             for run in runs)
     running = _running_previous_status()
     entries = []
     for row in models:
-        entry = model_entry(row, attempts[row.id], measurements[row.id], versions[row.id])
+        entry = model_entry(row, attempts[row.id], measurements[row.id], versions[row.id], fingerprints)
         if row.id in running and entry["compatibility_status"] == "testing":
             entry["compatibility_status"] = running[row.id]  # as if the load in progress had not begun
         entries.append(entry)
-    return {"format": REGISTRY_FORMAT, "version": REGISTRY_VERSION, "models": entries}
+    return {"format": REGISTRY_FORMAT, "version": REGISTRY_VERSION,
+            "environments": environments.to_document(fingerprints), "models": entries}
 
 
 def export_totals() -> dict:
@@ -71,21 +75,24 @@ def export_totals() -> dict:
             + count(Measurement, Measurement.outcome == "running")}
 
 
-def model_entry(row: ModelRegistry, attempts: list, measurements: list, versions: list) -> dict:
-    """One model's entry; its runs name the load_config version they ran by its number."""
+def model_entry(row: ModelRegistry, attempts: list, measurements: list, versions: list,
+                fingerprints: dict[int, str]) -> dict:
+    """One model's entry; its runs name the load_config version they ran by its number, and their
+    environment by its fingerprint."""
     numbers = {version.id: version.number for version in versions}
     entry = _ENTRY.dump({
         **_columns(row), "metric_sources": None,
         "config_history": [{name: getattr(version, name) for name in _VERSION_FIELDS} for version in versions],
-        "attempts": [_run(run, numbers) for run in attempts],
-        "measurements": [_run(run, numbers) for run in measurements]})
+        "attempts": [_run(run, numbers, fingerprints) for run in attempts],
+        "measurements": [_run(run, numbers, fingerprints) for run in measurements]})
     entry["metric_sources"] = sources_to_document(row.metric_sources, {m.id: m.started_at for m in measurements})
     return entry
 
 
-def _run(run, numbers: dict) -> dict:
+def _run(run, numbers: dict, fingerprints: dict) -> dict:
     return {**{column.key: getattr(run, column.key) for column in run.__table__.columns},
-            "config_version": numbers.get(run.config_version_id)}
+            "config_version": numbers.get(run.config_version_id),
+            "environment_fingerprint": fingerprints.get(run.environment_id)}
 
 
 def sources_to_document(sources: dict | None, started: dict) -> dict | None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from modelhub import config_history, registry
 from modelhub.exceptions import PlanChanged, WriteContention
 from modelhub.exchange import history
+from modelhub.exchange import environments as exchange_environments
 from modelhub.exchange.document import sources_from_document, sources_to_document
 from modelhub.exchange.report import report_entry
 from modelhub.exchange.schemas import REGISTRY_FORMAT, AttemptEntry, MeasurementEntry
@@ -45,8 +46,9 @@ TEXT_FIELDS = ("hf_path", "cache_location", "cache_path", "compatibility_status"
 UNSET = {"compatibility_status": "unknown", "cache_location": "primary"}
 # A run in the document carries the columns it is stored in (its model aside), and the number of the
 # load_config version it ran (config_version), which becomes that version's id here.
-ATTEMPT_COLUMNS = tuple(name for name in AttemptEntry().fields if name != "config_version")
-MEASUREMENT_COLUMNS = tuple(name for name in MeasurementEntry().fields if name != "config_version")
+_NAMED = ("config_version", "environment_fingerprint")  # references the document makes by number / fingerprint
+ATTEMPT_COLUMNS = tuple(name for name in AttemptEntry().fields if name not in _NAMED)
+MEASUREMENT_COLUMNS = tuple(name for name in MeasurementEntry().fields if name not in _NAMED)
 CHUNK = 500  # names per IN (...) query
 
 
@@ -101,12 +103,13 @@ class Plan:
 
 def import_document(kind: str, document: dict, **options) -> dict:
     """Import a validated registry document or compatibility report (see :func:`import_entries`)."""
-    entries = document["models"] if kind == REGISTRY_FORMAT else [report_entry(document)]
-    return import_entries(kind, entries, **options)
+    if kind != REGISTRY_FORMAT:
+        return import_entries(kind, [report_entry(document)], **options)
+    return import_entries(kind, document["models"], environments=document.get("environments") or [], **options)
 
 
 def import_entries(kind: str, entries: list[dict], *, on_conflict: str = "keep", dry_run: bool = False,
-                   expected_digest: str | None = None) -> dict:
+                   expected_digest: str | None = None, environments: list[dict] = ()) -> dict:
     """Plan the import of validated model entries and, unless ``dry_run``, apply it in one transaction.
     With ``expected_digest`` (a dry run's ``plan_digest``) nothing is written unless the plan is still
     that one (else PlanChanged)."""
@@ -122,8 +125,9 @@ def import_entries(kind: str, entries: list[dict], *, on_conflict: str = "keep",
         try:
             # The import writes the versions itself: the file's history, then its own change.
             with config_history.recorded_by_caller():
+                environment_ids = exchange_environments.write(list(environments))
                 for model_plan in plan.models:
-                    _apply(model_plan)
+                    _apply(model_plan, environment_ids)
                 db.session.flush()
             db.session.commit()
             return plan.result(dry_run=False)
@@ -260,7 +264,7 @@ def as_utc(moment):
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _apply(plan: ModelPlan) -> None:
+def _apply(plan: ModelPlan, environment_ids: dict[str, int]) -> None:
     if plan.action == "unchanged":
         return
     entry = plan.entry
@@ -283,10 +287,13 @@ def _apply(plan: ModelPlan) -> None:
     db.session.flush()
     version_ids = history.write(row.id, row.load_config, plan.versions)
     attempts, measurements = plan.new_runs
-    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS),
-                                   config_version_id=version_ids.get(run.get("config_version"))) for run in attempts)
-    db.session.add_all(Measurement(model_id=row.id, **_columns(run, MEASUREMENT_COLUMNS),
-                                   config_version_id=version_ids.get(run.get("config_version"))) for run in measurements)
+    def named(run: dict) -> dict:
+        return {"config_version_id": version_ids.get(run.get("config_version")),
+                "environment_id": environment_ids.get(run.get("environment_fingerprint"))}
+
+    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS), **named(run)) for run in attempts)
+    db.session.add_all(Measurement(model_id=row.id, **_columns(run, MEASUREMENT_COLUMNS), **named(run))
+                       for run in measurements)
     db.session.flush()
     ids = {moment: run_id for run_id, moment in _run_starts(Measurement, [row.id]).get(row.id, {}).items()}
     if sources is not None:

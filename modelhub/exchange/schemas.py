@@ -24,8 +24,9 @@ from modelhub.schemas import (
 REGISTRY_FORMAT = "modelhub-registry"
 REPORT_FORMAT = "modelhub-compatibility-report"
 # The version each format is written in, the newest this modelhub reads. Registry version 2 added each
-# model's load_config history (config_history) and the version each run ran (config_version); version 1
-# files, without them, are still read.
+# model's load_config history (config_history) and the version each run ran (config_version), the
+# environments runs ran in (environments, environment_fingerprint) and what a load really was
+# (environment_status, load_report, warnings); version 1 files, without them, are still read.
 REGISTRY_VERSION = 2
 REPORT_VERSION = 1
 VERSIONS = {REGISTRY_FORMAT: REGISTRY_VERSION, REPORT_FORMAT: REPORT_VERSION}
@@ -169,6 +170,8 @@ class _RunFields(Schema):
     error_message = Text(max_length=TEXT_MAX, allow_none=True)
     config_version = _version_number(allow_none=True, metadata={
         "description": "The number of the load_config version it ran, one of the same entry's config_history."})
+    environment_fingerprint = Text(max_length=64, allow_none=True, metadata={
+        "description": "The environment it ran in: one of the document's environments (null: before environments)."})
 
 
 class AttemptEntry(_RunFields):
@@ -179,6 +182,21 @@ class AttemptEntry(_RunFields):
     suggestion = JsonValue(allow_none=True)
     plugin_changes = JsonValue(kind=list, allow_none=True)
     smoke_test = JsonValue(allow_none=True)
+    load_report = JsonValue(allow_none=True)
+    warnings = JsonValue(kind=list, allow_none=True)
+    environment_status = compatibility_status(allow_none=True, metadata={
+        "description": "The model's status in the environment it ran in, after it ended."})
+
+
+class EnvironmentEntry(Schema):
+    """An environment runs ran in (a host with its accelerator, driver and library versions), named by
+    its fingerprint."""
+
+    fingerprint = Text(max_length=64, required=True)
+    host = Text(max_length=255, required=True)
+    facts = JsonValue(required=True)
+    first_seen_at = Instant(required=True)
+    last_seen_at = Instant(required=True)
 
 
 class MeasurementEntry(_RunFields):
@@ -277,6 +295,8 @@ class RegistryDocument(Schema):
 
     format = fields.String(required=True, validate=validate.Equal(REGISTRY_FORMAT))
     version = fields.Integer(required=True, strict=True, validate=validate.OneOf(REGISTRY_VERSIONS_READ))
+    environments = fields.List(fields.Nested(EnvironmentEntry), metadata={
+        "description": "The environments the runs ran in, each fingerprint once."})
     models = fields.List(fields.Nested(ModelEntry), required=True, metadata={"description": "Each model_name once."})
 
     @validates_schema
@@ -287,8 +307,27 @@ class RegistryDocument(Schema):
             if name in first:
                 errors[index] = {"model_name": [f"Duplicate: {name!r} is also models.{first[name]}."]}
             first.setdefault(name, index)
+        errors = {"models": errors} if errors else {}
+        _check_environments(data, errors)
         if errors:
-            raise ValidationError({"models": errors})
+            raise ValidationError(errors)
+
+
+def _check_environments(data: dict, errors: dict) -> None:
+    """Each fingerprint once; a run names one the document holds."""
+    known = {}
+    for index, environment in enumerate(data.get("environments") or []):
+        if environment["fingerprint"] in known:
+            errors.setdefault("environments", {})[index] = {"fingerprint": [
+                f"Two environments with this fingerprint (also environments.{known[environment['fingerprint']]})."]}
+        known.setdefault(environment["fingerprint"], index)
+    for model_index, entry in enumerate(data.get("models") or []):
+        for key in ("attempts", "measurements"):
+            for index, run in enumerate(entry.get(key) or []):
+                if run.get("environment_fingerprint") is not None and run["environment_fingerprint"] not in known:
+                    errors.setdefault("models", {}).setdefault(model_index, {}).setdefault(key, {})[index] = {
+                        "environment_fingerprint": [f"Names environment {run['environment_fingerprint']!r}, which is "
+                                                    "not among the document's environments."]}
 
 
 class Proof(Schema):
