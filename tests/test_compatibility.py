@@ -136,3 +136,26 @@ def test_the_modal_shows_where_it_loads(ctx, client, monkeypatch):
     first = fragment.split('<tr class="where-row')[1]
     assert "where-here" in first and ">this host<" in first and "status-compatible" in first
     assert "superseded: not counted" in fragment  # the laptop's old environment
+
+
+def test_the_modal_asks_another_host_to_load_the_model(ctx, client, monkeypatch):
+    registry.create_model({"model_name": "acme/alpha"})
+    on_host(ctx, "rocm-desktop", monkeypatch)  # the desktop's modelhub has run: a host of this registry
+    on_host(ctx, "cuda-laptop", monkeypatch)
+    html = client.get("/models/acme/alpha/details").get_data(as_text=True)
+    form = html.split('class="load-on-host"', 1)[1].split("</form>", 1)[0]
+    assert '<option value="rocm-desktop">' in form and "cuda-laptop" not in form  # never this host itself
+    assert 'hx-trigger="every 2s"' not in html.split('id="where-it-loads"', 1)[1].split(">", 1)[0]
+
+    asked = client.post("/models/acme/alpha/load-on-host", data={"host": "rocm-desktop"})
+    section = asked.get_data(as_text=True)
+    assert asked.status_code == 200
+    assert "Asked rocm-desktop to load it (job 1)" in section and "A load waits for rocm-desktop (job 1" in section
+    assert 'hx-trigger="every 2s"' in section.split(">", 1)[0]  # it follows the job until the desktop takes it
+    job = client.get("/api/host-jobs/1").json
+    assert (job["host"], job["state"], job["model_name"]) == ("rocm-desktop", "queued", "acme/alpha")
+
+    again = client.post("/models/acme/alpha/load-on-host", data={"host": "rocm-desktop"}).get_data(as_text=True)
+    assert "already waits for &#39;rocm-desktop&#39; (job 1)" in again
+    unknown = client.post("/models/acme/alpha/load-on-host", data={"host": "mars"}).get_data(as_text=True)
+    assert "mars" in unknown and len(client.get("/api/host-jobs").json) == 1  # nothing more queued

@@ -93,6 +93,16 @@ def request_load(model_name: str, host: str, *, force: bool = False, timeout: fl
     return describe(job)
 
 
+def offered(model: ModelRegistry) -> dict:
+    """What the details modal offers for asking a load of another host: the other hosts of this registry,
+    and the loads of this model that still wait for theirs (the section refreshes until they are taken up)."""
+    this = this_host()
+    waiting = db.session.scalars(select(HostJob).where(HostJob.model_id == model.id, HostJob.state == "queued")
+                                 .order_by(HostJob.id))
+    return {"other_hosts": [host for host in known_hosts() if host != this],
+            "hosts_waiting": [describe(job) for job in waiting]}
+
+
 def get(job_id: int) -> dict:
     return describe(_job(job_id))
 

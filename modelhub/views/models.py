@@ -9,7 +9,7 @@ from modelhub import compatibility, config_history, registry
 from modelhub.api.http import if_match
 from modelhub.exceptions import ConfigVersionNotFound, NothingToRestore, PreconditionFailed, RestoreRefused
 from modelhub.exchange import report
-from modelhub.loading import attempts
+from modelhub.loading import attempts, host_jobs
 from modelhub.measuring import measurements
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
 from modelhub.views.filters import bad_request, filter_form_query
@@ -103,7 +103,7 @@ def details(model_name: str, card_import=None, history_note: str | None = None):
         attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
         measurements=measurements.history(model, limit=5), copies=registry.copies(model),
         config_history=config_history.history(model), history_note=history_note,
-        where_it_loads=compatibility.results(current_app, model),
+        where_it_loads=compatibility.results(current_app, model), **host_jobs.offered(model),
     ))
     response.headers["ETag"] = f'"{model.etag}"'
     return response

@@ -96,5 +96,13 @@ def test_the_here_mark_and_the_where_it_loads_table(page, server, registry, othe
     expect(table.locator("tr", has_text="rocm-desktop").locator(".status-badge")).to_have_text("compatible")
     expect(table.locator(".this-host")).to_have_count(1)
     expect(table.locator(".stale-note")).to_have_count(0)
+
+    # Ask the desktop to load it: the job waits (no desktop modelhub runs in this test) and the section says so.
+    asking = page.locator("#model-modal form.load-on-host")
+    asking.locator("select").select_option("rocm-desktop")
+    asking.get_by_role("button", name="Load there").click()
+    expect(page.locator("#model-modal .where-message")).to_contain_text("Asked rocm-desktop to load it (job 1)")
+    expect(page.locator("#model-modal .where-waiting")).to_contain_text("A load waits for rocm-desktop (job 1")
+    expect(page.locator("#model-modal .where-table tbody tr")).to_have_count(3)
     page.locator("#model-modal .where-it-loads").scroll_into_view_if_needed()
     screenshot(page, "where-it-loads-modal", full_page=False)
