@@ -200,3 +200,14 @@ def test_other_errors_are_not_taken_for_out_of_memory(loaded, monkeypatch):
     with pytest.raises(RuntimeError, match="shape mismatch"):
         metrics.throughput(model, tokenizer, new_tokens=4, batch_sizes=(1, 2), repeats=1, warmup=0)
     assert metrics.is_out_of_memory(RuntimeError("HIP out of memory. Tried to allocate 20.00 MiB"))
+
+
+def test_a_noisy_one_token_run_does_not_hide_the_decode_rate(monkeypatch):
+    """Two repeats on a busy CPU: one slow one-token run puts its median above the full runs' median;
+    the fastest runs still tell the rate (before, the rate came out None, failing a measurement)."""
+    times = iter([0.010, 0.002, 0.010, 0.030])  # full, first, full, first (the second first run disturbed)
+    monkeypatch.setattr(metrics, "prompt_inputs", lambda *args: None)
+    monkeypatch.setattr(metrics, "_timed_generate", lambda model, tokenizer, inputs, n: (next(times), n))
+    rate = metrics._decode_rate(None, None, batch_size=1, new_tokens=8, repeats=2, warmup=0)
+    assert rate["decode_seconds"] == pytest.approx(0.008)
+    assert rate["tokens_per_sec"] == pytest.approx(7 / 0.008, rel=1e-3)
