@@ -241,3 +241,23 @@ def test_two_hosts_on_one_postgresql_load_for_each_other(servers, tiny_models):
         final = requests.get(f"{laptop.url}{jobs[names.index(name)].headers['Location']}", timeout=30).json()
         assert final["attempt_outcome"] == "success"
     assert "rocm-desktop" in {job["host"] for job in requests.get(f"{laptop.url}/api/host-jobs", timeout=30).json()}
+
+    # Conflicting outcomes, one per host: the laptop's own load of tiny/llama fails (flash-attention is not
+    # installed here). Each environment keeps its own status; the registry's is not "degraded".
+    patched = requests.patch(f"{laptop.url}/api/models/tiny/llama/config",
+                             json={"load_config": '{"attn_implementation": "flash_attention_2"}'}, timeout=30)
+    assert patched.status_code == 200, patched.text
+    assert requests.post(f"{laptop.url}/api/models/tiny/llama/load", json={}, timeout=30).status_code == 202
+    deadline = time.monotonic() + 120
+    while (latest := requests.get(f"{laptop.url}/api/models/tiny/llama/attempts", timeout=30).json()[
+            "items"][0])["outcome"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (latest["outcome"], latest["environment_status"]) == ("failure", "incompatible"), latest
+    assert latest["environment_id"] == hosts[LAPTOP]["environment_id"]
+    seen_from_laptop = requests.get(f"{laptop.url}/api/models/tiny/llama/compatibility", timeout=30).json()
+    seen_from_desktop = requests.get(f"{desktop_1.url}/api/models/tiny/llama/compatibility", timeout=30).json()
+    assert seen_from_laptop["summary"] == seen_from_desktop["summary"] == "compatible"
+    assert seen_from_laptop["here"]["status"] == "incompatible" and seen_from_desktop["here"]["status"] == "compatible"
+    assert {row["host"]: row["status"] for row in seen_from_laptop["environments"]} == {
+        LAPTOP: "incompatible", DESKTOP: "compatible"}
