@@ -154,7 +154,8 @@ class Retest(MethodView):
 
     @blp.doc(operationId="startRetest")
     @blp.response(202, RetestStatusSchema)
-    @_document((409, "A retest is already running on this host."), BUSY)
+    @_document((409, "A retest is already running on this host, no model needs one, or the ML libraries are not "
+                     "installed."), BUSY)
     def post(self):
         """Load every model needing a retest on this host, one after another, in the background (each unloaded
         again unless it was loaded before); follow it with GET /api/retest."""

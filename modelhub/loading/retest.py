@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from modelhub import compatibility, environments
 from modelhub.exceptions import ModelhubError, RetestConflict
 from modelhub.extensions import db
+from modelhub.loading import ml_stack
 from modelhub.loading.leases import process_exists
 from modelhub.models import LoadAttempt, RetestState
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 WAIT_EVERY = 0.25  # seconds between looks at the attempt being retested
 WAIT_GRACE = 60.0  # past the load timeout, a load that has not ended means its watcher is gone
 INTERRUPTED = "Interrupted: the server process that ran this retest stopped."
+ALREADY_RUNNING = "A retest is already running on this host; its progress is at GET /api/retest."
 IDLE = {"state": "idle", "done": 0, "total": 0, "current": None, "stop_requested": False, "results": []}
 _running_here: set[str] = set()  # hosts this process runs a retest for now (any app of the process)
 _running_lock = threading.Lock()
@@ -54,9 +56,15 @@ class RetestRunner:
 
     def start(self) -> dict:
         host, names = self.host(), compatibility.needing_retest(self.app)
+        if read(host)["state"] == "running":  # the claim below decides; this only picks the right words
+            raise RetestConflict(ALREADY_RUNNING)
+        if not names:
+            raise RetestConflict("No model needs a retest on this host: every model that loaded here was loaded in "
+                                 "the environment this host runs in now.")
+        ml_stack.require()  # refused up front, as a load is, rather than failing each model in turn
         with _running_lock:
             if host in _running_here or not claim(host, total=len(names)):
-                raise RetestConflict("A retest is already running on this host; its progress is at GET /api/retest.")
+                raise RetestConflict(ALREADY_RUNNING)
             _running_here.add(host)
         threading.Thread(target=self._run, args=(host, names), daemon=True, name="modelhub-retest").start()
         return self.status()
