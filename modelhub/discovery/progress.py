@@ -7,9 +7,9 @@ killed mid-scan) reads as failed, and may be claimed again.
 
 import time
 
-from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 
+from modelhub import host_state
 from modelhub.extensions import db
 from modelhub.loading.leases import me, process_exists
 from modelhub.models import ScanState
@@ -40,26 +40,8 @@ def read(scanning_here: bool) -> dict:
 def claim() -> bool:
     """Mark a scan running on this host for this process; False if another live process scans."""
     host, pid = me()
-    if db.session.get(ScanState, host) is None:
-        db.session.add(ScanState(host=host, state="idle", done=0, total=0))
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()  # another process created the row first
-    row = db.session.get(ScanState, host, populate_existing=True)
-    if row.state == "running" and not _owner_gone(row, pid, scanning_here=False):
-        db.session.commit()
-        return False
-    # Compare-and-set on what was read: of two processes claiming at once, one changes the row.
-    claimed = db.session.execute(
-        update(ScanState)
-        .where(ScanState.host == host, ScanState.state == row.state,
-               or_(ScanState.owner_pid == row.owner_pid, ScanState.owner_pid.is_(None)))
-        .values(state="running", done=0, total=0, started_at=time.time(), finished_at=None, summary=None,
-                error=None, owner_pid=pid)
-    )
-    db.session.commit()
-    return claimed.rowcount == 1
+    return host_state.claim(ScanState, host, lambda row: _owner_gone(row, pid, scanning_here=False),
+                            done=0, total=0, summary=None)
 
 
 def report(done: int, total: int) -> None:

@@ -21,10 +21,9 @@ import threading
 import time
 
 from flask import Flask
-from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 
-from modelhub import compatibility, environments
+from modelhub import compatibility, environments, host_state
 from modelhub.exceptions import ModelhubError, RetestConflict
 from modelhub.extensions import db
 from modelhub.loading import ml_stack
@@ -148,25 +147,8 @@ def read(host: str) -> dict:
 def claim(host: str, total: int) -> bool:
     """Mark a retest of ``total`` models running on the host for this process; False if a live process
     runs one."""
-    if db.session.get(RetestState, host) is None:
-        db.session.add(RetestState(host=host, state="idle", done=0, total=0))
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()  # another process created the row first
-    row = db.session.get(RetestState, host, populate_existing=True)
-    if row.state == "running" and not _owner_gone(row):
-        db.session.commit()
-        return False
-    # Compare-and-set on what was read: of two processes claiming at once, one changes the row.
-    claimed = db.session.execute(
-        update(RetestState)
-        .where(RetestState.host == host, RetestState.state == row.state,
-               or_(RetestState.owner_pid == row.owner_pid, RetestState.owner_pid.is_(None)))
-        .values(state="running", done=0, total=total, current=None, results=[], stop_requested=False,
-                started_at=time.time(), finished_at=None, error=None, owner_pid=os.getpid()))
-    db.session.commit()
-    return claimed.rowcount == 1
+    return host_state.claim(RetestState, host, _owner_gone, done=0, total=total, current=None, results=[],
+                            stop_requested=False)
 
 
 def _write(host: str, **values) -> bool:
