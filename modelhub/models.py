@@ -3,8 +3,8 @@ they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelre
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
 from modelhub.extensions import db
 
@@ -261,6 +261,15 @@ class LoadConfigVersion(db.Model):
 
 
 HOST_JOB_STATES = ("queued", "claimed", "finished", "failed", "cancelled")
+
+
+# The number of the load_config version a run ran, read with the run: clients and pages name versions by
+# number (GET /api/models/{name}/configs/{number}); the id is this database's own.
+for _run_type in (LoadAttempt, Measurement):
+    _run_type.config_version = column_property(
+        select(LoadConfigVersion.number).where(LoadConfigVersion.id == _run_type.config_version_id)
+        .correlate_except(LoadConfigVersion).scalar_subquery())
+del _run_type
 
 
 class HostJob(db.Model):

@@ -208,7 +208,10 @@ class WorkerRunSchema(Schema):
         "description": "The environment (GET /api/environments/{id}) it ran in; null for runs from before "
                        "environments were recorded."})
     config_version_id = fields.Integer(allow_none=True, metadata={
-        "description": "The version of the model's load_config it ran (GET /api/models/{name}/configs)."})
+        "description": "The database id of the load_config version it ran (config_version is its number)."})
+    config_version = fields.Integer(allow_none=True, metadata={
+        "description": "The number of the load_config version it ran (GET /api/models/{name}/configs/{number}); "
+                       "null for runs from before versions were recorded."})
     worker_pid = fields.Integer(allow_none=True)
 
 

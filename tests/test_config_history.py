@@ -118,6 +118,9 @@ def test_a_run_records_the_version_in_force_and_the_history_counts_its_loads(app
     assert attempts.recent(registry.get_model("gpt2"))[0].config_version_id == versions[1]["id"]
     history = config_history.history(registry.get_model("gpt2"))
     assert [(v.number, v.loads) for v in history.versions] == [(2, {"success": 1}), (1, {"failure": 1})]
+    # Clients and the modal name the version by its number, read with the run.
+    listed = app.test_client().get("/api/models/gpt2/attempts").json["items"]
+    assert [(a["outcome"], a["config_version"]) for a in listed] == [("success", 2), ("failure", 1)]
 
 
 def test_a_restore_is_a_new_version_equal_to_the_old_one(app, ctx):
