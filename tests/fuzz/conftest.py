@@ -66,6 +66,7 @@ def api_schema(fuzz_app, model_dir):
                     _one_run_per_moment(entry)
                     _sources_only_for_values(entry)
                     _history_references_hold(entry)
+            _environment_references_hold(case.body)
         if case.operation.path == "/api/models/{model_name}/load":
             case.body.pop("host", None)  # "known_host"
         if case.operation.path == "/api/models" and isinstance(case.body.get("cache_path"), str):
@@ -92,6 +93,8 @@ EXCLUDED_RULES = {
                                 "one of the same entry's measurements (a cross-reference)",
     "config_version_references": "load_config version numbers unique per model, and a restore's restored_from "
                                  "and a run's config_version naming one of them (a cross-reference)",
+    "environment_references": "environment fingerprints unique in an export, and a run's environment_fingerprint "
+                              "naming one of them (a cross-reference)",
     "nul_in_free_form_history": "environments, kwargs and results are free-form JSON; no NUL in any nested "
                                 "string would take a recursive schema no generator we use supports",
     "load_config_text": "schemathesis 4.32.5 draws a contentMediaType application/json string from any JSON "
@@ -146,6 +149,18 @@ def _history_references_hold(entry) -> None:
         for run in entry.get(runs) if isinstance(entry.get(runs), list) else []:
             if isinstance(run, dict) and run.get("config_version") not in numbers:
                 run["config_version"] = None
+
+
+def _environment_references_hold(document: dict) -> None:
+    if isinstance(document.get("environments"), list):
+        document["environments"] = _unique(document["environments"], "fingerprint")
+    known = {environment.get("fingerprint") for environment in document.get("environments") or []
+             if isinstance(environment, dict)}
+    for entry in document.get("models") if isinstance(document.get("models"), list) else []:
+        for runs in ("attempts", "measurements"):
+            for run in entry.get(runs) if isinstance(entry, dict) and isinstance(entry.get(runs), list) else []:
+                if isinstance(run, dict) and run.get("environment_fingerprint") not in known:
+                    run["environment_fingerprint"] = None
 
 
 def _unique(items: list, key: str) -> list:
