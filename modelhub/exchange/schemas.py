@@ -211,11 +211,14 @@ class ConfigVersionEntry(Schema):
     re-checked against today's plugins; a restore checks it)."""
 
     number = _version_number(required=True, metadata={"description": "1, 2, ... within the model."})
-    load_config = Text(max_length=TEXT_MAX, allow_none=True, metadata={"description": "The text; null: defaults."})
+    # Left out means null (the defaults; unknown; no restore): the import reads every key.
+    load_config = Text(max_length=TEXT_MAX, allow_none=True, load_default=None,
+                       metadata={"description": "The text; null: defaults."})
     source = Choice(m.CONFIG_SOURCES, component="ConfigSource", required=True)
-    via = Text(max_length=16, allow_none=True)
-    host = Text(max_length=255, allow_none=True)
-    restored_from = _version_number(allow_none=True, metadata={"description": "The number a restore copied."})
+    via = Text(max_length=16, allow_none=True, load_default=None)
+    host = Text(max_length=255, allow_none=True, load_default=None)
+    restored_from = _version_number(allow_none=True, load_default=None,
+                                    metadata={"description": "The number a restore copied."})
     created_at = Instant(required=True)
 
 

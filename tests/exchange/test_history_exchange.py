@@ -219,3 +219,16 @@ def test_a_good_hand_written_history_imports_with_its_runs_linked(other_app):
     assert numbers_run(other_app, "microsoft/phi-2") == [2]
     with other_app.app_context():
         assert other_app.extensions["sqlalchemy"].session.query(LoadAttempt).count() == 1
+
+
+def test_a_version_without_its_optional_fields_imports_as_null(app):
+    """Found by the fuzzer: a history version leaving out load_config (optional: null means the defaults)
+    made the import fail with a KeyError, a 500."""
+    document = {"format": "modelhub-registry", "version": 2, "models": [{
+        "model_name": "acme/bare", "load_config": None,
+        "config_history": [{"number": 1.0, "source": "typed", "created_at": "2000-01-01T00:22:23Z"},
+                           {"number": 3, "source": "typed", "created_at": "2000-01-01T01:00:00Z"}]}]}
+    response = app.test_client().post("/api/import", json=document)
+    assert response.status_code == 200, response.json
+    assert [(number, text, source, via) for number, text, source, via, *_ in history(app, "acme/bare")] == [
+        (1, None, "typed", None), (3, None, "typed", None)]  # an empty registry keeps the numbers

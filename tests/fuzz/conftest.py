@@ -138,8 +138,8 @@ def _history_references_hold(entry) -> None:
         if isinstance(version, dict) and version.get("number") in numbers:
             continue
         kept.append(version)
-        if isinstance(version, dict) and isinstance(version.get("number"), int):
-            numbers.add(version["number"])
+        if isinstance(version, dict) and isinstance(version.get("number"), (int, float)):
+            numbers.add(version["number"])  # 1.0 is the integer 1 to the document (and to the server)
     if "config_history" in entry and isinstance(entry["config_history"], list):
         entry["config_history"] = kept
     for version in kept:
