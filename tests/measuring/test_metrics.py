@@ -148,8 +148,10 @@ def test_time_to_first_token_agrees_with_a_direct_timing_loop(loaded, one_thread
             direct[n].append(1000 * statistics.median(
                 direct_generate_seconds(model, prompt, 1, 1) for _ in range(repeats)))
     for n in lengths:
-        ours, theirs = statistics.median(measured[n]), statistics.median(direct[n])
-        assert abs(ours - theirs) <= 0.10 * theirs, (n, ours, theirs)
+        # Each round's two figures were taken side by side: their ratio cancels a slow spell of the machine,
+        # which comparing two medians of whole lists does not (1 run in 5 failed that way on 2 idle cores).
+        ratio = statistics.median(ours / theirs for ours, theirs in zip(measured[n], direct[n]))
+        assert abs(ratio - 1) <= 0.10, (n, ratio, measured[n], direct[n])
 
 
 def test_batch1_throughput_agrees_with_a_direct_timing_loop(loaded, one_thread):
@@ -164,8 +166,8 @@ def test_batch1_throughput_agrees_with_a_direct_timing_loop(loaded, one_thread):
         full = statistics.median(direct_generate_seconds(model, prompt, 1, new_tokens) for _ in range(repeats))
         first = statistics.median(direct_generate_seconds(model, prompt, 1, 1) for _ in range(repeats))
         direct.append((new_tokens - 1) / (full - first))
-    ours, theirs = statistics.median(measured), statistics.median(direct)
-    assert abs(ours - theirs) <= 0.10 * theirs, (ours, theirs)
+    ratio = statistics.median(ours / theirs for ours, theirs in zip(measured, direct))  # side by side, per round
+    assert abs(ratio - 1) <= 0.10, (ratio, measured, direct)
 
 
 def test_batch_growth_stops_at_out_of_memory(loaded, monkeypatch):
