@@ -4,9 +4,9 @@ A plugin is a module (or object) registered through the ``modelhub`` entry-point
 any of these functions, marked with ``@hookimpl`` (``from modelhub import hookimpl``). Built-in plugins
 in ``plugins/`` are registered the same way. docs/plugins.md explains each hook with examples.
 
-Where hooks run: ``load_config_fields`` and ``load_attempt_finished`` run in the web server process,
-which never imports torch or transformers, so import those inside the other hooks only. The other
-four run in the worker process that loads the model, where torch is available.
+Where hooks run: ``load_config_fields``, ``load_attempt_finished``, ``plan_load`` and ``propose_configs``
+run in the web server process, which never imports torch or transformers, so import those inside the
+other hooks only. The other four run in the worker process that loads the model, where torch is available.
 """
 
 from typing import Any
@@ -84,4 +84,33 @@ def load_attempt_finished(model_name: str, attempt: dict) -> None:
     workers and attempts interrupted by a server restart. ``attempt`` is the recorded attempt as the API
     returns it (``outcome``, ``error_type``, ``error_message``, ``final_kwargs``, ``environment`` ...).
     The return value is ignored; an exception is logged and does not affect other plugins.
+    """
+
+
+@hookspec
+def plan_load(model, load_config: dict, plan, host: dict) -> list[str] | None:
+    """Tell preflight what this plugin's load_config keys will do to a load, before anything loads.
+
+    Called in the web server process (no torch) by ``modelhub/preflight`` for every preflight: the API's
+    ``GET .../preflight``, the modal, the card's mark, and the prediction recorded with each run.
+    ``model`` is a :class:`modelhub.loading.types.ModelInfo`; ``load_config`` the config being checked
+    (maybe not saved yet); ``plan`` a :class:`modelhub.preflight.plan.LoadPlan` to change in place (the
+    weights' bits, the devices and their budgets, disk offload, the packages the load will need);
+    ``host`` this host's facts (memory, GPUs, installed packages). Return notes saying what you did,
+    or None. Raise :class:`modelhub.loading.types.LoadRefused` when the config cannot load here at all
+    (preflight answers "cannot load" with your message).
+    """
+
+
+@hookspec
+def propose_configs(model, failure, load_config: dict, environment: dict) -> list | None:
+    """Propose the next load_configs to try after a failed try of an auto-configure run.
+
+    Called in the web server process (no torch) by ``modelhub/autoconfigure`` after each failure.
+    ``failure`` is a :class:`modelhub.loading.types.Failure` (``kind`` is one of ``FAILURE_KINDS``:
+    out of memory, attention, bf16 unsupported, ...); ``load_config`` the config that failed;
+    ``environment`` this host's facts as its last worker described them. Return a list of
+    :class:`modelhub.loading.types.Proposal` (changes to ``load_config``, why, the limitation), or None.
+    The search merges every plugin's proposals by priority, drops configs already tried and those
+    preflight says cannot fit, and never loops.
     """

@@ -108,6 +108,9 @@ class WorkerRun:
     error_type: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
     load_config: Mapped[str | None] = mapped_column(Text)  # the user's text, as it was at the start
+    # What preflight predicted this run's peak memory would be, for the same config, at its start
+    # (modelhub/preflight): set beside the measured peak, it is what calibrates preflight on this host.
+    predicted_peak: Mapped[dict | None] = mapped_column(JSON)
     # Which version of the model's load_config it ran, and in which environment (host, accelerator,
     # driver, library versions: modelhub/environments.py). NULL for runs recorded before either existed.
     config_version_id: Mapped[int | None] = mapped_column(
@@ -136,6 +139,14 @@ class LoadAttempt(WorkerRun, db.Model):
     # The model's status in this attempt's environment after it ended (the rules of
     # modelhub/loading/status_rules.py, applied per environment); NULL while running or interrupted.
     environment_status: Mapped[str | None] = mapped_column(String(16))
+    # Which kind of failure it was (``FAILURE_KINDS``: out of memory, attention, bf16 unsupported, ...),
+    # as the plugin that explained it (or the watcher, for a crash or a timeout) classified it.
+    failure_kind: Mapped[str | None] = mapped_column(String(32))
+    # The worker's measured peak: host RSS, GPU max allocated, and the RSS before any weight was read.
+    measured_peak: Mapped[dict | None] = mapped_column(JSON)
+    # A try of an auto-configure run (its load_config is the candidate, not a saved version).
+    autoconfigure_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("autoconfigure_run.id", ondelete="SET NULL"), index=True)
 
 
 class ModelCopy(db.Model):
@@ -315,3 +326,35 @@ class RetestState(db.Model):
     finished_at: Mapped[float | None] = mapped_column(Float)
     owner_pid: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+AUTOCONFIGURE_STATES = ("running", "succeeded", "failed", "stopped", "interrupted")
+
+
+class AutoconfigureRun(db.Model):
+    """A search for a load_config that loads a model on one host: each try is a load attempt (linked by
+    ``autoconfigure_run_id``), the next config chosen from the classified cause of the last failure
+    (modelhub/autoconfigure). ``tries`` is the chain as the run saw it: each try's config, why it was
+    chosen, its attempt, outcome and cause."""
+
+    __tablename__ = "autoconfigure_run"
+    __table_args__ = (_one_of("state", AUTOCONFIGURE_STATES, table="autoconfigure_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environment.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    start_config: Mapped[str | None] = mapped_column(Text)  # the model's load_config when it started
+    result_config: Mapped[str | None] = mapped_column(Text)  # the first config that loaded
+    result_status: Mapped[str | None] = mapped_column(String(16))  # compatible, degraded, incompatible
+    result_reason: Mapped[str | None] = mapped_column(Text)  # the limitation, or why nothing loaded
+    tries: Mapped[list | None] = mapped_column(JSON)
+    max_tries: Mapped[int] = mapped_column(Integer)
+    max_seconds: Mapped[float] = mapped_column(Float)
+    apply: Mapped[bool] = mapped_column(Boolean, default=False)  # make the result the load_config at once
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    applied_version_id: Mapped[int | None] = mapped_column(ForeignKey("load_config_version.id", ondelete="SET NULL"))
+    owner_pid: Mapped[int | None] = mapped_column(Integer)  # the web (or CLI) process running it

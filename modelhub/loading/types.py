@@ -43,11 +43,48 @@ class Explanation:
 
     cause: str
     suggestion: dict | None = None
+    kind: str | None = None  # one of FAILURE_KINDS when the plugin knows which kind of failure it is
+    package: str | None = None  # with kind "missing_package": the package to install
+
+
+# The kinds of failure auto-configure acts on (modelhub/autoconfigure). "other": not classified.
+FAILURE_KINDS = ("out_of_memory", "wont_fit", "attention", "non_finite", "bf16_unsupported", "missing_package",
+                 "refused", "crash", "timeout", "files", "other")
 
 
 class LoadRefused(Exception):
     """Raised by a plugin to stop a load with a message the user can act on (e.g. a missing package)."""
 
-    def __init__(self, message: str, suggestion: dict | None = None):
+    def __init__(self, message: str, suggestion: dict | None = None, kind: str = "refused",
+                 package: str | None = None):
         super().__init__(message)
         self.suggestion = suggestion
+        self.kind = kind  # FAILURE_KINDS: "refused" (a setting the user must allow), "missing_package", ...
+        self.package = package
+
+
+@dataclass
+class Failure:
+    """A failed try, as ``propose_configs`` sees it (web process): its kind (``FAILURE_KINDS``), the
+    readable cause, the error, the package missing (kind ``missing_package``) and the explainer's
+    suggested changes, if any."""
+
+    kind: str
+    cause: str
+    error_type: str | None = None
+    error_message: str | None = None
+    package: str | None = None
+    suggestion: dict | None = None
+
+
+@dataclass
+class Proposal:
+    """A next config to try, from ``propose_configs``: the keys to change in the failed try's load_config
+    (``None`` as a value removes a key), why, and what the user gives up if it is the one that loads
+    (``limitation``: "weights in 4-bit", "parts offloaded to disk"; a result with one is ``degraded``).
+    Lower ``priority`` is tried first."""
+
+    changes: dict
+    why: str
+    limitation: str | None = None
+    priority: int = 50
