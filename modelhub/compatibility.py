@@ -13,7 +13,7 @@ any environment but the one it runs in now; for another host, one older than the
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from modelhub import environments
 from modelhub.exceptions import EnvironmentNotFound
@@ -23,6 +23,14 @@ from modelhub.models import Environment, LoadAttempt, LoadConfigVersion, ModelRe
 
 # The outcomes that teach something about an environment (an interruption does not).
 FINISHED = ("success", "failure")
+
+
+def teaches():
+    """The attempts that say something about the model in their environment: finished ones, but not the
+    failed tries of an auto-configure run (each is one candidate config failing; the run's end records
+    the verdict, on its last try, when nothing loaded)."""
+    return and_(LoadAttempt.outcome.in_(FINISHED),
+                or_(LoadAttempt.autoconfigure_run_id.is_(None), LoadAttempt.environment_status.is_not(None)))
 
 
 # This host's results --------------------------------------------------------------------------------
@@ -46,9 +54,9 @@ def _needing_retest(app):
     this_host = select(Environment.id).where(Environment.host == environments.host_name(app.config))
     learned_before = select(LoadAttempt.model_id).where(
         LoadAttempt.environment_id.in_(this_host), LoadAttempt.environment_id != current,
-        LoadAttempt.outcome.in_(FINISHED))
+        teaches())
     learned_now = select(LoadAttempt.model_id).where(
-        LoadAttempt.environment_id == current, LoadAttempt.outcome.in_(FINISHED))
+        LoadAttempt.environment_id == current, teaches())
     return select(ModelRegistry.id).where(ModelRegistry.id.in_(learned_before), ModelRegistry.id.not_in(learned_now))
 
 
@@ -92,7 +100,7 @@ def _groups(model_id: int) -> dict[int | None, _Group]:
         select(LoadAttempt.id, LoadAttempt.environment_id, LoadAttempt.outcome, LoadAttempt.environment_status,
                Environment.host, Environment.last_seen_at)
         .outerjoin(Environment, Environment.id == LoadAttempt.environment_id)
-        .where(LoadAttempt.model_id == model_id, LoadAttempt.outcome.in_(FINISHED))
+        .where(LoadAttempt.model_id == model_id, teaches())
         .order_by(LoadAttempt.id.desc()))
     groups: dict[int | None, _Group] = {}
     for attempt_id, environment_id, outcome, status, host, last_seen_at in rows:
@@ -254,7 +262,7 @@ def here_statuses(app, model_ids) -> dict[int, Here]:
     model_ids = list(model_ids)
     current, this_host = environments.current_id(app), environments.host_name(app.config)
     newest = (select(LoadAttempt.model_id, LoadAttempt.environment_id, func.max(LoadAttempt.id).label("id"))
-              .where(LoadAttempt.model_id.in_(model_ids), LoadAttempt.outcome.in_(FINISHED),
+              .where(LoadAttempt.model_id.in_(model_ids), teaches(),
                      LoadAttempt.environment_id.is_not(None))
               .group_by(LoadAttempt.model_id, LoadAttempt.environment_id).subquery())
     rows = db.session.execute(

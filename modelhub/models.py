@@ -147,6 +147,7 @@ class LoadAttempt(WorkerRun, db.Model):
     # A try of an auto-configure run (its load_config is the candidate, not a saved version).
     autoconfigure_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("autoconfigure_run.id", ondelete="SET NULL"), index=True)
+    limitation: Mapped[str | None] = mapped_column(Text)  # what a try's config gives up: success is degraded
 
 
 class ModelCopy(db.Model):

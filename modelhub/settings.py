@@ -5,6 +5,7 @@ Precedence, highest first: values passed to ``create_app(test_config)``, environ
 """
 
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -27,6 +28,21 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DATABASE_FILENAME).resolve()}"
 
 
+_SIZE_UNITS = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+
+
+def parse_size(text: str | None) -> int | None:
+    """``"6GiB"``, ``"512MB"`` or a number of bytes; None when unset. A value that is none of these is a
+    mistake in the service's environment: refused at start, naming the variable."""
+    if not text or not text.strip():
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = found.group(2).upper() if found else None
+    if not found or unit not in _SIZE_UNITS or float(found.group(1)) <= 0:
+        raise ValueError(f"MODELHUB_WORKER_MEMORY_LIMIT={text!r}: give a size such as 6GiB, 512MiB or a number of bytes.")
+    return int(float(found.group(1)) * _SIZE_UNITS[unit])
+
+
 def base_config() -> dict:
     """The configuration the app starts from before ``test_config`` is applied."""
     data_dir = default_data_dir()
@@ -45,6 +61,10 @@ def base_config() -> dict:
         # This host's name in a registry several hosts share (results are kept per host and environment):
         # the machine's host name unless set, e.g. when containers get a new one at every start.
         "MODELHUB_HOST_NAME": os.environ.get("MODELHUB_HOST_NAME") or None,
+        # The most memory a load worker may allocate (bytes, or "6GiB"/"512MiB"): a load that needs more
+        # fails as out of memory instead of pushing the host into swap or the kernel's OOM killer. Preflight
+        # counts it as this host's RAM. Unset: no limit beyond the machine's.
+        "MODELHUB_WORKER_MEMORY_LIMIT": parse_size(os.environ.get("MODELHUB_WORKER_MEMORY_LIMIT")),
         "MODELHUB_WORKER_THREADS": int(os.environ.get("MODELHUB_WORKER_THREADS") or max(1, (os.cpu_count() or 1) - 1)),
         # Browser surface (modelhub/security.py, docs/security.md): the address `modelhub serve` bound,
         # extra Host names to answer to (behind a proxy, a LAN name), and the bearer token that guards

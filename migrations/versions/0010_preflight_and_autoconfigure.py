@@ -48,6 +48,7 @@ def upgrade():
     with op.batch_alter_table('load_attempt') as batch:
         batch.add_column(sa.Column('failure_kind', sa.String(length=32), nullable=True))
         batch.add_column(sa.Column('autoconfigure_run_id', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('limitation', sa.Text(), nullable=True))
         batch.add_column(sa.Column('predicted_peak', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('measured_peak', sa.JSON(), nullable=True))
         batch.create_foreign_key('fk_load_attempt_autoconfigure_run_id', 'autoconfigure_run',
@@ -65,6 +66,7 @@ def downgrade():
         batch.drop_constraint('fk_load_attempt_autoconfigure_run_id', type_='foreignkey')
         batch.drop_column('measured_peak')
         batch.drop_column('predicted_peak')
+        batch.drop_column('limitation')
         batch.drop_column('autoconfigure_run_id')
         batch.drop_column('failure_kind')
     op.drop_index('ix_autoconfigure_run_model_id', table_name='autoconfigure_run')

@@ -17,6 +17,7 @@
 Each function runs in its own short transaction: none is held open while a model loads.
 """
 
+import json
 import logging
 
 from sqlalchemy import select, update
@@ -25,18 +26,24 @@ from modelhub import compatibility, registry
 from modelhub.extensions import db
 from modelhub.loading import worker_runs
 from modelhub.loading.status_rules import environment_status, status_after_interruption
+from modelhub.loading.types import Trial
 from modelhub.models import LoadAttempt, ModelRegistry, utcnow
 from modelhub.schemas import AttemptSchema
 
 log = logging.getLogger(__name__)
 
 
-def begin(model: ModelRegistry, claim=None) -> LoadAttempt:
+def begin(model: ModelRegistry, claim=None, trial: Trial | None = None) -> LoadAttempt:
     """Set the model ``testing`` and open an attempt for it, in one committed transaction; ``claim(id)``
-    adds the worker's lease to that transaction."""
+    adds the worker's lease to that transaction. ``trial``: an auto-configure try (its candidate config
+    is recorded as the attempt's load_config, and the attempt is linked to the run)."""
+    tried = trial.load_config if trial is not None else None
     attempt = LoadAttempt(
-        model_id=model.id, previous_status=model.compatibility_status, load_config=model.load_config, stage="starting",
-        **worker_runs.provenance(model),
+        model_id=model.id, previous_status=model.compatibility_status, stage="starting",
+        load_config=model.load_config if trial is None else json.dumps(tried),
+        autoconfigure_run_id=trial.run_id if trial is not None else None,
+        limitation=trial.limitation if trial is not None else None,
+        **worker_runs.provenance(model, tried),
     )
     db.session.add(attempt)
     model.compatibility_status = "testing"
@@ -64,10 +71,15 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
         model = db.session.get(ModelRegistry, attempt.model_id)
         if model is None:
             return
-        if outcome == "interrupted":
+        if outcome == "interrupted" or (outcome == "failure" and attempt.autoconfigure_run_id is not None):
+            # A failed try of an auto-configure run is one candidate config failing, not the model's
+            # verdict (the run records that when it ends): the status goes back, as for an interruption.
             model.compatibility_status = status_after_interruption(attempt.previous_status)
             return
-        attempt.environment_status = environment_status(outcome, _previous_outcome(attempt), _degraded_reason(attempt))
+        if attempt.autoconfigure_run_id is not None:  # a try that loaded: what its config gives up, if anything
+            attempt.environment_status = environment_status(outcome, None, _degraded_reason(attempt) or attempt.limitation)
+        else:
+            attempt.environment_status = environment_status(outcome, _previous_outcome(attempt), _degraded_reason(attempt))
         _summarise(model, attempt)
 
     return worker_runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
@@ -114,7 +126,7 @@ def _previous_outcome(attempt: LoadAttempt) -> str | None:
     return db.session.scalar(
         select(LoadAttempt.outcome)
         .where(LoadAttempt.model_id == attempt.model_id, LoadAttempt.id < attempt.id, same_environment,
-               LoadAttempt.outcome.in_(compatibility.FINISHED))
+               compatibility.teaches())
         .order_by(LoadAttempt.id.desc())
         .limit(1)
     )

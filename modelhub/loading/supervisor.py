@@ -28,6 +28,7 @@ from modelhub.loading.claim import Claim
 from modelhub.loading.job_kind import JobKind
 from modelhub.loading.jobs import KINDS, LOAD, MEASURE
 from modelhub.loading.process import Worker, worker_directory
+from modelhub.loading.types import Trial
 from modelhub.loading.watcher import Watcher, own_session
 from modelhub.models import ModelRegistry, WorkerLease
 from modelhub.plugin_manager import PluginHost
@@ -61,9 +62,10 @@ class Supervisor:
         by_name = leases.by_model_name()
         return lambda model_name: self._describe(by_name.get(model_name))
 
-    def load(self, model_name: str, *, force: bool = False, timeout: float | None = None):
-        """Start loading; returns the opened attempt. Raises LoadConflict (409) when it cannot start."""
-        return self._start(LOAD, model_name, force=force, timeout=timeout)
+    def load(self, model_name: str, *, force: bool = False, timeout: float | None = None, trial: Trial | None = None):
+        """Start loading; returns the opened attempt. Raises LoadConflict (409) when it cannot start.
+        ``trial``: a try of an auto-configure run, loading its candidate config instead of the saved one."""
+        return self._start(LOAD, model_name, force=force, timeout=timeout, trial=trial)
 
     def measure(self, model_name: str, *, settings: dict | None = None, force: bool = False,
                 timeout: float | None = None):
@@ -113,7 +115,7 @@ class Supervisor:
     # ---- starting -------------------------------------------------------------------------------
 
     def _start(self, kind: JobKind, model_name: str, *, force: bool, timeout: float | None,
-               settings: dict | None = None):
+               settings: dict | None = None, trial: Trial | None = None):
         timeout = timeout or self.default_timeout
         directory = worker_directory(self.app.config["MODELHUB_HOME"], model_name)
         with self.lock:
@@ -128,7 +130,8 @@ class Supervisor:
             # lock, so other requests of this process do not queue behind that wait. The database, not
             # the lock, decides which of two claims wins.
             claim = leases.claim(model, kind.name, timeout,
-                                 open_run=lambda locked, add_lease: self._open(kind, locked, force, settings, add_lease))
+                                 open_run=lambda locked, add_lease: self._open(kind, locked, force, settings, add_lease,
+                                                                               trial))
             if not claim.granted:
                 raise LoadConflict(_busy(model_name, claim.lease))
             run, request = claim.opened
@@ -171,22 +174,25 @@ class Supervisor:
         db.session.commit()  # end the read transaction before the claim
         return model
 
-    def _open(self, kind: JobKind, model: ModelRegistry, force: bool, settings: dict | None, add_lease):
+    def _open(self, kind: JobKind, model: ModelRegistry, force: bool, settings: dict | None, add_lease,
+              trial: Trial | None = None):
         """In the claim's transaction, on the model's locked, newest row: refuse it if it may not start;
         else the worker's request, and the run opened with the lease."""
         _refuse_if_incompatible(model, force)
-        request = self._request(model, kind.request(settings))
-        return kind.begin(model, settings, claim=add_lease), request
+        request = self._request(model, kind.request(settings), trial)
+        return kind.begin(model, settings, claim=add_lease, trial=trial), request
 
-    def _request(self, model: ModelRegistry, job_part: dict) -> dict:
+    def _request(self, model: ModelRegistry, job_part: dict, trial: Trial | None = None) -> dict:
+        saved = json.loads(model.load_config) if model.load_config else {}
         return {
             "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": model.cache_path,
-            "load_config": json.loads(model.load_config) if model.load_config else {},
+            "load_config": trial.load_config if trial is not None else saved,
             "settings": {
                 "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],
                 # Absolute: the worker runs in a directory of its own.
                 "offload_dir": str(Path(self.app.config["MODELHUB_HOME"]).resolve() / "offload"),
                 "cpu_threads": self.app.config["MODELHUB_WORKER_THREADS"],
+                "memory_limit_bytes": self.app.config.get("MODELHUB_WORKER_MEMORY_LIMIT"),
             },
             **job_part,
         }

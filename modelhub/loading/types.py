@@ -52,6 +52,15 @@ FAILURE_KINDS = ("out_of_memory", "wont_fit", "attention", "non_finite", "bf16_u
                  "refused", "crash", "timeout", "files", "other")
 
 
+@dataclass(frozen=True)
+class Trial:
+    """A load that tries a config other than the saved one: a try of auto-configure run ``run_id``."""
+
+    load_config: dict
+    run_id: int
+    limitation: str | None = None  # what this config gives up (4-bit, offload): a success is degraded
+
+
 class LoadRefused(Exception):
     """Raised by a plugin to stop a load with a message the user can act on (e.g. a missing package)."""
 

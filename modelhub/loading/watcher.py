@@ -118,7 +118,7 @@ class Watcher:
                 return
             self._forget(worker)
             worker.kill()
-        self._finish(worker, "failure", error_type="Timeout",
+        self._finish(worker, "failure", error_type="Timeout", failure_kind="timeout",
                      error_message=f"Loading did not finish within {worker.timeout:g} s (it was at: {worker.stage}); "
                                    "the worker was stopped.",
                      explanation="The load hung or was too slow. A smaller dtype or quantization may help.")
@@ -135,7 +135,8 @@ class Watcher:
             return
         how = describe_exit(code)
         oom = " If the kernel's out-of-memory killer stopped it, the model needs less memory." if code == -9 else ""
-        self._finish(worker, "failure", error_type="WorkerDied",
+        # SIGKILL mid-load is most often the kernel's OOM killer: auto-configure treats it as memory.
+        self._finish(worker, "failure", error_type="WorkerDied", failure_kind="out_of_memory" if code == -9 else "crash",
                      error_message=f"The worker process ended without reporting ({how}) while at: {worker.stage}.",
                      explanation=f"The worker loading this model crashed ({how}).{oom}",
                      suggestion={"device_map": "auto"} if code == -9 else None)
@@ -224,5 +225,5 @@ def _outcome(succeeded: bool, message: dict) -> str:
 def _columns(message: dict) -> dict:
     """The worker's report, restricted to LoadAttempt columns."""
     allowed = ("error_type", "error_message", "explanation", "suggestion", "final_kwargs", "plugin_changes",
-               "environment", "smoke_test", "results", "load_report", "warnings")
+               "environment", "smoke_test", "results", "load_report", "warnings", "measured_peak", "failure_kind")
     return {key: message[key] for key in allowed if key in message}

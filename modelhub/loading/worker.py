@@ -121,6 +121,7 @@ def run(request: dict, channel: Channel) -> object | None:
     model = load_config = kwargs = None
     try:
         channel.send("stage", stage="environment")
+        _limit_memory(request.get("settings", {}).get("memory_limit_bytes"))
         _limit_cpu_threads(request.get("settings", {}).get("cpu_threads"))
         model = resolve_model(request)
         state["environment"] = environment = describe_environment(host, request.get("settings", {}))
@@ -131,6 +132,7 @@ def run(request: dict, channel: Channel) -> object | None:
         state["final_kwargs"] = jsonable(kwargs)
         log.info("Final from_pretrained kwargs for %s: %s", model.name, as_json(kwargs))
         verdict.preflight(model, kwargs)  # before any weight is read
+        baseline = _rss_now()  # torch, transformers and the plugins' imports: what a load costs before weights
         channel.send("stage", stage="loading", final_kwargs=state["final_kwargs"])
         loaded = host.hook.load_model(model=model, kwargs=kwargs, environment=environment)
         if loaded is None:
@@ -140,7 +142,7 @@ def run(request: dict, channel: Channel) -> object | None:
         smoke = smoke_test(loaded)
         state["warnings"].extend(verdict.continuation_warnings(smoke, loaded.tokenizer))
         log.info("Loaded %s; smoke test: %r", model.name, smoke["output"])
-        channel.send("loaded", smoke_test=smoke, load_seconds=round(time.perf_counter() - started, 3), **state)
+        channel.send("loaded", smoke_test=smoke, measured_peak=_measured_peak(baseline), load_seconds=round(time.perf_counter() - started, 3), **state)
         if "measure" in request:
             channel.send("stage", stage="measuring")
             results = _measure(loaded, request["measure"], load_seconds=time.perf_counter() - started)
@@ -151,6 +153,7 @@ def run(request: dict, channel: Channel) -> object | None:
         log.error("Loading %s failed: %s: %s", request["model_name"], type(error).__name__, error)
         channel.send("failed", error_type=_error_type(error), error_message=str(error)[:4000],
                      explanation=explanation.cause, suggestion=explanation.suggestion,
+                     failure_kind=_failure_kind(error, explanation),
                      traceback=traceback.format_exc()[-4000:], **state)
         return None
 
@@ -189,6 +192,41 @@ def _measure(loaded, settings: dict, load_seconds: float) -> dict:
     return results
 
 
+def _limit_memory(limit: int | None) -> None:
+    """MODELHUB_WORKER_MEMORY_LIMIT: the process's private memory (RLIMIT_DATA: what torch allocates; the
+    weights files mapped from disk are not counted) may not grow past it, so a load that needs more fails
+    as out of memory ("can't allocate memory") instead of swapping or meeting the kernel's OOM killer."""
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (int(limit), int(limit)))
+
+
+def _rss_now() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # not Linux
+        return None
+    return None
+
+
+def _measured_peak(baseline: int | None) -> dict:
+    """The load's and the smoke test's peak (host RSS, GPU max allocated), and the RSS before weights."""
+    from modelhub.measuring.metrics import peak_memory
+
+    return {**peak_memory(), "host_baseline_rss_bytes": baseline}
+
+
+def _failure_kind(error: BaseException, explanation: Explanation) -> str:
+    """Which kind of failure (types.FAILURE_KINDS) auto-configure sees: the explainer's, else "other"."""
+    if _error_type(error) == FILES_UNAVAILABLE:
+        return "files"
+    return explanation.kind or getattr(error, "kind", None) or "other"
+
+
 def _limit_cpu_threads(threads: int | None) -> None:
     """Leave the web server a core: torch would otherwise take every one, and the pages and the API
     answer slowly for as long as a load or a generation runs."""
@@ -200,7 +238,7 @@ def _limit_cpu_threads(threads: int | None) -> None:
 
 def _explain(host, model, error, load_config, kwargs, environment) -> Explanation:
     if isinstance(error, LoadRefused):
-        return Explanation(str(error), error.suggestion)
+        return Explanation(str(error), error.suggestion, kind=error.kind, package=error.package)
     try:
         explanation = host.hook.explain_failure(
             model=model, error=error, load_config=load_config, kwargs=kwargs, environment=environment

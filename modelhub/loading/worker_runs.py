@@ -2,22 +2,47 @@
 worker on one model (``models.WorkerRun``), opened ``running`` and closed once, whichever ending comes
 first. The kinds' own records (``loading/attempts.py``, ``measuring/measurements.py``) close theirs here."""
 
+import json
+import logging
+
 from flask import current_app
 from sqlalchemy import select
 
-from modelhub import environments, registry
+from modelhub import environments, preflight, registry
 from modelhub.extensions import db
 from modelhub.models import LoadConfigVersion, ModelRegistry, WorkerRun, utcnow
 
+log = logging.getLogger(__name__)
 
-def provenance(model: ModelRegistry) -> dict:
+
+def provenance(model: ModelRegistry, trial_config: dict | None = None) -> dict:
     """What a run opened now on ``model`` records beside its load_config text: the version of the
-    load_config it runs and the environment it runs in (``WorkerRun`` columns)."""
-    version_id = db.session.scalar(
+    load_config it runs (none for an auto-configure try: its config is a candidate, not a saved version),
+    the environment it runs in, and what preflight predicts its peak memory will be (``WorkerRun``
+    columns), which the measured peak calibrates later."""
+    version_id = None if trial_config is not None else db.session.scalar(
         select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model.id)
         .order_by(LoadConfigVersion.number.desc()).limit(1)
     )
-    return {"config_version_id": version_id, "environment_id": environments.current_id(current_app)}
+    config = trial_config if trial_config is not None else _saved_config(model)
+    return {"config_version_id": version_id, "environment_id": environments.current_id(current_app),
+            "predicted_peak": _predicted_peak(model, config)}
+
+
+def _saved_config(model: ModelRegistry) -> dict:
+    try:
+        return json.loads(model.load_config) if model.load_config else {}
+    except ValueError:  # a value written by other tools' SQL: the worker reports it; nothing to predict
+        return {}
+
+
+def _predicted_peak(model: ModelRegistry, config: dict) -> dict | None:
+    """Preflight's prediction; a run starts whatever preflight thinks (or if it fails)."""
+    try:
+        return preflight.predict_peak(current_app, model, config)
+    except Exception:  # noqa: BLE001 - a prediction is a nice-to-have; the load is what was asked
+        log.warning("preflight could not predict the peak of %s", model.model_name, exc_info=True)
+        return None
 
 
 def close(run_type: type[WorkerRun], run_id: int, outcome: str, columns: dict, *, what: str, also=None, then=None):

@@ -14,7 +14,7 @@ class MeasureJob(JobKind):
     done_event = "measured"  # the worker's "loaded" on the way is only a step
     keeps_worker = False
 
-    def begin(self, model, settings, claim):
+    def begin(self, model, settings, claim, trial=None):
         return measurements.begin(model, settings, claim=claim)
 
     def record_stage(self, run_id, stage, **details):
