@@ -11,6 +11,7 @@ from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 
 from modelhub import __version__, config_history, registry
+from modelhub.autoconfigure import runs as autoconfigure_runs
 from modelhub.discovery.service import scan_and_record, summary_dict
 from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound
 from modelhub.measuring import measurements
@@ -46,6 +47,7 @@ def serve(ctx, host, port, workers, threads, allow_remote_code, scan_first):
     app = ctx.ensure_object(ScriptInfo).load_app()  # creates or upgrades the database before any worker starts
     with app.app_context():  # not around run_server: the workers build their own apps
         app.extensions["modelhub.supervisor"].recover()  # loads a previous server left running
+        autoconfigure_runs.close_interrupted(app)  # and its auto-configure searches
         if scan_first:
             _report_scan(_run_scan(show_progress=False))
     database = describe_database(app.config["SQLALCHEMY_DATABASE_URI"])

@@ -170,6 +170,17 @@ class RetestConflict(ModelhubError):
     status = 409
 
 
+class AutoconfigureConflict(ModelhubError):
+    """An auto-configure run already runs for the model (start), none runs (stop), or its result cannot
+    be applied (none found, or applied already)."""
+
+    status = 409
+
+
+class AutoconfigureNotFound(ModelhubError, LookupError):
+    status = 404
+
+
 # Export and import -----------------------------------------------------------------------------------
 
 

@@ -77,9 +77,9 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
             model.compatibility_status = status_after_interruption(attempt.previous_status)
             return
         if attempt.autoconfigure_run_id is not None:  # a try that loaded: what its config gives up, if anything
-            attempt.environment_status = environment_status(outcome, None, _degraded_reason(attempt) or attempt.limitation)
+            attempt.environment_status = environment_status(outcome, None, degraded_reason(attempt) or attempt.limitation)
         else:
-            attempt.environment_status = environment_status(outcome, _previous_outcome(attempt), _degraded_reason(attempt))
+            attempt.environment_status = environment_status(outcome, _previous_outcome(attempt), degraded_reason(attempt))
         _summarise(model, attempt)
 
     return worker_runs.close(LoadAttempt, attempt_id, outcome, details, what=f"the end of load attempt {attempt_id}",
@@ -132,10 +132,27 @@ def _previous_outcome(attempt: LoadAttempt) -> str | None:
     )
 
 
-def _degraded_reason(attempt: LoadAttempt) -> str | None:
+def degraded_reason(attempt: LoadAttempt) -> str | None:
     """Why a load that worked counts only as degraded (parts offloaded to CPU or disk), from the worker's report."""
     report = attempt.load_report if isinstance(attempt.load_report, dict) else {}
     return report.get("degraded_reason") or None
+
+
+def record_search_verdict(attempt_id: int) -> LoadAttempt | None:
+    """An auto-configure run found no config that loads: its last try's failure becomes the model's
+    result in that environment (``incompatible``) and the model's status the summary again."""
+
+    def write():
+        attempt = db.session.get(LoadAttempt, attempt_id)
+        model = db.session.get(ModelRegistry, attempt.model_id) if attempt is not None else None
+        if model is None or attempt.outcome != "failure":
+            return None
+        attempt.environment_status = "incompatible"
+        db.session.flush()
+        _summarise(model, attempt)
+        return attempt
+
+    return registry.commit_on_newest(write, f"the verdict of the search that ended with attempt {attempt_id}")
 
 
 def _summarise(model: ModelRegistry, ended: LoadAttempt) -> None:

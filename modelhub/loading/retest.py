@@ -105,7 +105,7 @@ class RetestRunner:
         except ModelhubError as refused:  # loading or measuring now, deleted meanwhile, no ML stack
             db.session.rollback()
             return {"model_name": name, "attempt_id": None, "outcome": "skipped", "status": None, "error": str(refused)}
-        attempt = _wait_for_end(attempt_id, supervisor.default_timeout + WAIT_GRACE)
+        attempt = wait_for_end(attempt_id, supervisor.default_timeout + WAIT_GRACE)
         if attempt.outcome == "success" and not was_loaded:
             try:
                 supervisor.unload(name)
@@ -115,7 +115,8 @@ class RetestRunner:
                 "status": attempt.environment_status, "error": attempt.error_message}
 
 
-def _wait_for_end(attempt_id: int, timeout: float) -> LoadAttempt:
+def wait_for_end(attempt_id: int, timeout: float) -> LoadAttempt:
+    """The attempt once it has ended (polled; no transaction held meanwhile). Auto-configure waits so too."""
     deadline = time.monotonic() + timeout
     while True:
         attempt = db.session.get(LoadAttempt, attempt_id, populate_existing=True)

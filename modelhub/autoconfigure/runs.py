@@ -1,0 +1,171 @@
+"""An auto-configure run's record (``AutoconfigureRun``): opened once per model at a time, its chain of
+tries written as they happen, closed once (succeeded, failed, stopped, interrupted). Each function is
+its own short transaction: nothing is held open while a try loads."""
+
+import json
+import os
+
+from sqlalchemy import select, update
+
+from modelhub import environments, registry
+from modelhub.exceptions import AutoconfigureConflict, AutoconfigureNotFound
+from modelhub.extensions import db
+from modelhub.loading.leases import process_exists
+from modelhub.models import AutoconfigureRun, LoadConfigVersion, ModelRegistry, utcnow
+
+ENDED = ("succeeded", "failed", "stopped", "interrupted")
+INTERRUPTED = "Interrupted: the server process that ran this search stopped; the try it was on was not finished."
+_mine: set[int] = set()  # runs this process runs now (a live owner pid alone could be a reused pid)
+
+
+def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bool) -> AutoconfigureRun:
+    """Open a run for the model, unless one runs already (409). The model's row is locked meanwhile, so
+    two requests racing in two processes open one run."""
+    model = registry.get_model(model_name, for_update=True)
+    running = db.session.scalar(select(AutoconfigureRun).where(
+        AutoconfigureRun.model_id == model.id, AutoconfigureRun.state == "running"))
+    if running is not None and not owner_gone(running):
+        db.session.rollback()
+        raise AutoconfigureConflict(f"An auto-configure run for {model_name!r} is already running (run {running.id}); "
+                                    "stop it first (DELETE .../autoconfigure).")
+    if running is not None:
+        _close(running, "interrupted", result_reason=INTERRUPTED)
+    run = AutoconfigureRun(model_id=model.id, host=environments.host_name(app.config),
+                           environment_id=environments.current_id(app), start_config=model.load_config, tries=[],
+                           max_tries=max_tries, max_seconds=max_seconds, apply=apply, owner_pid=os.getpid())
+    db.session.add(run)
+    db.session.commit()
+    _mine.add(run.id)
+    return run
+
+
+def get(run_id: int) -> AutoconfigureRun:
+    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
+    if run is None:
+        raise AutoconfigureNotFound(f"No auto-configure run {run_id}.")
+    settle(run)
+    return run
+
+
+def of_model(model_name: str, limit: int = 20) -> list[AutoconfigureRun]:
+    model = registry.get_model(model_name)
+    runs = list(db.session.scalars(select(AutoconfigureRun).where(AutoconfigureRun.model_id == model.id)
+                                   .order_by(AutoconfigureRun.id.desc()).limit(limit)))
+    for run in runs:
+        settle(run)
+    return runs
+
+
+def latest(model_id: int) -> AutoconfigureRun | None:
+    run = db.session.scalar(select(AutoconfigureRun).where(AutoconfigureRun.model_id == model_id)
+                            .order_by(AutoconfigureRun.id.desc()).limit(1))
+    if run is not None:
+        settle(run)
+    return run
+
+
+def running_of(model_name: str) -> AutoconfigureRun:
+    run = next((run for run in of_model(model_name, limit=1) if run.state == "running"), None)
+    if run is None:
+        raise AutoconfigureConflict(f"No auto-configure run is running for {model_name!r}.")
+    return run
+
+
+def add_try(run_id: int, entry: dict) -> None:
+    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
+    run.tries = [*(run.tries or []), entry]
+    db.session.commit()
+
+
+def update_try(run_id: int, **values) -> None:
+    """Change the newest try of the run (its attempt, its outcome and cause)."""
+    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
+    tries = list(run.tries or [])
+    tries[-1] = {**tries[-1], **values}
+    run.tries = tries
+    db.session.commit()
+
+
+def request_stop(model_name: str) -> AutoconfigureRun:
+    run = running_of(model_name)
+    db.session.execute(update(AutoconfigureRun).where(AutoconfigureRun.id == run.id).values(stop_requested=True))
+    db.session.commit()
+    return get(run.id)
+
+
+def stop_requested(run_id: int) -> bool:
+    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
+    db.session.commit()
+    return run is None or run.stop_requested
+
+
+def finish(run_id: int, state: str, **values) -> AutoconfigureRun | None:
+    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
+    _mine.discard(run_id)
+    if run is None or run.state != "running":
+        db.session.commit()
+        return run
+    _close(run, state, **values)
+    db.session.commit()
+    return run
+
+
+def record_applied(run_id: int, model_id: int) -> None:
+    """The model's newest load_config version is the run's result: link it."""
+    version_id = db.session.scalar(select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model_id)
+                                   .order_by(LoadConfigVersion.number.desc()).limit(1))
+    db.session.execute(update(AutoconfigureRun).where(AutoconfigureRun.id == run_id)
+                       .values(applied_version_id=version_id))
+    db.session.commit()
+
+
+def close_interrupted(app) -> list[int]:
+    """At start-up: this host's runs whose process is gone are closed as interrupted."""
+    host = environments.host_name(app.config)
+    closed = []
+    for run in db.session.scalars(select(AutoconfigureRun).where(AutoconfigureRun.state == "running",
+                                                                 AutoconfigureRun.host == host)):
+        if owner_gone(run):
+            _close(run, "interrupted", result_reason=INTERRUPTED)
+            closed.append(run.id)
+    db.session.commit()
+    return closed
+
+
+def settle(run: AutoconfigureRun) -> None:
+    """A run still marked running whose process is gone (this host's only: another host's processes
+    cannot be seen from here) is closed as interrupted when read."""
+    if run.state == "running" and run.host == environments.host_name(_app_config()) and owner_gone(run):
+        _close(run, "interrupted", result_reason=INTERRUPTED)
+        db.session.commit()
+
+
+def owner_gone(run: AutoconfigureRun) -> bool:
+    if run.owner_pid == os.getpid():
+        return run.id not in _mine
+    return run.owner_pid is None or not process_exists(run.owner_pid)
+
+
+def _close(run: AutoconfigureRun, state: str, **values) -> None:
+    run.state, run.finished_at = state, utcnow()
+    for column, value in values.items():
+        setattr(run, column, value)
+
+
+def _app_config():
+    from flask import current_app
+
+    return current_app.config
+
+
+def model_name_of(run: AutoconfigureRun) -> str | None:
+    model = db.session.get(ModelRegistry, run.model_id)
+    return model.model_name if model is not None else None
+
+
+def config_of(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
