@@ -72,6 +72,7 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
     from modelhub.api.openapi import OpenApiRules
+    from modelhub.api.preflight import blp as preflight_api
 
     app.url_map.converters["model_name"] = ModelNameConverter
     rules = OpenApiRules(app.extensions["modelhub.plugins"].fields)
@@ -84,5 +85,6 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(measuring_api)
     api.register_blueprint(exchange_api)
     api.register_blueprint(compatibility_api)
+    api.register_blueprint(preflight_api)
     app.register_blueprint(views.bp)
     app.after_request(add_etag)

@@ -3,8 +3,10 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
+from modelhub import strict_json
 from modelhub.fields import (
-    Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text, UtcDateTime,
+    LOAD_CONFIG_MAX_CHARS, Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text,
+    UtcDateTime,
 )
 from modelhub.metric_catalogue import METRICS, Metric
 
@@ -153,6 +155,30 @@ class ModelListQuerySchema(Schema):
     )
     page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=500))
+
+
+# The preflight's query: the API's GET .../preflight, the modal's "Will it load here?" and `modelhub preflight`.
+PREFLIGHT_MAX_CONTEXT = 16 * 1024 * 1024  # tokens; more than any model's context window today
+
+
+class LoadConfigQuery(fields.String):
+    """A load_config not saved yet, as JSON text in a query parameter: refused exactly as a saved one would
+    be (strict JSON, the plugins' declared keys and their values). Deserializes to the object, ``{}`` for
+    an empty text (the system defaults)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = LoadConfig().deserialize(super()._deserialize(value, attr, data, **kwargs), attr, data)
+        return {} if text is None else strict_json.loads(text)
+
+
+class PreflightQuerySchema(Schema):
+    load_config = LoadConfigQuery(metadata={
+        "description": "A load_config to check instead of the saved one (e.g. one being typed, not saved yet): the "
+                       "JSON text of an object with the plugins' keys; an empty text means the system defaults.",
+        "maxLength": LOAD_CONFIG_MAX_CHARS, "allOf": [{"$ref": "#/components/schemas/LoadConfigText"}]})
+    context = fields.Integer(strict=False, validate=validate.Range(min=1, max=PREFLIGHT_MAX_CONTEXT), metadata={
+        "description": "Tokens of context the KV cache is sized for (default: the preflight's own, see the answer's "
+                       "context_tokens)."})
 
 
 class PaginationSchema(Schema):

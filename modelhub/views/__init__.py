@@ -18,11 +18,13 @@ from modelhub.views import (
     loading,
     measuring,
     models,
+    preflight,
     sign_in,
 )
 
 bp = Blueprint("views", __name__)
-for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in, compatibility):
+for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in, compatibility,
+                 preflight):
     bp.register_blueprint(_feature.bp)
 
 

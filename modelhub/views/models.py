@@ -12,6 +12,7 @@ from modelhub.exchange import report
 from modelhub.loading import attempts, host_jobs
 from modelhub.measuring import measurements
 from modelhub.schemas import ModelListQuerySchema, ModelSchema
+from modelhub.views import preflight as preflight_views
 from modelhub.views.filters import bad_request, filter_form_query
 
 bp = Blueprint("models", __name__)
@@ -33,7 +34,8 @@ def models_page():
         return bad_request(error)
     page = registry.list_models(**query)
     context = {"page": page, "query": query, "has_models": page.total > 0 or registry.has_models(),
-               "load_states": load_states(page.items), "here_marks": here_marks(page.items)}
+               "load_states": load_states(page.items), "here_marks": here_marks(page.items),
+               "preflight_marks": preflight_views.marks(page.items)}
     if request.headers.get("HX-Request"):
         response = make_response(render_template("models/_model_results.html", **context))
     else:
@@ -53,7 +55,7 @@ def more_models():
         return bad_request(error)
     page = registry.list_models(**query)
     return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items),
-                           here_marks=here_marks(page.items))
+                           here_marks=here_marks(page.items), preflight_marks=preflight_views.marks(page.items))
 
 
 @bp.route("/models/<path:model_name>/card")
@@ -89,7 +91,8 @@ def card(model_name: str, load_error: str | None = None):
     """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused."""
     model = registry.get_model(model_name)
     return render_template("models/_model_card.html", model=model, state=load_states([model])[model.model_name],
-                           load_error=load_error, here_marks=here_marks([model]))
+                           load_error=load_error, here_marks=here_marks([model]),
+                           preflight_marks=preflight_views.marks([model]))
 
 
 def details(model_name: str, card_import=None, history_note: str | None = None):
@@ -104,6 +107,7 @@ def details(model_name: str, card_import=None, history_note: str | None = None):
         measurements=measurements.history(model, limit=5), copies=registry.copies(model),
         config_history=config_history.history(model), history_note=history_note,
         where_it_loads=compatibility.results(current_app, model), **host_jobs.offered(model),
+        **preflight_views.section_values(model),
     ))
     response.headers["ETag"] = f'"{model.etag}"'
     return response

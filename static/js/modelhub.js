@@ -220,10 +220,37 @@
       else config[key] = value;
     }
     field.value = JSON.stringify(config, null, 4);
+    checkAgain(field);
     // Saved as it is, the new version says it came from the suggestion; typing in the field makes it typed.
     form.dataset.configSource = "suggestion";
     field.focus();
   }
+
+  // ---- Will it load here? (templates/preflight/_preflight.html) ----------------------------------
+  // The section follows the editor's text: htmx sends it on "input" (debounced, hx-trigger on the
+  // textarea); a text put there by a button is announced the same way.
+  function checkAgain(field) {
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  // The fitting config replaces the editor's text; nothing is saved until the user saves.
+  function applyFittingConfig(button) {
+    const form = button.closest("form");
+    const field = form.querySelector("#field-load_config");
+    field.value = JSON.stringify(JSON.parse(button.dataset.applyFittingConfig), null, 4);
+    checkAgain(field);
+    field.focus();
+  }
+
+  // A text being typed is often not valid yet: its 422 is the section saying why, swapped in like a verdict.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.hasAttribute || !source.hasAttribute("data-preflight")) return;
+    if (event.detail.xhr.status === 422 && event.detail.xhr.responseText.includes('id="preflight"')) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 
   document.addEventListener("input", (event) => {
     if (event.target.id === "field-load_config") event.target.form.dataset.configSource = "typed";
@@ -250,6 +277,11 @@
     const suggestion = event.target.closest("[data-apply-suggestion]");
     if (suggestion) {
       applySuggestion(suggestion);
+      return;
+    }
+    const fitting = event.target.closest("[data-apply-fitting-config]");
+    if (fitting) {
+      applyFittingConfig(fitting);
       return;
     }
     if (event.target.closest("[data-close-modal]")) {
