@@ -129,3 +129,24 @@ def explain_failure(error, load_config):
 def _legacy_options(load_config):
     """Old-style top-level bitsandbytes keys, so a suggestion built from them keeps the user's choices."""
     return {key: load_config[key] for key in QUANTIZATION_KEYS if key in load_config}
+
+
+@hookimpl
+def plan_load(load_config, plan):
+    """Preflight: the Linear layers' weights in 8 or 4 bits (embeddings and the head stay unquantized,
+    as transformers keeps them), and the packages that needs. The old top-level keys count too
+    (legacy_keys moves them into quantization_config in the worker)."""
+    config = load_config.get("quantization_config")
+    options = {**_legacy_options(load_config), **(config if isinstance(config, dict) else {})}
+    if not is_bitsandbytes(options) or (plan.quantization and not plan.quantize_on_load):
+        return None  # nothing to quantize, or a pre-quantized checkpoint (its own plugin refuses a second pass)
+    eight = bool(options.get("load_in_8bit"))
+    plan.quantization, plan.weight_bits, plan.quantize_on_load = ("bnb_8bit", 8, True) if eight else ("bnb_4bit", 4, True)
+    plan.keep_unquantized = ["lm_head", *(options.get("llm_int8_skip_modules") or [])]
+    if not eight:
+        plan.quantization_overhead = {"double_quant": bool(options.get("bnb_4bit_use_double_quant")),
+                                      "compute_dtype": options.get("bnb_4bit_compute_dtype"), "blocksize": 64}
+    plan.need("bitsandbytes", "bitsandbytes quantization (quantization_config)")
+    plan.need("accelerate", "bitsandbytes quantization (quantization_config)")
+    mode = "8-bit (LLM.int8)" if eight else f"4-bit ({options.get('bnb_4bit_quant_type', 'fp4')})"
+    return [f"Linear weights quantized to {mode} while loading"]

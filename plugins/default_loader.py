@@ -264,3 +264,16 @@ def _non_finite(model, error, message, load_config, environment):
     return Explanation("The model produced NaN or Inf logits. float16 overflows in some architectures, and on "
                        f"ROCm fused fp16 kernels are a known source of NaNs; {dtype} has the range to avoid it.",
                        suggestion)
+
+
+@hookimpl
+def plan_load(load_config, plan):
+    """Preflight: the weights' dtype (``dtype``, or the deprecated ``torch_dtype`` legacy_keys renames);
+    unset or "auto" keeps the checkpoint's own, as transformers 5 does."""
+    dtype = load_config.get("dtype") or load_config.get("torch_dtype")
+    if dtype in (None, "auto"):
+        return None
+    plan.dtype = dtype
+    if plan.checkpoint_dtype and dtype != plan.checkpoint_dtype:
+        return [f"weights converted from {plan.checkpoint_dtype} to {dtype} while loading"]
+    return None

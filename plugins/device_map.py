@@ -173,3 +173,49 @@ def explain_failure(model, error, environment):
     return Explanation("accelerate offloaded part of the model to disk, and weights that are not stored as "
                        "safetensors must be re-saved to a folder first; none was given.",
                        {"offload_folder": str(folder)})
+
+
+_UNITS = {"GiB": 2**30, "MiB": 2**20, "KiB": 2**10, "GB": 10**9, "MB": 10**6, "KB": 10**3}
+
+
+def budget_bytes(budget) -> int:
+    """A max_memory budget ("15GiB", "500MB", bytes) in bytes, as accelerate reads it."""
+    if isinstance(budget, int):
+        return budget
+    found = SIZE.fullmatch(budget)
+    unit = found.group(2)
+    return int(float(budget[: -len(unit)]) * _UNITS[unit])
+
+
+@hookimpl
+def plan_load(load_config, plan, host):
+    """Preflight: one device (``cpu``, ``cuda:N``) or spread by accelerate (``auto``...) within the
+    max_memory budgets, the rest offloaded to disk; budgets for GPUs this host lacks are dropped, as
+    adjust_load_kwargs drops them."""
+    device_map, max_memory = load_config.get("device_map"), load_config.get("max_memory")
+    if device_map is None and max_memory is None:
+        return None
+    plan.need("accelerate", "device_map/max_memory")
+    gpus, notes = host.get("gpus") or [], []
+    for device, budget in (max_memory or {}).items():
+        if isinstance(device, int) or GPU_KEY.fullmatch(str(device)):
+            if int(device) >= len(gpus):
+                notes.append(f"max_memory[{device!r}] dropped: this host has {len(gpus)} GPU(s)")
+                continue
+            plan.budgets[f"gpu{int(device)}"] = budget_bytes(budget)
+        else:
+            plan.budgets[str(device)] = budget_bytes(budget)
+    device_map = "auto" if device_map is None else device_map
+    targets = set(device_map.values()) if isinstance(device_map, dict) else {device_map}
+    if len(targets) > 1 or targets & set(SPREADING):
+        plan.spread = True
+        plan.offload_to_disk = "disk" in targets or bool(targets & set(SPREADING))
+        plan.offload_folder = load_config.get("offload_folder")
+        return notes + ["spread over the devices by accelerate" + (", the rest offloaded to disk" if plan.offload_to_disk else "")]
+    (target,) = targets
+    index = _gpu_index(target) if target != "cuda" else 0
+    if index is not None and gpus and index >= len(gpus):
+        raise LoadRefused(f"device_map {device_map!r} puts the model on GPU {index}, but this host has {len(gpus)} GPU(s).",
+                          suggestion={"device_map": "auto"})
+    plan.device = f"gpu{index}" if index is not None else "cpu"
+    return notes

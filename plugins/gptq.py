@@ -57,3 +57,20 @@ def explain_failure(model, error):
         return None
     return Explanation(f"Loading this GPTQ checkpoint failed in its GPTQ packages ({', '.join(mentions) or 'gptqmodel'}): "
                        f"transformers 5 needs optimum and gptqmodel (not auto-gptq). {INSTALL}.")
+
+
+@hookimpl
+def plan_load(model, load_config, plan):
+    """Preflight: a GPTQ checkpoint stays packed at its bits (the weights as stored) and needs optimum and
+    gptqmodel; bitsandbytes cannot quantize it a second time."""
+    if model.quantization_method != "gptq":
+        return None
+    bits = (model.config.get("quantization_config") or {}).get("bits")
+    plan.quantization, plan.quantize_on_load = "gptq", False
+    plan.weight_bits = bits if isinstance(bits, (int, float)) else plan.weight_bits
+    for package in REQUIRED:
+        plan.need(package, "A GPTQ checkpoint (transformers 5 loads it through optimum and gptqmodel)")
+    if isinstance(load_config.get("quantization_config"), dict) and load_config["quantization_config"]:
+        raise LoadRefused(f"{model.name} is already GPTQ-quantized; remove quantization_config from its load config.",
+                          suggestion={"quantization_config": None, "load_in_8bit": None, "load_in_4bit": None})
+    return [f"GPTQ checkpoint ({bits}-bit): packed weights as stored"]

@@ -47,3 +47,14 @@ def adjust_load_kwargs(model, environment, kwargs):
     kwargs["attn_implementation"] = "eager"
     return [f"attn_implementation='eager' set: {model.model_type} models crash or produce NaNs with fused "
             f"(SDPA) attention on {where}; eager attention avoids it."]
+
+
+@hookimpl
+def plan_load(model, load_config, plan, host):
+    """Preflight: which attention runs (eager keeps a tokens x tokens score matrix per head), including
+    the eager attention this plugin sets on ROCm/WSL."""
+    chosen = load_config.get("attn_implementation")
+    if chosen is None and (host.get("rocm") or host.get("wsl")) and model.model_type in eager_architectures():
+        chosen = "eager"
+    plan.attn_implementation = chosen or plan.attn_implementation
+    return None
