@@ -24,6 +24,7 @@ COMMANDS = {
     "import": "modelhub.exchange.commands:import_command",
     "list": "modelhub.commands:list_",
     "plugins": "modelhub.commands:plugins",
+    "preflight": "modelhub.preflight_commands:preflight_command",
     "scan": "modelhub.commands:scan",
     "serve": "modelhub.commands:serve",
 }

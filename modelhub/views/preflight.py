@@ -30,14 +30,10 @@ def preflight_section(model_name):
 
 def section_values(model, load_config: dict | None = None, context_tokens: int | None = None) -> dict:
     """What ``_preflight.html`` shows: the preflight of ``load_config`` (None: the saved one)."""
-    if not hasattr(preflight, "check"):  # TEMPORARY: until the service lands (shared working tree)
-        return {"preflight": None, "preflight_errors": None}
     return {"preflight": preflight.check(current_app, model, load_config=load_config, context_tokens=context_tokens),
             "preflight_errors": None}
 
 
 def marks(models) -> dict[int, dict]:
     """Each card's mark (``_mark.html``): model id -> verdict and reason, computed once for the whole page."""
-    if not hasattr(preflight, "marks"):  # TEMPORARY: until the service lands (shared working tree)
-        return {}
     return preflight.marks(current_app, list(models))
