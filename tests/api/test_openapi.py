@@ -43,6 +43,7 @@ EXPECTED = {
     ("/api/models/{model_name}/configs/{number}", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/configs/{number}/restore", "post"): {"201", "404", "409", "412", "422", "503"},
     ("/api/models/{model_name}/compatibility", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/preflight", "get"): {"200", "404", "422", "503"},
     ("/api/environments", "get"): {"200", "503"},
     ("/api/environments/{environment_id}", "get"): {"200", "404", "503"},
 }
@@ -121,6 +122,7 @@ OPERATION_IDS = {
     ("/api/models/{model_name}/configs/{number}", "get"): "getConfigVersion",
     ("/api/models/{model_name}/configs/{number}/restore", "post"): "restoreConfigVersion",
     ("/api/models/{model_name}/compatibility", "get"): "getModelCompatibility",
+    ("/api/models/{model_name}/preflight", "get"): "getModelPreflight",
     ("/api/environments", "get"): "listEnvironments",
     ("/api/environments/{environment_id}", "get"): "getEnvironment",
 }
