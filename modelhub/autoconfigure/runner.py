@@ -46,6 +46,7 @@ class AutoconfigureRunner:
               apply: bool = False, background: bool = True):
         ml_stack.require()  # refused up front (409), as a load is
         supervisor = self.app.extensions["modelhub.supervisor"]
+        runs.refuse_if_running(registry.get_model(model_name))
         if supervisor.state(model_name)["state"] == "loading":
             raise AutoconfigureConflict(f"{model_name!r} is loading or being measured now; try again when it ends.")
         run = runs.begin(self.app, model_name, max_tries=max_tries, max_seconds=max_seconds, apply=apply)

@@ -22,12 +22,7 @@ def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bo
     """Open a run for the model, unless one runs already (409). The model's row is locked meanwhile, so
     two requests racing in two processes open one run."""
     model = registry.get_model(model_name, for_update=True)
-    running = db.session.scalar(select(AutoconfigureRun).where(
-        AutoconfigureRun.model_id == model.id, AutoconfigureRun.state == "running"))
-    if running is not None and not owner_gone(running):
-        db.session.rollback()
-        raise AutoconfigureConflict(f"An auto-configure run for {model_name!r} is already running (run {running.id}); "
-                                    "stop it first (DELETE .../autoconfigure).")
+    running = refuse_if_running(model)
     if running is not None:
         _close(running, "interrupted", result_reason=INTERRUPTED)
     run = AutoconfigureRun(model_id=model.id, host=environments.host_name(app.config),
@@ -37,6 +32,17 @@ def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bo
     db.session.commit()
     _mine.add(run.id)
     return run
+
+
+def refuse_if_running(model: ModelRegistry) -> AutoconfigureRun | None:
+    """409 if a live process runs a search for the model; returns a run left running by a dead one."""
+    running = db.session.scalar(select(AutoconfigureRun).where(
+        AutoconfigureRun.model_id == model.id, AutoconfigureRun.state == "running"))
+    if running is not None and not owner_gone(running):
+        db.session.rollback()
+        raise AutoconfigureConflict(f"An auto-configure run for {model.model_name!r} is already running (run "
+                                    f"{running.id}); stop it first (DELETE .../autoconfigure).")
+    return running
 
 
 def get(run_id: int) -> AutoconfigureRun:
