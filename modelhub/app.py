@@ -6,6 +6,7 @@ from flask import Flask
 
 from modelhub import config_history  # noqa: F401 (its session listener records every load_config change)
 from modelhub.database import MigrationCommands, configure_connections, engine_options, upgrade_database
+from modelhub.autoconfigure.runner import AutoconfigureRunner
 from modelhub.discovery.service import ScanRunner
 from modelhub.extensions import db
 from modelhub.loading.retest import RetestRunner
@@ -51,11 +52,13 @@ def create_app(test_config: dict | None = None, *, web: bool = True) -> Flask:
 
 
 def _start_services(app: Flask) -> None:
-    """The scan runner, the loader's supervisor and the retest runner: no thread or process until first used."""
+    """The scan runner, the loader's supervisor, the retest and auto-configure runners: no thread or process
+    until first used."""
     app.extensions["modelhub.scanner"] = ScanRunner(app)
     supervisor = Supervisor(app, app.extensions["modelhub.plugins"])
     app.extensions["modelhub.supervisor"] = supervisor
     app.extensions["modelhub.retest"] = RetestRunner(app)
+    app.extensions["modelhub.autoconfigure"] = AutoconfigureRunner(app)
     atexit.register(supervisor.shutdown)
 
 
@@ -73,6 +76,7 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.models import blp as models_api
     from modelhub.api.openapi import OpenApiRules
     from modelhub.api.preflight import blp as preflight_api
+    from modelhub.api.autoconfigure import blp as autoconfigure_api
 
     app.url_map.converters["model_name"] = ModelNameConverter
     rules = OpenApiRules(app.extensions["modelhub.plugins"].fields)
@@ -86,5 +90,6 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(exchange_api)
     api.register_blueprint(compatibility_api)
     api.register_blueprint(preflight_api)
+    api.register_blueprint(autoconfigure_api)
     app.register_blueprint(views.bp)
     app.after_request(add_etag)

@@ -18,6 +18,7 @@ from modelhub import __version__
 # Command name -> "module:attribute" of its click command.
 COMMANDS = {
     "add": "modelhub.commands:add",
+    "autoconfigure": "modelhub.autoconfigure.commands:autoconfigure_command",
     "bench": "modelhub.commands:bench",
     "db": "modelhub.database_commands:db_group",
     "export": "modelhub.exchange.commands:export_command",

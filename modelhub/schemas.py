@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
+from modelhub.loading.types import FAILURE_KINDS
 from modelhub import strict_json
 from modelhub.fields import (
     LOAD_CONFIG_MAX_CHARS, Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text,
@@ -239,6 +240,9 @@ class WorkerRunSchema(Schema):
         "description": "The number of the load_config version it ran (GET /api/models/{name}/configs/{number}); "
                        "null for runs from before versions were recorded."})
     worker_pid = fields.Integer(allow_none=True)
+    predicted_peak = fields.Dict(allow_none=True, metadata={
+        "description": "Preflight's prediction of this run's peak memory when it started (host_bytes, gpu_bytes, "
+                       "the verdict); set beside the measured peak, it calibrates preflight on this host."})
 
 
 class AttemptSchema(WorkerRunSchema):
@@ -258,6 +262,17 @@ class AttemptSchema(WorkerRunSchema):
         "description": "What looked wrong without failing the load (e.g. a degenerate continuation)."})
     environment_status = compatibility_status(allow_none=True, metadata={
         "description": "The model's status in this attempt's environment after it ended."})
+    failure_kind = Choice(FAILURE_KINDS, component="FailureKind", allow_none=True, metadata={
+        "description": "Which kind of failure it was (out_of_memory, attention, bf16_unsupported, ...), as the "
+                       "plugin that explained it or the supervisor (crash, timeout) classified it."})
+    measured_peak = fields.Dict(allow_none=True, metadata={
+        "description": "The worker's measured peak: host_peak_rss_bytes, gpu_peak_allocated_bytes, and "
+                       "host_baseline_rss_bytes (before any weight was read)."})
+    autoconfigure_run_id = fields.Integer(allow_none=True, metadata={
+        "description": "The auto-configure run this attempt was a try of (its load_config is that try's "
+                       "candidate, not a saved version)."})
+    limitation = fields.String(allow_none=True, metadata={
+        "description": "What a try's config gives up (4-bit weights, offload): a success is degraded."})
 
 
 class AttemptsQuerySchema(Schema):
