@@ -10,6 +10,7 @@ from flask import Blueprint, current_app
 from modelhub import display
 from modelhub.settings import describe_database
 from modelhub.views import (
+    autoconfigure,
     card_scores,
     compare,
     compatibility,
@@ -24,7 +25,7 @@ from modelhub.views import (
 
 bp = Blueprint("views", __name__)
 for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in, compatibility,
-                 preflight):
+                 preflight, autoconfigure):
     bp.register_blueprint(_feature.bp)
 
 

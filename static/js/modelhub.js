@@ -271,6 +271,22 @@
     }
   });
 
+  // ---- Find a working config (templates/autoconfigure/_autoconfigure.html) ----------------------
+  // A refused start, stop or apply (a search already runs, the ML stack is missing, the model is busy)
+  // answers the app's error fragment (modelhub/errors.py): shown in the section, not above the page.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const slot = document.getElementById("autoconfigure-message");
+    const status = event.detail.xhr.status;
+    if (!slot || !source || !source.closest || !source.closest("#autoconfigure")) return;
+    if (status >= 400 && status < 500) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+      event.detail.target = slot;
+      event.detail.swapOverride = "innerHTML";
+    }
+  });
+
   // ---- wiring -----------------------------------------------------------------------------------
 
   document.addEventListener("click", (event) => {
