@@ -13,8 +13,9 @@ import importlib.util
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import hookimpl
+from modelhub.autoconfigure import rules
 from modelhub.fields import StrictFloat
-from modelhub.loading.types import Explanation, LoadRefused
+from modelhub.loading.types import Explanation, LoadRefused, Proposal
 from modelhub.fields import StrictBoolean
 from modelhub.plugins.legacy_keys import QUANTIZATION_KEYS
 
@@ -87,7 +88,8 @@ def adjust_load_kwargs(kwargs):
     for package, pin in (("bitsandbytes", PIN), ("accelerate", "accelerate==1.15.0")):
         if importlib.util.find_spec(package) is None:
             raise LoadRefused(f"quantization_config asks for bitsandbytes quantization, which needs the {package} "
-                              f"package; it is not installed in the worker's environment: pip install {pin}")
+                              f"package; it is not installed in the worker's environment: pip install {pin}",
+                              kind="missing_package", package=package)
 
     import torch
     from transformers import BitsAndBytesConfig
@@ -117,13 +119,72 @@ def explain_failure(error, load_config):
     if "bitsandbytes" not in message.lower():
         return None
     if isinstance(error, ImportError) or "requires bitsandbytes" in message:
-        return Explanation(f"The bitsandbytes package is missing or too old for this transformers: pip install {PIN}")
+        return Explanation(f"The bitsandbytes package is missing or too old for this transformers: pip install {PIN}",
+                           kind="missing_package", package="bitsandbytes")
+    # A build without this device's backend is, for auto-configure, a missing package: no bitsandbytes here.
     return Explanation(
         "bitsandbytes failed: the installed build does not support this device (older releases are CUDA-only; "
         f"{PIN} also runs on CPU; ROCm needs a ROCm build of bitsandbytes). Install {PIN} or load without "
         "quantization_config.",
         {"quantization_config": None, **{key: None for key in _legacy_options(load_config)}},
+        kind="missing_package", package="bitsandbytes",
     )
+
+
+@hookimpl
+def propose_configs(model, failure, load_config, environment):
+    """Auto-configure's quantization steps (modelhub/autoconfigure/rules.py): out of memory -> 8-bit, then 4-bit
+    (never back up to 8-bit); bitsandbytes or accelerate missing -> no quantization. The user's other
+    bitsandbytes options and placement stay; the old top-level keys are folded into quantization_config."""
+    current = _mode(load_config)
+    proposals = []
+    for step, priority in rules.steps_for(failure.kind, ("8bit", "4bit", "drop_quantization")):
+        if step == "drop_quantization":
+            if current and rules.package_name(failure.package) in ("bitsandbytes", "accelerate"):
+                proposals.append(Proposal(
+                    {"quantization_config": None, **{key: None for key in _legacy_options(load_config)}},
+                    f"{failure.package} is not installed, and bitsandbytes quantization needs it ({failure.cause}); "
+                    "load without quantization_config.", priority=priority))
+        elif _can_quantize(model, environment) and MODES.index(step) > MODES.index(current):
+            proposals.append(Proposal(_quantized(load_config, step), *_STEP_TEXTS[step], priority=priority))
+    return proposals
+
+
+MODES = (None, "8bit", "4bit")
+_STEP_TEXTS = {
+    "8bit": ("Out of memory: 8-bit weights (bitsandbytes LLM.int8) need about half the memory of 16-bit ones.",
+             "weights in 8-bit (bitsandbytes LLM.int8)"),
+    "4bit": ("Out of memory: 4-bit weights (bitsandbytes nf4) need about a quarter of the memory of 16-bit ones.",
+             "weights in 4-bit (bitsandbytes nf4)"),
+}
+
+
+def _mode(load_config):
+    options = {**_legacy_options(load_config), **(load_config.get("quantization_config") or {})}
+    return "4bit" if options.get("load_in_4bit") else "8bit" if options.get("load_in_8bit") else None
+
+
+def _can_quantize(model, environment) -> bool:
+    """Not a checkpoint quantized already (GPTQ, AWQ: bitsandbytes cannot quantize it again), and the
+    packages there, as far as the last worker saw."""
+    already = model is not None and model.quantization_method is not None
+    return not already and rules.is_installed(environment, "bitsandbytes") and rules.is_installed(environment, "accelerate")
+
+
+def _quantized(load_config, step) -> dict:
+    """The quantization_config for the step, keeping the user's other options (modules skipped, thresholds);
+    with parts on the CPU or disk bitsandbytes needs them kept in float32 (llm_int8_enable_fp32_cpu_offload)."""
+    legacy = _legacy_options(load_config)
+    options = {**legacy, **(load_config.get("quantization_config") or {})}
+    for key in ("load_in_8bit", "load_in_4bit"):
+        options.pop(key, None)
+    options.update({"load_in_8bit": True} if step == "8bit" else {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"})
+    if load_config.get("max_memory") or load_config.get("device_map") in ("auto", "balanced", "balanced_low_0",
+                                                                          "sequential"):
+        options["llm_int8_enable_fp32_cpu_offload"] = True
+    if step == "8bit":
+        options = {key: value for key, value in options.items() if not key.startswith("bnb_4bit_")}
+    return {"quantization_config": options, **{key: None for key in legacy}}
 
 
 def _legacy_options(load_config):

@@ -16,7 +16,8 @@ import sys
 from marshmallow import fields, validate
 
 from modelhub import hookimpl
-from modelhub.loading.types import Explanation, LoadedModel
+from modelhub.autoconfigure import rules
+from modelhub.loading.types import Explanation, LoadedModel, LoadRefused, Proposal
 
 DTYPES = ("float32", "float16", "bfloat16", "auto")
 # Optional packages other plugins care about; read from metadata so none is imported (importing
@@ -51,6 +52,7 @@ def describe_environment(environment):
                          "architecture": _architecture(properties)})
     packages = {name: _version(name) for name in OPTIONAL_PACKAGES}
     return {
+        "bf16": _bf16(torch, gpus),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "transformers": transformers.__version__,
@@ -78,6 +80,25 @@ def _architecture(properties):
         return None
 
 
+def _bf16(torch, gpus) -> dict:
+    """Whether this host computes in bfloat16 where models load: the GPUs if any, else the CPU. On HIP,
+    torch.cuda.is_bf16_supported() answers True for every GPU, but RDNA1/2 (gfx10*) have no bf16 and
+    kernels then fail ("Cannot select ... fdot2.bf16"): those are judged by architecture instead."""
+    if not gpus:
+        return {"supported": True, "why": "CPU: torch computes bfloat16 on the CPU."}
+    if getattr(torch.version, "hip", None):
+        without = [gpu["architecture"] for gpu in gpus if (gpu.get("architecture") or "").startswith("gfx10")]
+        if without:
+            return {"supported": False, "why": f"{without[0]} (RDNA1/2) has no bfloat16, although torch on ROCm "
+                                               "says every GPU has it."}
+        return {"supported": True, "why": "ROCm GPU with bfloat16."}
+    try:
+        supported = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older torch without the argument
+        supported = torch.cuda.is_bf16_supported()
+    return {"supported": bool(supported), "why": f"torch.cuda.is_bf16_supported() on {gpus[0]['name']}."}
+
+
 def _version(name):
     try:
         return importlib.metadata.version(name)
@@ -91,6 +112,43 @@ def _is_wsl():
             return "microsoft" in handle.read().lower()
     except OSError:  # not Linux
         return False
+
+
+@hookimpl
+def adjust_load_kwargs(environment, kwargs):
+    """bfloat16 where the host has none fails deep in a kernel, or computes garbage: refuse it up front."""
+    bf16 = environment.get("bf16") or {}
+    if kwargs.get("dtype") != "bfloat16" or bf16.get("supported") is not False or _all_on_cpu(kwargs.get("device_map")):
+        return None
+    raise LoadRefused(f"dtype 'bfloat16' is not supported here: {bf16.get('why', 'this GPU has no bfloat16.')} "
+                      "Use float16 (same memory) or float32.", suggestion={"dtype": "float16"}, kind="bf16_unsupported")
+
+
+def _all_on_cpu(device_map) -> bool:
+    return device_map == "cpu" or (isinstance(device_map, dict) and set(device_map.values()) == {"cpu"})
+
+
+@hookimpl
+def propose_configs(failure, load_config):
+    """The dtype steps of auto-configure (modelhub/autoconfigure/rules.py): bfloat16 unsupported -> float16,
+    then float32; NaN or Inf logits -> float32 (after eager attention, which the attention plugin proposes)."""
+    dtype = load_config.get("dtype") or load_config.get("torch_dtype")
+    proposals = []
+    for step, priority in rules.steps_for(failure.kind, ("float16", "float32")):
+        if dtype == step:
+            continue
+        changes = {"dtype": step, "torch_dtype": None}  # dtype wins over the deprecated torch_dtype: drop it
+        if step == "float16":
+            why = "bfloat16 is not supported here; float16 takes the same memory."
+            proposals.append(Proposal(changes, why, priority=priority))
+        elif failure.kind == "bf16_unsupported":
+            proposals.append(Proposal(changes, "Neither bfloat16 nor float16 worked; float32 works everywhere.",
+                                      "float32 (no bf16 here): twice the memory of 16-bit weights", priority))
+        else:
+            proposals.append(Proposal(changes, f"NaN or Inf logits in {dtype or 'the checkpoint dtype'}; float32 has "
+                                      "the range to avoid them.", "float32: twice the memory of 16-bit weights",
+                                      priority))
+    return proposals
 
 
 @hookimpl(trylast=True)
@@ -120,8 +178,9 @@ def _unshared(value):
 @hookimpl(trylast=True)
 def explain_failure(model, error, load_config, environment):
     message = _messages(error)
-    for recognise in (_ml_libraries_missing, _out_of_memory, _unexpected_keyword, _flash_attention, _no_accelerator,
-                      _files_unreachable, _missing_config, _unknown_architecture, _damaged_weights, _non_finite):
+    for recognise in (_ml_libraries_missing, _out_of_memory, _unexpected_keyword, _flash_attention, _attention_kernel,
+                      _bf16_unsupported, _no_accelerator, _files_unreachable, _missing_config, _unknown_architecture,
+                      _damaged_weights, _non_finite):
         explanation = recognise(model, error, message, load_config, environment)
         if explanation:
             return explanation
@@ -146,7 +205,8 @@ def _ml_libraries_missing(model, error, message, load_config, environment):
     return Explanation(
         f"Loading models needs PyTorch and transformers, and {missing!r} is not installed where modelhub runs. "
         "Install them with: pip install 'modelhub[ml]' (the CPU build of torch 2.13.0; for a GPU install "
-        "the matching torch build first)."
+        "the matching torch build first).",
+        kind="missing_package", package=missing,
     )
 
 
@@ -167,7 +227,7 @@ def _out_of_memory(model, error, message, load_config, environment):
     return Explanation(
         f"The model did not fit in {where} memory. Spreading it over the devices (device_map 'auto', which "
         "can also offload to CPU and disk) and quantizing it with bitsandbytes needs much less.",
-        suggestion,
+        suggestion, kind="out_of_memory",
     )
 
 
@@ -191,7 +251,36 @@ def _flash_attention(model, error, message, load_config, environment):
         return None
     return Explanation("attn_implementation asks for FlashAttention, but the flash-attn package is not installed "
                        "(or does not work with this torch). Eager attention works everywhere.",
-                       {"attn_implementation": "eager"})
+                       {"attn_implementation": "eager"}, kind="attention")
+
+
+# The real texts of fused-attention kernels failing: HIP has no kernel built for this GPU (ROCm), flash-attn on
+# a GPU older than Ampere, SDPA finding no kernel for these inputs. Eager attention has a path on every device.
+ATTENTION_ERRORS = ("HIP error: invalid device function", "FlashAttention only supports Ampere GPUs or newer",
+                    "No available kernel. Aborting execution.")
+
+
+def _attention_kernel(model, error, message, load_config, environment):
+    found = next((text for text in ATTENTION_ERRORS if text in message), None)
+    if found is None:
+        return None
+    hint = (" If eager attention fails the same way, this torch is not built for this GPU's architecture."
+            if found.startswith("HIP") else "")
+    return Explanation(f"A fused attention kernel failed on this device ({found!r}). Eager attention, the plain "
+                       f"matmul-softmax path, works everywhere.{hint}", {"attn_implementation": "eager"},
+                       kind="attention")
+
+
+# bfloat16 reaching a kernel the GPU cannot run: LLVM on RDNA1/2 (Triton), Triton on pre-Ampere NVIDIA GPUs.
+BF16_ERRORS = ("fdot2.bf16", "Bfloat16 is only supported on GPUs with compute capability of at least 8")
+
+
+def _bf16_unsupported(model, error, message, load_config, environment):
+    if not any(text in message for text in BF16_ERRORS):
+        return None
+    return Explanation("This GPU has no bfloat16 support, and a kernel failed on it. float16 takes the same memory.",
+                       {"dtype": "float16", "torch_dtype": None} if "torch_dtype" in load_config else {"dtype": "float16"},
+                       kind="bf16_unsupported")
 
 
 _NO_ACCELERATOR = ("Torch not compiled with CUDA enabled", "Cannot access accelerator device when none is available",
@@ -217,7 +306,8 @@ def _files_unreachable(model, error, message, load_config, environment):
     return Explanation(
         f"{repo}'s files are not on this machine and the Hugging Face Hub could not be reached (no network, or "
         "HF_HUB_OFFLINE is set), so the load could not be tried: its status is left as it was. Download it "
-        f"(huggingface-cli download {repo}) or register the folder that holds it, then load it again."
+        f"(huggingface-cli download {repo}) or register the folder that holds it, then load it again.",
+        kind="files",
     )
 
 
@@ -227,10 +317,10 @@ def _missing_config(model, error, message, load_config, environment):
         return None
     if model is not None and model.files and "config.json" in model.files:
         return Explanation(f"{model.location}/config.json has no 'model_type', so transformers cannot tell which "
-                           "architecture it is. The file is damaged or not a transformers config.")
+                           "architecture it is. The file is damaged or not a transformers config.", kind="files")
     where = model.location if model is not None else "the model directory"
     return Explanation(f"{where} has no config.json: the model's files are missing or incomplete. "
-                       "Download the model again (e.g. huggingface-cli download) or fix its cache_path.")
+                       "Download the model again (e.g. huggingface-cli download) or fix its cache_path.", kind="files")
 
 
 def _unknown_architecture(model, error, message, load_config, environment):
@@ -250,20 +340,20 @@ def _damaged_weights(model, error, message, load_config, environment):
     if not any(marker in message for marker in markers):
         return None
     return Explanation("A weights file is damaged or truncated (an interrupted download?): its contents do not "
-                       "match its header. Delete it and download the model again.")
+                       "match its header. Delete it and download the model again.", kind="files")
 
 
 def _non_finite(model, error, message, load_config, environment):
     if not (isinstance(error, ValueError) and "non-finite" in message):
         return None
-    on_gpu = bool(environment.get("gpus"))
+    on_gpu = bool(environment.get("gpus")) and (environment.get("bf16") or {}).get("supported") is not False
     dtype = "bfloat16" if on_gpu and (load_config.get("dtype") or load_config.get("torch_dtype")) != "bfloat16" else "float32"
     suggestion = {"dtype": dtype}
     if "torch_dtype" in load_config:  # dtype wins over torch_dtype; drop the old key to avoid confusion
         suggestion["torch_dtype"] = None
     return Explanation("The model produced NaN or Inf logits. float16 overflows in some architectures, and on "
                        f"ROCm fused fp16 kernels are a known source of NaNs; {dtype} has the range to avoid it.",
-                       suggestion)
+                       suggestion, kind="non_finite")
 
 
 @hookimpl

@@ -16,7 +16,8 @@ from pathlib import Path
 from marshmallow import ValidationError, fields, validate
 
 from modelhub import hookimpl
-from modelhub.loading.types import Explanation, LoadRefused
+from modelhub.autoconfigure import rules
+from modelhub.loading.types import Explanation, LoadRefused, Proposal
 
 STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential", "cpu", "cuda", "mps")
 # Strategies under which accelerate may decide to put weights on disk.
@@ -86,7 +87,8 @@ def adjust_load_kwargs(model, environment, kwargs):
         return None
     if importlib.util.find_spec("accelerate") is None:
         raise LoadRefused("device_map and max_memory are handled by the accelerate package, which is not installed "
-                          f"in the worker's environment: pip install {ACCELERATE_PIN}")
+                          f"in the worker's environment: pip install {ACCELERATE_PIN}",
+                          kind="missing_package", package="accelerate")
     gpus = environment.get("gpus")  # None when the environment could not be described: change nothing
     notes = []
     if "max_memory" in kwargs:
@@ -163,6 +165,62 @@ def _offload_dir(environment, model_name) -> Path:
 
     base = environment.get("modelhub", {}).get("offload_dir") or default_data_dir() / "offload"
     return Path(base) / re.sub(r"[^A-Za-z0-9._-]+", "_", model_name)
+
+
+@hookimpl
+def propose_configs(failure, load_config, environment):
+    """Auto-configure's placement steps (modelhub/autoconfigure/rules.py): out of memory -> spread over the
+    devices within budgets, the rest offloaded to disk (offload_folder is added when the try loads, by
+    adjust_load_kwargs); accelerate missing -> no placement keys (the whole model on one device)."""
+    proposals = []
+    for step, priority in rules.steps_for(failure.kind, ("offload", "drop_placement")):
+        proposal = (_offload(load_config, environment) if step == "offload" and rules.is_installed(environment, "accelerate")
+                    else _drop_placement(failure, load_config) if step == "drop_placement" else None)
+        if proposal:
+            proposal.priority = priority
+            proposals.append(proposal)
+    return proposals
+
+
+def _offload(load_config, environment):
+    device_map = load_config.get("device_map", "auto")  # max_memory alone gets device_map "auto" when loading
+    if load_config.get("max_memory") and device_map in SPREADING:
+        return None  # already spread within budgets: what is left is to need less memory (quantization)
+    budgets = _budgets(environment)
+    changes = {"max_memory": budgets} if load_config.get("device_map") in SPREADING else {"device_map": "auto",
+                                                                                          "max_memory": budgets}
+    gpus = ", ".join(f"GPU {key} (up to {value})" for key, value in budgets.items() if key != "cpu")
+    return Proposal(changes, f"Out of memory: spread the model over {gpus + ', ' if gpus else ''}the CPU (up to "
+                    f"{budgets['cpu']}) and disk beyond that (device_map 'auto' with max_memory budgets).",
+                    f"parts offloaded to {'CPU and ' if gpus else ''}disk beyond {budgets['cpu']} of RAM (slower)")
+
+
+def _budgets(environment) -> dict:
+    """Budgets that leave room: on a GPU 1 GiB or 10% (whichever is more) for the CUDA/HIP context, activations
+    and the KV cache (llama.cpp keeps 1 GiB too); in RAM 40% of what is free now (or of the worker's memory
+    limit) for torch itself, activations and the smoke test."""
+    import psutil
+
+    budgets = {}
+    for gpu in environment.get("gpus") or []:
+        total = int(gpu.get("memory_bytes") or 0)
+        budgets[str(gpu["index"])] = _mib(total - max(2**30, total // 10))
+    room = psutil.virtual_memory().available
+    limit = (environment.get("modelhub") or {}).get("memory_limit_bytes")
+    budgets["cpu"] = _mib(min(room, limit) * 6 // 10 if limit else room * 6 // 10)
+    return budgets
+
+
+def _mib(size: int) -> str:
+    return f"{max(size, 0) // 2**20}MiB"
+
+
+def _drop_placement(failure, load_config):
+    keys = [key for key in ("device_map", "max_memory", "offload_folder") if key in load_config]
+    if rules.package_name(failure.package) != "accelerate" or not keys:
+        return None
+    return Proposal({key: None for key in keys}, f"accelerate is not installed ({failure.cause}); without "
+                    f"{', '.join(keys)} the whole model loads on one device.")
 
 
 @hookimpl

@@ -27,12 +27,14 @@ def adjust_load_kwargs(model, kwargs):
         stale = " (auto-gptq is installed, but it does not work with transformers 5)" if _installed("auto_gptq") else ""
         raise LoadRefused(f"{model.name} is a GPTQ checkpoint; loading it needs optimum and gptqmodel, and "
                           f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed{stale}. "
-                          f"Install them: {INSTALL}. auto-gptq does not work with transformers 5.")
+                          f"Install them: {INSTALL}. auto-gptq does not work with transformers 5.",
+                          kind="missing_package", package=missing[0])
     if isinstance(kwargs.get("quantization_config"), dict) and kwargs["quantization_config"]:
         # The checkpoint is already quantized; bitsandbytes cannot quantize it a second time.
         raise LoadRefused(f"{model.name} is already GPTQ-quantized; remove quantization_config (and load_in_8bit/"
                           "load_in_4bit) from its load config.",
-                          suggestion={"quantization_config": None, "load_in_8bit": None, "load_in_4bit": None})
+                          suggestion={"quantization_config": None, "load_in_8bit": None, "load_in_4bit": None},
+                          kind="other")  # a conflict, not a setting to respect: auto-configure may try the suggestion
     bits = (model.config.get("quantization_config") or {}).get("bits")
     return [f"GPTQ checkpoint ({bits}-bit): loaded through optimum {_installed('optimum')} and gptqmodel "
             f"{_installed('gptqmodel')}."]
@@ -56,7 +58,8 @@ def explain_failure(model, error):
     if not ours:
         return None
     return Explanation(f"Loading this GPTQ checkpoint failed in its GPTQ packages ({', '.join(mentions) or 'gptqmodel'}): "
-                       f"transformers 5 needs optimum and gptqmodel (not auto-gptq). {INSTALL}.")
+                       f"transformers 5 needs optimum and gptqmodel (not auto-gptq). {INSTALL}.",
+                       kind="missing_package", package="gptqmodel")
 
 
 @hookimpl

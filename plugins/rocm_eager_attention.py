@@ -14,6 +14,8 @@ import os
 from marshmallow import fields, validate
 
 from modelhub import hookimpl
+from modelhub.autoconfigure import rules
+from modelhub.loading.types import Proposal
 
 # model_type values (config.json) seen failing with fused attention on ROCm/WSL: Phi-1/1.5/2 ("phi"),
 # Phi-3/3.5/4 ("phi3"; Phi-4 reuses the Phi-3 architecture), Phi-3.5-MoE ("phimoe") and Phi-4-multimodal.
@@ -47,6 +49,28 @@ def adjust_load_kwargs(model, environment, kwargs):
     kwargs["attn_implementation"] = "eager"
     return [f"attn_implementation='eager' set: {model.model_type} models crash or produce NaNs with fused "
             f"(SDPA) attention on {where}; eager attention avoids it."]
+
+
+@hookimpl
+def propose_configs(model, failure, load_config, environment):
+    """Auto-configure's attention steps (modelhub/autoconfigure/rules.py): a fused attention kernel failing,
+    or NaN/Inf logits (SDPA in float16 on ROCm) -> eager attention; a crash on ROCm or WSL (a fused kernel's
+    "Memory access fault by GPU node") -> eager attention too, after the memory steps."""
+    chosen = load_config.get("attn_implementation")
+    on_rocm_or_wsl = bool(environment.get("rocm") or environment.get("wsl"))
+    if chosen is None and on_rocm_or_wsl and model is not None and model.model_type in eager_architectures():
+        chosen = "eager"  # adjust_load_kwargs sets it anyway: the failed try already ran eager
+    proposals = []
+    for step, priority in rules.steps_for(failure.kind, ("eager", "eager_on_rocm")):
+        if chosen == "eager" or (step == "eager_on_rocm" and not on_rocm_or_wsl):
+            continue
+        why = {"attention": f"A fused attention kernel failed ({chosen or 'sdpa, the default'}); eager attention "
+                            "works everywhere.",
+               "non_finite": "NaN or Inf logits: fused attention (SDPA) in float16 returns NaNs on some setups "
+                             "(ROCm); eager attention keeps the dtype and the memory."}.get(
+            failure.kind, "The worker crashed on ROCm/WSL, where fused attention kernels fault; eager attention avoids them.")
+        proposals.append(Proposal({"attn_implementation": "eager"}, why, priority=priority))
+    return proposals
 
 
 @hookimpl

@@ -46,7 +46,7 @@ def load_config_fields():
 def adjust_load_kwargs(model, environment, kwargs):
     notes = []
     if kwargs.get("trust_remote_code") and not environment.get("modelhub", {}).get("allow_remote_code"):
-        raise LoadRefused(REMOTE_CODE_REFUSED + ".")
+        raise LoadRefused(REMOTE_CODE_REFUSED + ".", kind="refused")
     if kwargs.get("trust_remote_code"):
         notes.append("trust_remote_code allowed by the server (--allow-remote-code): code shipped with the model runs.")
     allow_pickle = kwargs.pop("allow_pickle_weights", False)  # ours, not a from_pretrained argument
@@ -57,7 +57,7 @@ def adjust_load_kwargs(model, environment, kwargs):
     if pickles and not any(name.endswith(".safetensors") for name in model.files):
         raise LoadRefused(f"{model.name} ships only pickle .bin weights ({', '.join(pickles)}), which can run code "
                           "when loaded; set \"allow_pickle_weights\": true in its load config to load them anyway.",
-                          suggestion={"allow_pickle_weights": True})
+                          suggestion={"allow_pickle_weights": True}, kind="refused")
     kwargs["use_safetensors"] = True
     notes.append("use_safetensors=True: only safetensors weights are loaded (pickle weights can run code).")
     return notes
@@ -70,14 +70,14 @@ def explain_failure(model, error, environment):
         # Remote models (no file list up front) reach here instead of the refusal above.
         if model is not None and model.files and not any(PICKLE_WEIGHTS.fullmatch(name) for name in model.files):
             return Explanation(f"{model.location} has no weights file (neither model.safetensors nor "
-                               "pytorch_model.bin): the download is incomplete.")
+                               "pytorch_model.bin): the download is incomplete.", kind="files")
         return Explanation("The model has no safetensors weights, only pickle .bin files, which can run code when "
                            "loaded; modelhub loads safetensors only unless allow_pickle_weights is set.",
-                           {"allow_pickle_weights": True})
+                           {"allow_pickle_weights": True}, kind="refused")
     if "trust_remote_code" in message:
         allowed = environment.get("modelhub", {}).get("allow_remote_code")
         return Explanation("The model needs code shipped in its repository (trust_remote_code). "
                            + ("Set \"trust_remote_code\": true in its load config if you trust it."
                               if allowed else REMOTE_CODE_REFUSED + "."),
-                           {"trust_remote_code": True} if allowed else None)
+                           {"trust_remote_code": True} if allowed else None, kind="refused")
     return None

@@ -15,14 +15,17 @@ KEYS = {
     "gptq": [],
     "safety": ["allow_pickle_weights", "trust_remote_code"],
 }
-# Which hooks each implements: load_config_fields where it owns keys, adjust_load_kwargs where it rewrites them.
+# Which hooks each implements: load_config_fields where it owns keys, adjust_load_kwargs where it rewrites them,
+# plan_load where its keys change a load's memory (preflight), propose_configs where auto-configure's steps
+# change its keys (modelhub/autoconfigure/rules.py).
 HOOKS = {
-    "default_loader": ["describe_environment", "explain_failure", "load_config_fields", "load_model"],
+    "default_loader": ["adjust_load_kwargs", "describe_environment", "explain_failure", "load_config_fields",
+                       "load_model", "plan_load", "propose_configs"],
     "legacy_keys": ["adjust_load_kwargs", "load_config_fields"],
-    "rocm_eager_attention": ["adjust_load_kwargs", "load_config_fields"],
-    "bitsandbytes": ["adjust_load_kwargs", "explain_failure", "load_config_fields"],
-    "device_map": ["adjust_load_kwargs", "explain_failure", "load_config_fields"],
-    "gptq": ["adjust_load_kwargs", "explain_failure"],
+    "rocm_eager_attention": ["adjust_load_kwargs", "load_config_fields", "plan_load", "propose_configs"],
+    "bitsandbytes": ["adjust_load_kwargs", "explain_failure", "load_config_fields", "plan_load", "propose_configs"],
+    "device_map": ["adjust_load_kwargs", "explain_failure", "load_config_fields", "plan_load", "propose_configs"],
+    "gptq": ["adjust_load_kwargs", "explain_failure", "plan_load"],
     "safety": ["adjust_load_kwargs", "explain_failure", "load_config_fields"],
 }
 # The "Custom Load Configuration" examples of the original registry's model-details documentation.
