@@ -130,7 +130,7 @@ class ConfigHistorySchema(Schema):
 # stateful fuzzer) learn that the name in the 201 body addresses these operations (by operationId).
 MODEL_OPERATIONS = ("getModel", "updateModel", "deleteModel", "updateModelConfig", "updateModelMetadata", "startLoad",
                     "unloadModel", "listAttempts", "startBenchmark", "listMeasurements", "listCopies",
-                    "importCardScores", "getCompatibilityReport", "listConfigVersions")
+                    "importCardScores", "getCompatibilityReport", "listConfigVersions", "getModelPreflight")
 MODEL_LINKS = {
     operation[0].upper() + operation[1:]: {"operationId": operation,
                                            "parameters": {"model_name": "$response.body#/model_name"}}

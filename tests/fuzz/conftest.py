@@ -54,6 +54,9 @@ def api_schema(fuzz_app, model_dir):
             return case
         if case.headers and "If-Match" in case.headers:
             case.headers = {**case.headers, "If-Match": "*"}  # "current_version"
+        if case.operation.path == "/api/models/{model_name}/preflight" and isinstance(case.query, dict):
+            case.query = dict(case.query)
+            _load_config_within_plugin_rules(case.query, document)  # "load_config_text", as a query parameter
         if not isinstance(case.body, dict):
             return case
         case.body = copy.deepcopy(case.body)  # the generator may hand the same objects to later cases
