@@ -21,7 +21,8 @@ _INSTALL = re.compile(r"pip install ([A-Za-z0-9_.\-\[\]=,' ]+?)(?:[)\s.]*$|\s*\(
 
 
 def of_attempt(attempt: LoadAttempt) -> Failure:
-    kind = attempt.failure_kind if attempt.failure_kind in FAILURE_KINDS else _from_text(attempt)
+    known = attempt.failure_kind in FAILURE_KINDS and attempt.failure_kind != "other"
+    kind = attempt.failure_kind if known else _from_text(attempt)
     cause = attempt.explanation or attempt.error_message or attempt.error_type or "The load failed."
     return Failure(kind=kind, cause=cause, error_type=attempt.error_type, error_message=attempt.error_message,
                    package=_package(cause) if kind == "missing_package" else None, suggestion=attempt.suggestion)

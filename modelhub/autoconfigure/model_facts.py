@@ -39,4 +39,6 @@ def environment_facts(app) -> dict:
         .order_by(LoadAttempt.id.desc()).limit(1))
     if isinstance(reported, dict):
         facts.update(reported)
+    # This server's own limits, which its workers run under (the budgets a proposal sets must fit them).
+    facts["modelhub"] = {"memory_limit_bytes": app.config.get("MODELHUB_WORKER_MEMORY_LIMIT")}
     return facts
