@@ -81,7 +81,11 @@ def _progress(run: dict | None) -> dict:
     for entry in run["tries"]:
         loaded = entry["outcome"] != "skipped"
         number += loaded
-        tries.append({**entry, "number": number if loaded else None, "kind_label": rules.LABELS.get(entry.get("kind"))})
+        outcome = entry["outcome"]
+        if outcome == "running" and run["state"] != "running":
+            outcome = "cut short"  # the run was stopped or interrupted while this try loaded
+        tries.append({**entry, "outcome": outcome, "number": number if loaded else None,
+                      "kind_label": rules.LABELS.get(entry.get("kind"))})
     return {"tries": tries, "loads": number, "why_of_key": _why_of_key(run["tries"])}
 
 

@@ -221,3 +221,13 @@ def test_stop_marks_the_running_search_as_stopping(app, client, phi2):
 def test_an_unknown_model_is_a_404(client):
     assert client.get("/models/no/such/autoconfigure", headers=HX).status_code == 404
     assert client.post("/models/no/such/autoconfigure/stop", headers=HX).status_code == 404
+
+
+def test_a_stopped_search_says_so_and_its_last_try_was_cut_short(app, client, phi2):
+    add_run(app, state="stopped", tries=[eager_try(outcome="running")[0]], attempts=[eager_try(outcome="running")[1]],
+            result_reason="The try was cut short: Loading was cancelled by the user.")
+    markup = section(client).text
+    shown = text_of(markup)
+    assert "Stopped after 1 try, before a config loaded. The try was cut short" in shown
+    assert "Try 1 cut short" in shown and "loading…" not in shown
+    assert "hx-trigger" not in markup and "Find a working config</button>" in markup
