@@ -67,6 +67,7 @@ class ModelPlanSchema(Schema):
     attempts_added = fields.Integer()
     measurements_added = fields.Integer()
     config_versions_added = fields.Integer(metadata={"description": "load_config versions added to its history"})
+    autoconfigure_runs_added = fields.Integer(metadata={"description": "finished auto-configure runs added"})
 
 
 class ImportSummarySchema(Schema):
@@ -76,6 +77,7 @@ class ImportSummarySchema(Schema):
     attempts_added = fields.Integer()
     measurements_added = fields.Integer()
     config_versions_added = fields.Integer()
+    autoconfigure_runs_added = fields.Integer()
     conflicts = fields.Integer()
 
 

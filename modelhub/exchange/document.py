@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from modelhub import config_history
-from modelhub.exchange import environments
+from modelhub.exchange import autoconfigure, environments
 from modelhub.exceptions import DocumentTooLarge, InvalidDocument, MalformedDocument
 from modelhub.exchange.schemas import (
     REGISTRY_FORMAT,
@@ -45,15 +45,17 @@ def build_document() -> dict:
     # Sorted as the Models page lists them (ignoring case), ties broken exactly: the same registry
     # always gives the same document, on every database.
     models = sorted(db.session.scalars(select(ModelRegistry)), key=lambda row: (row.model_name.lower(), row.model_name))
-    attempts = _finished_runs(LoadAttempt)
+    attempts = autoconfigure.without_running_tries(_finished_runs(LoadAttempt))  # they come with their run
     measurements = _finished_runs(Measurement)
+    searches = autoconfigure.finished_runs()
     versions = config_history.versions_of([row.id for row in models])
-    fingerprints = environments.fingerprints(run.environment_id for runs in (*attempts.values(), *measurements.values())
-                                             for run in runs)
+    fingerprints = environments.fingerprints(
+        run.environment_id for runs in (*attempts.values(), *measurements.values(), *searches.values()) for run in runs)
     running = _running_previous_status()
     entries = []
     for row in models:
-        entry = model_entry(row, attempts[row.id], measurements[row.id], versions[row.id], fingerprints)
+        entry = model_entry(row, attempts[row.id], measurements[row.id], versions[row.id], fingerprints,
+                            searches[row.id])
         if row.id in running and entry["compatibility_status"] == "testing":
             entry["compatibility_status"] = running[row.id]  # as if the load in progress had not begun
         entries.append(entry)
@@ -69,22 +71,25 @@ def export_totals() -> dict:
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
     return {"models": count(ModelRegistry),
-            "attempts": count(LoadAttempt, LoadAttempt.outcome != "running"),
+            "attempts": count(LoadAttempt, LoadAttempt.outcome != "running", autoconfigure.not_a_running_try()),
             "measurements": count(Measurement, Measurement.outcome != "running"),
             "running": count(LoadAttempt, LoadAttempt.outcome == "running")
             + count(Measurement, Measurement.outcome == "running")}
 
 
 def model_entry(row: ModelRegistry, attempts: list, measurements: list, versions: list,
-                fingerprints: dict[int, str]) -> dict:
-    """One model's entry; its runs name the load_config version they ran by its number, and their
-    environment by its fingerprint."""
+                fingerprints: dict[int, str], searches: list = ()) -> dict:
+    """One model's entry; its runs name the load_config version they ran by its number, their
+    environment by its fingerprint, and an attempt its auto-configure run by when that started."""
     numbers = {version.id: version.number for version in versions}
+    search_starts = autoconfigure.run_moments(searches)
     entry = _ENTRY.dump({
         **_columns(row), "metric_sources": None,
         "config_history": [{name: getattr(version, name) for name in _VERSION_FIELDS} for version in versions],
-        "attempts": [_run(run, numbers, fingerprints) for run in attempts],
-        "measurements": [_run(run, numbers, fingerprints) for run in measurements]})
+        "attempts": [{**_run(run, numbers, fingerprints), "autoconfigure_run": search_starts.get(run.autoconfigure_run_id)}
+                     for run in attempts],
+        "measurements": [_run(run, numbers, fingerprints) for run in measurements],
+        "autoconfigure_runs": autoconfigure.entries(searches, attempts, numbers, fingerprints)})
     entry["metric_sources"] = sources_to_document(row.metric_sources, {m.id: m.started_at for m in measurements})
     return entry
 
@@ -187,7 +192,7 @@ def counts(document: dict) -> dict:
 
 # An entry's fields that are its row's columns as they are (metric sources and runs are converted).
 _COLUMNS = tuple(name for name in _ENTRY.fields
-                 if name not in ("metric_sources", "config_history", "attempts", "measurements"))
+                 if name not in ("metric_sources", "config_history", "attempts", "measurements", "autoconfigure_runs"))
 
 
 def _columns(row: ModelRegistry) -> dict:

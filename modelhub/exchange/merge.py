@@ -29,14 +29,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub import config_history, registry
 from modelhub.exceptions import PlanChanged, WriteContention
-from modelhub.exchange import history
+from modelhub.exchange import autoconfigure, history
 from modelhub.exchange import environments as exchange_environments
 from modelhub.exchange.document import sources_from_document, sources_to_document
 from modelhub.exchange.report import report_entry
 from modelhub.exchange.schemas import REGISTRY_FORMAT, AttemptEntry, MeasurementEntry
 from modelhub.extensions import db
 from modelhub.metric_catalogue import METRIC_FIELDS
-from modelhub.models import LoadAttempt, Measurement, ModelRegistry, utcnow
+from modelhub.models import AutoconfigureRun, LoadAttempt, Measurement, ModelRegistry, utcnow
 from modelhub.schemas import NOTES_MAX
 
 ON_CONFLICT = ("keep", "replace")
@@ -46,7 +46,8 @@ TEXT_FIELDS = ("hf_path", "cache_location", "cache_path", "compatibility_status"
 UNSET = {"compatibility_status": "unknown", "cache_location": "primary"}
 # A run in the document carries the columns it is stored in (its model aside), and the number of the
 # load_config version it ran (config_version), which becomes that version's id here.
-_NAMED = ("config_version", "environment_fingerprint")  # references the document makes by number / fingerprint
+# References the document makes by number / fingerprint / start moment.
+_NAMED = ("config_version", "environment_fingerprint", "autoconfigure_run")
 ATTEMPT_COLUMNS = tuple(name for name in AttemptEntry().fields if name not in _NAMED)
 MEASUREMENT_COLUMNS = tuple(name for name in MeasurementEntry().fields if name not in _NAMED)
 CHUNK = 500  # names per IN (...) query
@@ -60,17 +61,20 @@ class ModelPlan:
     conflicts: list = field(default_factory=list)  # {"field", "local", "imported", "kept"}
     attempts_added: int = 0
     measurements_added: int = 0
+    autoconfigure_runs_added: int = 0
     versions: history.VersionPlan = field(default_factory=history.VersionPlan, repr=False)
     entry: dict = field(default_factory=dict, repr=False)
     updates: dict = field(default_factory=dict, repr=False)  # column -> value taken from the file
     sources: dict = field(default_factory=dict, repr=False)  # metric -> the file's source (or None)
     new_runs: tuple = field(default=((), ()), repr=False)
+    new_searches: list = field(default_factory=list, repr=False)  # auto-configure runs to add
     row: ModelRegistry | None = field(default=None, repr=False)  # the registry's entry, when it has one
 
     def public(self) -> dict:
         return {"model_name": self.model_name, "action": self.action, "changes": self.changes,
                 "conflicts": self.conflicts, "attempts_added": self.attempts_added,
-                "measurements_added": self.measurements_added, "config_versions_added": self.versions.added}
+                "measurements_added": self.measurements_added, "config_versions_added": self.versions.added,
+                "autoconfigure_runs_added": self.autoconfigure_runs_added}
 
 
 @dataclass
@@ -94,6 +98,7 @@ class Plan:
             "attempts_added": sum(m.attempts_added for m in self.models),
             "measurements_added": sum(m.measurements_added for m in self.models),
             "config_versions_added": sum(m.versions.added for m in self.models),
+            "autoconfigure_runs_added": sum(m.autoconfigure_runs_added for m in self.models),
             "conflicts": sum(len(m.conflicts) for m in self.models),
         }
         shown = [m.public() for m in self.models if m.action != "unchanged" or m.conflicts]
@@ -149,19 +154,30 @@ def make_plans(entries: list[dict], on_conflict: str) -> list[ModelPlan]:
     ids = [row.id for row in rows.values()]
     attempts, measurements = _run_starts(LoadAttempt, ids), _run_starts(Measurement, ids)
     versions = config_history.versions_of(ids)
+    searches = _run_starts(AutoconfigureRun, ids)
     plans = []
     for entry in entries:
         row = rows.get(entry["model_name"])
         if row is None:
             plans.append(_plan_new(entry))
+            _plan_searches(plans[-1], entry, {})
         else:
             plan = _plan_update(entry, row, on_conflict, attempts.get(row.id, {}), measurements.get(row.id, {}))
             plan.versions = history.plan(entry, versions[row.id], plan.updates.get("load_config", row.load_config),
                                          as_utc)
             if plan.versions.added:
                 plan.action = "update"
+            _plan_searches(plan, entry, searches.get(row.id, {}))
             plans.append(plan)
     return plans
+
+
+def _plan_searches(plan: ModelPlan, entry: dict, local: dict) -> None:
+    """The entry's auto-configure runs the registry lacks (``local``: run id -> start, here)."""
+    plan.new_searches = autoconfigure.new_runs(entry, local.values())
+    plan.autoconfigure_runs_added = len(plan.new_searches)
+    if plan.new_searches and plan.action == "unchanged":
+        plan.action = "update"
 
 
 def _plan_new(entry: dict) -> ModelPlan:
@@ -286,15 +302,19 @@ def _apply(plan: ModelPlan, environment_ids: dict[str, int]) -> None:
         sources = None
     db.session.flush()
     version_ids = history.write(row.id, row.load_config, plan.versions)
+    search_ids, searches = autoconfigure.write(row.id, plan.new_searches, version_ids, environment_ids, as_utc)
     attempts, measurements = plan.new_runs
     def named(run: dict) -> dict:
         return {"config_version_id": version_ids.get(run.get("config_version")),
                 "environment_id": environment_ids.get(run.get("environment_fingerprint"))}
 
-    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS), **named(run)) for run in attempts)
+    db.session.add_all(LoadAttempt(model_id=row.id, **_columns(run, ATTEMPT_COLUMNS), **named(run),
+                                   autoconfigure_run_id=search_ids.get(run.get("autoconfigure_run")))
+                       for run in attempts)
     db.session.add_all(Measurement(model_id=row.id, **_columns(run, MEASUREMENT_COLUMNS), **named(run))
                        for run in measurements)
     db.session.flush()
+    autoconfigure.link_tries(row.id, searches, as_utc)
     ids = {moment: run_id for run_id, moment in _run_starts(Measurement, [row.id]).get(row.id, {}).items()}
     if sources is not None:
         row.metric_sources = sources_from_document(sources, ids)

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from modelhub import models as m
 from modelhub.fields import Choice, HubId, LoadConfig, ModelName, StrictInteger, Text, check_json_value
+from modelhub.loading.types import FAILURE_KINDS
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.schemas import (
     CACHE_PATH_MAX, CUSTOM_NEEDS_A_PATH, NOTES_MAX, cache_location, compatibility_status, custom_path_missing,
@@ -26,7 +27,9 @@ REPORT_FORMAT = "modelhub-compatibility-report"
 # The version each format is written in, the newest this modelhub reads. Registry version 2 added each
 # model's load_config history (config_history) and the version each run ran (config_version), the
 # environments runs ran in (environments, environment_fingerprint) and what a load really was
-# (environment_status, load_report, warnings); version 1 files, without them, are still read.
+# (environment_status, load_report, warnings); version 1 files, without them, are still read. Auto-configure
+# runs (autoconfigure_runs, and on runs failure_kind, peaks...) came within version 2: a reader without them
+# refuses such a file (unknown fields), it cannot misread it.
 REGISTRY_VERSION = 2
 REPORT_VERSION = 1
 VERSIONS = {REGISTRY_FORMAT: REGISTRY_VERSION, REPORT_FORMAT: REPORT_VERSION}
@@ -172,6 +175,7 @@ class _RunFields(Schema):
         "description": "The number of the load_config version it ran, one of the same entry's config_history."})
     environment_fingerprint = Text(max_length=64, allow_none=True, metadata={
         "description": "The environment it ran in: one of the document's environments (null: before environments)."})
+    predicted_peak = JsonValue(allow_none=True, metadata={"description": "Preflight's prediction when it began."})
 
 
 class AttemptEntry(_RunFields):
@@ -186,6 +190,13 @@ class AttemptEntry(_RunFields):
     warnings = JsonValue(kind=list, allow_none=True)
     environment_status = compatibility_status(allow_none=True, metadata={
         "description": "The model's status in the environment it ran in, after it ended."})
+    failure_kind = Choice(FAILURE_KINDS, component="FailureKind", allow_none=True)
+    limitation = Text(max_length=TEXT_MAX, allow_none=True, metadata={
+        "description": "What a try's config gives up (a success is degraded)."})
+    measured_peak = JsonValue(allow_none=True, metadata={"description": "The worker's measured peak memory."})
+    autoconfigure_run = Instant(allow_none=True, metadata={
+        "description": "The auto-configure run it was a try of, by when that run started: one of the same "
+                       "entry's autoconfigure_runs."})
 
 
 class EnvironmentEntry(Schema):
@@ -248,6 +259,9 @@ class ModelEntry(Schema):
         "description": "The load_config's versions, oldest first, each number once; the last is the one in force."})
     attempts = fields.List(fields.Nested(AttemptEntry), metadata={"description": "No two starting at the same moment."})
     measurements = fields.List(fields.Nested(MeasurementEntry), metadata={"description": "No two starting at the same moment."})
+    # Defined in exchange/autoconfigure.py (imported at the end of this module), named for marshmallow.
+    autoconfigure_runs = fields.List(fields.Nested("AutoconfigureRunEntry"), metadata={
+        "description": "Finished auto-configure runs, oldest first, no two starting at the same moment."})
 
     @validates_schema
     def _consistent(self, data, **kwargs):
@@ -262,6 +276,7 @@ class ModelEntry(Schema):
                         f"Two runs of this model started at the same moment (also {key}.{seen[run['started_at']]})."]}
                 seen.setdefault(run["started_at"], index)
         _check_history(data, errors)
+        autoconfigure.check_entry(data, errors)
         measured = {run["started_at"] for run in data.get("measurements") or []}
         for metric, source in (data.get("metric_sources") or {}).items():
             if data.get(metric) is None:
@@ -325,7 +340,7 @@ def _check_environments(data: dict, errors: dict) -> None:
                 f"Two environments with this fingerprint (also environments.{known[environment['fingerprint']]})."]}
         known.setdefault(environment["fingerprint"], index)
     for model_index, entry in enumerate(data.get("models") or []):
-        for key in ("attempts", "measurements"):
+        for key in ("attempts", "measurements", "autoconfigure_runs"):
             for index, run in enumerate(entry.get(key) or []):
                 if run.get("environment_fingerprint") is not None and run["environment_fingerprint"] not in known:
                     errors.setdefault("models", {}).setdefault(model_index, {}).setdefault(key, {})[index] = {
@@ -367,3 +382,6 @@ class CompatibilityReport(Schema):
     compatibility_status = compatibility_status(metadata={"description": "On the machine it was proven on (not imported)."})
     proven_on = fields.Nested(Proof, required=True)
     measured = fields.Nested(MeasuredProof, allow_none=True)
+
+
+from modelhub.exchange import autoconfigure  # noqa: E402  its entry schema and checks; it imports this module
