@@ -146,7 +146,7 @@ def propose_configs(model, failure, load_config, environment):
                     f"{failure.package} is not installed, and bitsandbytes quantization needs it ({failure.cause}); "
                     "load without quantization_config.", priority=priority))
         elif _can_quantize(model, environment) and MODES.index(step) > MODES.index(current):
-            proposals.append(Proposal(_quantized(load_config, step), *_STEP_TEXTS[step], priority=priority))
+            proposals.append(Proposal(_quantized(load_config, step, environment), *_STEP_TEXTS[step], priority=priority))
     return proposals
 
 
@@ -171,20 +171,26 @@ def _can_quantize(model, environment) -> bool:
     return not already and rules.is_installed(environment, "bitsandbytes") and rules.is_installed(environment, "accelerate")
 
 
-def _quantized(load_config, step) -> dict:
-    """The quantization_config for the step, keeping the user's other options (modules skipped, thresholds);
-    with parts on the CPU or disk bitsandbytes needs them kept in float32 (llm_int8_enable_fp32_cpu_offload)."""
+def _quantized(load_config, step, environment) -> dict:
+    """The quantization_config for the step, keeping the user's other options (modules skipped, thresholds).
+    With parts on the CPU or disk, bitsandbytes needs them kept in float32 (llm_int8_enable_fp32_cpu_offload);
+    without a GPU it cannot run offloaded layers at all (generation fails: "Cannot access accelerator
+    device", "Cannot copy out of meta tensor"), so there the whole quantized model stays in RAM."""
     legacy = _legacy_options(load_config)
     options = {**legacy, **(load_config.get("quantization_config") or {})}
     for key in ("load_in_8bit", "load_in_4bit"):
         options.pop(key, None)
     options.update({"load_in_8bit": True} if step == "8bit" else {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"})
-    if load_config.get("max_memory") or load_config.get("device_map") in ("auto", "balanced", "balanced_low_0",
-                                                                          "sequential"):
-        options["llm_int8_enable_fp32_cpu_offload"] = True
     if step == "8bit":
         options = {key: value for key, value in options.items() if not key.startswith("bnb_4bit_")}
-    return {"quantization_config": options, **{key: None for key in legacy}}
+    changes = {key: None for key in legacy}
+    spread = load_config.get("max_memory") or load_config.get("device_map") in ("auto", "balanced", "balanced_low_0",
+                                                                                 "sequential")
+    if spread and environment.get("gpus") == []:
+        changes.update({"device_map": "cpu", "max_memory": None})
+    elif spread:
+        options["llm_int8_enable_fp32_cpu_offload"] = True
+    return {"quantization_config": options, **changes}
 
 
 def _legacy_options(load_config):

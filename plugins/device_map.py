@@ -186,6 +186,10 @@ def _offload(load_config, environment):
     device_map = load_config.get("device_map", "auto")  # max_memory alone gets device_map "auto" when loading
     if load_config.get("max_memory") and device_map in SPREADING:
         return None  # already spread within budgets: what is left is to need less memory (quantization)
+    quantization = load_config.get("quantization_config") or {}
+    bitsandbytes = any(quantization.get(key) or load_config.get(key) for key in ("load_in_8bit", "load_in_4bit"))
+    if bitsandbytes and environment.get("gpus") == []:
+        return None  # without a GPU bitsandbytes cannot run offloaded layers (generation fails)
     budgets = _budgets(environment)
     changes = {"max_memory": budgets} if load_config.get("device_map") in SPREADING else {"device_map": "auto",
                                                                                           "max_memory": budgets}

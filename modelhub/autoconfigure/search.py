@@ -48,7 +48,7 @@ class Candidate:
     limitation: str | None = None
     plugin: str | None = None  # who proposed it: a plugin's name, "explanation" (the failure's suggestion), None
     number: int = 1  # which try this is
-    limitations: dict = field(default_factory=dict, repr=False)  # load_config key -> what it gives up
+    limitations: dict = field(default_factory=dict, repr=False)  # plugin -> (what it gives up, the keys)
 
 
 @dataclass
@@ -170,7 +170,7 @@ class Search:
             config, proposal, plugin = fresh
             self._seen.add(canonical(config))
             self._considered += 1
-            limitations = _limitations_after(source.limitations, proposal, source.config, config)
+            limitations = _limitations_after(source.limitations, proposal, plugin, source.config, config)
             refusal = self._user_only(config) or self._pruned(config)
             if refusal:
                 self.skipped.append((config, refusal))
@@ -242,7 +242,8 @@ class Search:
     def _candidate(self, source: _Source, config: dict, proposal: Proposal, plugin: str, limitations: dict) -> Candidate:
         why = " → ".join([*source.path, proposal.why])
         candidate = Candidate(config=config, why=why, changes=changes_between(source.origin.config, config),
-                              limitation="; ".join(dict.fromkeys(limitations.values())) or None, plugin=plugin,
+                              limitation="; ".join(dict.fromkeys(text for text, _ in limitations.values())) or None,
+                              plugin=plugin,
                               number=len(self.tried) + 1, limitations=limitations)
         self.tried.append(candidate)
         return candidate
@@ -269,13 +270,15 @@ class Search:
         return " Missing here: " + " ".join(f"{name} ({cause})" for name, cause in self._missing.items())
 
 
-def _limitations_after(limitations: dict, proposal: Proposal, old: dict, new: dict) -> dict:
-    """What the user gives up, by load_config key: a proposal's limitation replaces those of the keys it
-    changes (8-bit -> 4-bit); a key it removes gives up nothing any more (quantization dropped)."""
-    result = dict(limitations)
-    for key, value in changes_between(old, new).items():
-        if proposal.limitation:
-            result[key] = proposal.limitation
-        elif value is None:
-            result.pop(key, None)
+def _limitations_after(limitations: dict, proposal: Proposal, plugin: str, old: dict, new: dict) -> dict:
+    """What the user gives up, as ``{plugin: (text, the keys it is about)}``. A proposal with a limitation
+    replaces its own plugin's earlier one (8-bit -> 4-bit) and those about keys it changes (quantized weights
+    placed in RAM: no longer offloaded); one without drops those about keys it removes (quantization dropped)."""
+    changed = changes_between(old, new)
+    removed = {key for key, value in changed.items() if value is None}
+    touched = set(changed) if proposal.limitation else removed
+    result = {owner: (text, keys) for owner, (text, keys) in limitations.items()
+              if not (keys & touched) and not (proposal.limitation and owner == plugin)}
+    if proposal.limitation:
+        result[plugin] = (proposal.limitation, frozenset(changed))
     return result

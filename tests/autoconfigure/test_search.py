@@ -54,18 +54,18 @@ def test_the_first_candidate_is_the_start_config(plugins):
 
 def test_out_of_memory_offloads_then_8bit_then_4bit_keeping_the_other_settings(plugins):
     start = {"dtype": "bfloat16", "attn_implementation": "sdpa", "example_tag": "mine"}
-    search = Search(LLAMA, start, CPU, plugins)
+    search = Search(LLAMA, start, ROCM, plugins)
     first, offload, eight, four = run(search, [oom(), oom(), oom()])
 
-    assert offload.config["device_map"] == "auto" and set(offload.config["max_memory"]) == {"cpu"}
+    assert offload.config["device_map"] == "auto" and set(offload.config["max_memory"]) == {"0", "cpu"}
     cpu_budget = int(offload.config["max_memory"]["cpu"].removesuffix("MiB")) * 2**20
     assert 0 < cpu_budget < psutil.virtual_memory().total  # a budget under the host's RAM
     assert offload.plugin == "device_map" and "disk" in offload.why
-    assert offload.limitation.startswith("parts offloaded to disk beyond")
+    assert offload.limitation.startswith("parts offloaded to CPU and disk beyond")
 
     assert eight.config["quantization_config"] == {"load_in_8bit": True, "llm_int8_enable_fp32_cpu_offload": True}
     assert eight.changes == {"quantization_config": eight.config["quantization_config"]}
-    assert "weights in 8-bit" in eight.limitation and "offloaded to disk" in eight.limitation
+    assert "weights in 8-bit" in eight.limitation and "offloaded to CPU and disk" in eight.limitation
 
     assert four.config["quantization_config"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
                                                   "llm_int8_enable_fp32_cpu_offload": True}
@@ -74,6 +74,18 @@ def test_out_of_memory_offloads_then_8bit_then_4bit_keeping_the_other_settings(p
         assert {key: candidate.config[key] for key in start} == start
     assert search.after_failure(oom()) is None
     assert search.ended_because.startswith("Nothing left to try after try 4 failed (out of memory)")
+
+
+def test_without_a_gpu_quantized_weights_stay_in_ram(plugins):
+    search = Search(LLAMA, {"dtype": "bfloat16"}, CPU, plugins)
+    first, offload, eight, four = run(search, [oom(), oom(), oom()])
+    assert offload.config["device_map"] == "auto" and set(offload.config["max_memory"]) == {"cpu"}
+    assert offload.limitation.startswith("parts offloaded to disk beyond")
+    # bitsandbytes cannot run offloaded layers without a GPU: the quantized model is placed in RAM
+    assert eight.config == {"dtype": "bfloat16", "device_map": "cpu", "quantization_config": {"load_in_8bit": True}}
+    assert eight.limitation == "weights in 8-bit (bitsandbytes LLM.int8)"
+    assert four.config["quantization_config"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
+    assert four.limitation == "weights in 4-bit (bitsandbytes nf4)"
 
 
 def test_gpu_budgets_keep_room_for_the_context(plugins):
@@ -197,7 +209,7 @@ def test_pruned_configs_are_skipped_and_what_would_fit_from_them_is_tried(plugin
             return "preflight: needs 9.1 GiB, 6.0 GiB free"
         return None
 
-    search = Search(LLAMA, {"dtype": "bfloat16"}, CPU, plugins, prune=prune)
+    search = Search(LLAMA, {"dtype": "bfloat16"}, ROCM, plugins, prune=prune)
     search.first()
     candidate = search.after_failure(oom())
     # Offloading alone would not fit; 8-bit with the offloading is what the plugins propose from there.

@@ -67,6 +67,7 @@ def test_missing_bitsandbytes_is_refused_with_the_install_command(tiny_models, e
     with pytest.raises(LoadRefused) as refused:
         adjust(plugin, model_info(tiny_models["llama"]), {"quantization_config": {"load_in_8bit": True}}, environment)
     assert "pip install bitsandbytes==0.50.2" in str(refused.value)
+    assert (refused.value.kind, refused.value.package) == ("missing_package", "bitsandbytes")
 
 
 def test_8bit_offloaded_to_disk_is_explained_and_the_suggestion_loads(host, tiny_models, environment):
@@ -93,3 +94,25 @@ def test_unsupported_device_is_explained(host, tiny_models, environment):
                                             load_config={"load_in_4bit": True}, kwargs={}, environment=environment)
     assert "bitsandbytes failed" in explanation.cause and "bitsandbytes==0.50.2" in explanation.cause
     assert explanation.suggestion == {"quantization_config": None, "load_in_4bit": None}
+
+
+@pytest.mark.parametrize("mode", ["8bit", "4bit"])
+def test_auto_configures_quantized_proposals_load_and_generate_here(host, tiny_models, environment, mode):
+    """After running out of memory with parts offloaded, the 8-bit and 4-bit proposals load and generate for
+    real. Without a GPU, bitsandbytes cannot run offloaded layers (generation fails), so the whole quantized
+    model stays in RAM; with one, the offloading stays, its modules kept in float32."""
+    from modelhub.loading.types import Failure
+
+    model = model_info(tiny_models["llama"])
+    offloaded = {"device_map": "auto", "max_memory": {"cpu": "64KiB"}, "dtype": "float32"}
+    calls = host.call_each("propose_configs", model=model, failure=Failure(kind="out_of_memory", cause="OOM"),
+                           load_config=offloaded, environment=environment)
+    (proposal,) = [p for call in calls if call.plugin == "bitsandbytes" for p in call.result
+                   if p.limitation.startswith(f"weights in {mode[0]}-bit")]
+    if environment["gpus"]:
+        assert proposal.changes["quantization_config"]["llm_int8_enable_fp32_cpu_offload"] is True
+    else:
+        assert proposal.changes["device_map"] == "cpu" and proposal.changes["max_memory"] is None
+    loaded, _, _ = load(host, model, apply_suggestion(offloaded, proposal.changes), environment)
+    assert {"Linear8bitLt", "Linear4bit"} & layer_classes(loaded.model)
+    assert len(generate(loaded)) == 3

@@ -186,3 +186,113 @@ def test_web_process_imports_no_ml_library():
 def test_plugin_host_without_the_default_loader_loads_nothing(tiny_models, environment):
     host = PluginHost(allow=set())
     assert host.hook.load_model(model=model_info(tiny_models["llama"]), kwargs={}, environment=environment) is None
+
+
+# ---- failure kinds for auto-configure (modelhub/autoconfigure), set where the failure is explained ------------
+
+def test_explanations_carry_their_kind(host, environment, tiny_models):
+    model = model_info(tiny_models["llama"])
+    try:
+        torch.empty(2**50, dtype=torch.uint8)
+    except RuntimeError as error:
+        assert explain(host, model, error, {}, environment).kind == "out_of_memory"
+    flash = failure(host, model, {"attn_implementation": "flash_attention_2"}, environment)
+    assert explain(host, model, flash, {}, environment).kind == "attention"
+    missing = ModuleNotFoundError("No module named 'transformers'", name="transformers")
+    explained = explain(host, model, missing, {}, environment)
+    assert (explained.kind, explained.package) == ("missing_package", "transformers")
+
+
+@pytest.mark.parametrize("text", [
+    # torch on ROCm when no kernel is built for the GPU's gfx architecture (e.g. SDPA's on gfx1030)
+    "HIP error: invalid device function\nHIP kernel errors might be asynchronously reported at some other API call, "
+    "so the stacktrace below might be incorrect.\nFor debugging consider passing AMD_SERIALIZE_KERNEL=3",
+    "FlashAttention only supports Ampere GPUs or newer.",  # flash-attn on a Turing or older GPU
+    "No available kernel. Aborting execution.",  # SDPA finding no kernel for these inputs
+])
+def test_fused_attention_errors_are_attention_failures(host, environment, tiny_models, text):
+    explanation = explain(host, model_info(tiny_models["llama"]), RuntimeError(text), {}, environment)
+    assert explanation.kind == "attention"
+    assert explanation.suggestion == {"attn_implementation": "eager"}
+    assert ("not built for this GPU" in explanation.cause) == text.startswith("HIP")
+
+
+def test_bf16_kernel_errors_are_bf16_failures(host, environment, tiny_models):
+    error = RuntimeError("LLVM ERROR: Cannot select: 0x55d3c8 (intrinsic %llvm.amdgcn.fdot2.bf16.bf16)")
+    explanation = explain(host, model_info(tiny_models["llama"]), error, {"torch_dtype": "bfloat16"}, environment)
+    assert explanation.kind == "bf16_unsupported"
+    assert explanation.suggestion == {"dtype": "float16", "torch_dtype": None}
+
+
+def test_this_cpu_host_has_bf16(environment):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert environment["bf16"] == {"supported": True, "why": "CPU: torch computes bfloat16 on the CPU."}
+
+
+def test_rocm_rdna2_has_no_bf16_whatever_torch_says():
+    from types import SimpleNamespace
+
+    from modelhub.plugins.default_loader import _bf16
+
+    rocm_torch = SimpleNamespace(version=SimpleNamespace(hip="6.4.1"))  # only the version is read on ROCm
+    rdna2 = [{"index": 0, "name": "AMD Radeon RX 6800 XT", "architecture": "gfx1030"}]
+    assert _bf16(rocm_torch, rdna2)["supported"] is False and "gfx1030" in _bf16(rocm_torch, rdna2)["why"]
+    rdna3 = [{"index": 0, "name": "AMD Radeon RX 7900 XTX", "architecture": "gfx1100"}]
+    assert _bf16(rocm_torch, rdna3)["supported"] is True
+
+
+def test_bf16_is_refused_where_the_host_has_none(host, environment, tiny_models):
+    from modelhub.loading.types import LoadRefused
+
+    without = {**environment, "bf16": {"supported": False, "why": "gfx1030 (RDNA1/2) has no bfloat16."}}
+    model = model_info(tiny_models["llama"])
+    with pytest.raises(LoadRefused) as refused:
+        load(host, model, {"torch_dtype": "bfloat16"}, without)
+    assert refused.value.kind == "bf16_unsupported" and refused.value.suggestion == {"dtype": "float16"}
+    assert "gfx1030 (RDNA1/2) has no bfloat16" in str(refused.value)
+    loaded, _, _ = load(host, model, {"dtype": "bfloat16", "device_map": "cpu"}, without)  # the CPU has it
+    assert loaded.model.dtype == torch.bfloat16
+
+
+def run_worker(tiny_models, load_config: dict):
+    """A real worker process loading the tiny Llama with this load_config: its messages and its exit."""
+    request = {"model_name": "tiny/llama", "hf_path": "tiny/llama", "cache_path": str(tiny_models["llama"]),
+               "load_config": load_config, "settings": {}}
+    process = subprocess.run([sys.executable, "-m", "modelhub.loading.worker"], input=json.dumps(request) + "\n",
+                             capture_output=True, text=True, timeout=180)
+    return [json.loads(line) for line in process.stdout.splitlines()], process
+
+
+@pytest.mark.slow
+def test_a_worker_refuses_bf16_where_the_test_plugin_reports_none(tiny_models, with_test_plugins):
+    messages, _ = run_worker(tiny_models, {"torch_dtype": "bfloat16", "fault_bf16_unsupported": True})
+    failed = messages[-1]
+    assert failed["event"] == "failed" and failed["error_type"] == "LoadRefused"
+    assert failed["failure_kind"] == "bf16_unsupported"
+    assert failed["suggestion"] == {"dtype": "float16"}
+    assert failed["environment"]["bf16"]["supported"] is False
+    messages, _ = run_worker(tiny_models, {"dtype": "float16", "fault_bf16_unsupported": True})
+    assert messages[-1]["event"] == "loaded"
+
+
+@pytest.mark.slow
+def test_a_worker_classifies_the_real_attention_error_and_eager_loads(tiny_models, with_test_plugins):
+    from modelhub_test_plugins.faults import ATTENTION_ERRORS
+
+    messages, _ = run_worker(tiny_models, {"fault_attention": ATTENTION_ERRORS["sdpa_no_kernel"]})
+    failed = messages[-1]
+    assert (failed["event"], failed["error_type"], failed["failure_kind"]) == ("failed", "RuntimeError", "attention")
+    assert failed["suggestion"] == {"attn_implementation": "eager"}
+    messages, _ = run_worker(tiny_models, {"fault_attention": ATTENTION_ERRORS["sdpa_no_kernel"],
+                                           "attn_implementation": "eager"})
+    assert messages[-1]["event"] == "loaded"
+
+
+@pytest.mark.slow
+def test_a_gpu_memory_access_fault_kills_the_worker(tiny_models, with_test_plugins):
+    from modelhub_test_plugins.faults import ATTENTION_ERRORS
+
+    messages, process = run_worker(tiny_models, {"fault_attention": ATTENTION_ERRORS["memory_access_fault"]})
+    assert process.returncode < 0 and messages[-1]["event"] == "stage"  # no report: the supervisor sees a crash
+    assert "Memory access fault by GPU node-1" in process.stderr

@@ -37,6 +37,7 @@ def test_missing_packages_are_refused_with_the_install_command(host, gptq_model,
     assert "tiny-gptq is a GPTQ checkpoint; loading it needs optimum and gptqmodel" in message
     assert "optimum and gptqmodel are not installed" in message
     assert "pip install 'modelhub[gptq]'" in message and "auto-gptq does not work with transformers 5" in message
+    assert (refused.value.kind, refused.value.package) == ("missing_package", "optimum")  # auto-configure's kind
 
 
 def test_present_packages_let_the_load_go_on(host, gptq_model, environment, fake_gptq_packages):

@@ -41,6 +41,7 @@ def test_trust_remote_code_is_refused_when_loading(host, tiny_models, environmen
     with pytest.raises(LoadRefused) as refused:
         adjust(host, model_info(tiny_models["llama"]), {"trust_remote_code": True}, environment)
     assert str(refused.value).startswith("trust_remote_code runs code shipped with the model")
+    assert refused.value.kind == "refused"  # auto-configure stops: only the user may allow it
 
 
 def test_trust_remote_code_loads_when_allowed(host, tiny_models, environment):
@@ -63,6 +64,7 @@ def test_pickle_only_model_is_refused(host, pickle_model, environment):
         "pickled ships only pickle .bin weights (pytorch_model.bin), which can run code when loaded; set "
         "\"allow_pickle_weights\": true in its load config to load them anyway.")
     assert refused.value.suggestion == {"allow_pickle_weights": True}
+    assert refused.value.kind == "refused"
 
 
 def test_pickle_only_model_loads_when_allowed(host, pickle_model, tiny_models, environment):
@@ -79,7 +81,7 @@ def test_remote_pickle_only_model_is_explained(host, pickle_model, environment):
         load(host, model, {}, environment)
     explanation = host.hook.explain_failure(model=model, error=raised.value, load_config={}, kwargs={},
                                             environment=environment)
-    assert "only pickle .bin files" in explanation.cause
+    assert "only pickle .bin files" in explanation.cause and explanation.kind == "refused"
     loaded, _, _ = load(host, model, apply_suggestion({}, explanation.suggestion), environment)
     assert loaded.model is not None
 
