@@ -340,3 +340,31 @@ def test_property_never_repeats_and_always_ends(plugins, start, sequence, enviro
     assert search.after_failure(Failure(kind="other", cause="after the end")) is None
     assert all(json.loads(json.dumps(candidate.config)) == candidate.config for candidate in candidates)
     assert not any(candidate.config.get("trust_remote_code") for candidate in candidates)
+
+
+def test_the_guides_propose_configs_example_runs_in_a_search(plugins):
+    """docs/plugins.md's propose_configs example, as written there, registered and searched with."""
+    import re
+    import types
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    start = guide.index("<!-- propose-configs-example -->")
+    block = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL).search(guide, start).group(1)
+    example = types.ModuleType("rope_proposals")
+    exec(compile(block, "docs/plugins.md (propose_configs example)", "exec"), example.__dict__)
+    plugins.register(example, "rope_proposals")
+    try:
+        search = Search(LLAMA, {"rope_scaling_factor": 4, "dtype": "float16"}, CPU, plugins)
+        search.first()
+        nan = Failure(kind="non_finite", cause="The model produced non-finite logits")
+        eager, without_rope, float32 = (search.after_failure(nan) for _ in range(3))
+        assert eager.config == {"rope_scaling_factor": 4, "dtype": "float16", "attn_implementation": "eager"}
+        assert without_rope.plugin == "rope_proposals"
+        assert without_rope.config == {"dtype": "float16", "attn_implementation": "eager"}
+        assert without_rope.limitation == "the model's own context length (no RoPE scaling)"
+        assert float32.config == {"dtype": "float32", "attn_implementation": "eager"}
+        assert float32.limitation == ("the model's own context length (no RoPE scaling); "
+                                      "float32: twice the memory of 16-bit weights")
+    finally:
+        plugins.unregister("rope_proposals")
