@@ -15,7 +15,7 @@ from modelhub.models import AutoconfigureRun, LoadConfigVersion, ModelRegistry, 
 
 ENDED = ("succeeded", "failed", "stopped", "interrupted")
 INTERRUPTED = "Interrupted: the server process that ran this search stopped; the try it was on was not finished."
-_mine: set[int] = set()  # runs this process runs now (a live owner pid alone could be a reused pid)
+_mine: set[tuple[str, int]] = set()  # (database, run id) this process runs now: a pid alone could be reused
 
 
 def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bool) -> AutoconfigureRun:
@@ -30,7 +30,7 @@ def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bo
                            max_tries=max_tries, max_seconds=max_seconds, apply=apply, owner_pid=os.getpid())
     db.session.add(run)
     db.session.commit()
-    _mine.add(run.id)
+    _mine.add(_key(run.id))
     return run
 
 
@@ -107,7 +107,7 @@ def stop_requested(run_id: int) -> bool:
 
 def finish(run_id: int, state: str, **values) -> AutoconfigureRun | None:
     run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
-    _mine.discard(run_id)
+    _mine.discard(_key(run_id))
     if run is None or run.state != "running":
         db.session.commit()
         return run
@@ -148,8 +148,13 @@ def settle(run: AutoconfigureRun) -> None:
 
 def owner_gone(run: AutoconfigureRun) -> bool:
     if run.owner_pid == os.getpid():
-        return run.id not in _mine
+        return _key(run.id) not in _mine
     return run.owner_pid is None or not process_exists(run.owner_pid)
+
+
+def _key(run_id: int) -> tuple[str, int]:
+    """Run ids are per database: one process may serve several apps (the tests do)."""
+    return str(_app_config()["SQLALCHEMY_DATABASE_URI"]), run_id
 
 
 def _close(run: AutoconfigureRun, state: str, **values) -> None:

@@ -2,6 +2,7 @@
 process (the test plugins), the search's next config chosen from its cause, the chain recorded."""
 
 import json
+import shutil
 
 # The real text PyTorch's SDPA raises on ROCm when no fused kernel fits (transformers #30056 / PyTorch #116176).
 SDPA_ON_ROCM = "RuntimeError: HIP error: invalid device function\nHIP kernel errors might be asynchronously reported"
@@ -102,7 +103,7 @@ def test_a_second_run_while_one_runs_is_refused_and_stop_cuts_the_try_short(sear
     stopped = searcher.client.delete("/api/models/llama/autoconfigure")
     assert stopped.status_code == 200 and stopped.json["stop_requested"] is True
     run = searcher.wait_for_run("llama", timeout=60)
-    assert run["state"] == "stopped"
+    assert run["state"] == "stopped", run
     assert searcher.attempts("llama")["items"][0]["outcome"] == "interrupted"
     assert searcher.status("llama") == "unknown"  # as it was: a stopped search is no verdict
     assert searcher.client.delete("/api/models/llama/autoconfigure").status_code == 409
@@ -118,3 +119,45 @@ def test_bad_requests_are_refused_with_per_field_messages(searcher, tiny_models)
     assert searcher.autoconfigure("nobody").status_code == 404
     assert searcher.client.get("/api/autoconfigure-runs/999999").status_code == 404
     assert searcher.client.get("/api/models/llama/autoconfigure").json == {"items": []}
+
+
+def test_no_bf16_here_ends_in_float16(searcher, tiny_models):
+    searcher.register("llama", tiny_models["llama"], load_config={"fault_bf16_unsupported": True, "dtype": "bfloat16"})
+    searcher.autoconfigure("llama")
+    run = searcher.wait_for_run("llama")
+    assert run["state"] == "succeeded", run
+    assert run["result_config"]["dtype"] == "float16"
+    first = run["tries"][0]
+    assert (first["outcome"], first["kind"]) == ("failure", "bf16_unsupported")
+    assert "bfloat16" in first["cause"] or "bf16" in first["cause"]
+
+
+def test_a_missing_package_drops_that_quantization_and_says_what_to_install(searcher, tiny_models):
+    start = {"fault_hide_package": "bitsandbytes", "quantization_config": {"load_in_8bit": True}}
+    searcher.register("llama", tiny_models["llama"], load_config=start)
+    searcher.autoconfigure("llama")
+    run = searcher.wait_for_run("llama")
+    assert run["state"] == "succeeded", run
+    assert "quantization_config" not in run["result_config"]
+    first = run["tries"][0]
+    assert (first["outcome"], first["kind"]) == ("failure", "missing_package")
+    assert "pip install bitsandbytes" in first["cause"]
+    assert "bitsandbytes" in run["tries"][-1]["why"]
+
+
+def test_a_refused_setting_stops_the_search_and_says_so(searcher, tiny_models, tmp_path):
+    # Pickle weights only: loading them runs code, which only the user may allow (allow_pickle_weights).
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_models["llama"], folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    searcher.register("llama", folder)
+    searcher.autoconfigure("llama")
+    run = searcher.wait_for_run("llama")
+    assert run["state"] == "failed", run
+    assert len([t for t in run["tries"] if t["outcome"] != "skipped"]) == 1  # never turned on for the user
+    assert run["tries"][0]["kind"] == "refused"
+    assert "allow_pickle_weights" in run["result_reason"]
