@@ -93,5 +93,6 @@ def test_api_plugins_lists_hooks_and_keys(client):
     plugins = {p["name"]: p for p in client.get("/api/plugins").json}
     assert plugins["legacy_keys"]["keys"][:2] == ["bnb_4bit_compute_dtype", "bnb_4bit_quant_type"]
     assert "adjust_load_kwargs" in plugins["legacy_keys"]["hooks"]
-    assert plugins["default_loader"]["hooks"] == ["describe_environment", "explain_failure", "load_config_fields", "load_model"]
+    assert plugins["default_loader"]["hooks"] == ["adjust_load_kwargs", "describe_environment", "explain_failure",
+                                                  "load_config_fields", "load_model", "plan_load", "propose_configs"]
     assert all(p["loaded"] for p in plugins.values())
