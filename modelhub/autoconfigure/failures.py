@@ -12,7 +12,10 @@ from modelhub.models import LoadAttempt
 
 # Looked for in the error's type, message and explanation, in this order; the first match wins.
 _TEXT_KINDS = (
-    ("out_of_memory", re.compile(r"out of memory|can't allocate memory|OutOfMemoryError|Cannot allocate memory", re.I)),
+    # A worker under MODELHUB_WORKER_MEMORY_LIMIT fails wherever the memory runs out: an allocation, the
+    # weights file's mapping, a thread's stack.
+    ("out_of_memory", re.compile(r"out of memory|can't allocate memory|OutOfMemoryError|Cannot allocate memory|"
+                                 r"MemoryError|can't start new thread", re.I)),
     ("bf16_unsupported", re.compile(r"bf16|bfloat16", re.I)),
     ("non_finite", re.compile(r"non-finite|\bNaN\b", re.I)),
     ("attention", re.compile(r"attention|sdpa|flash", re.I)),

@@ -125,6 +125,7 @@ class AutoconfigureRunner:
                 self._succeeded(run_id, model_name, candidate, attempt)
                 return
             if attempt.outcome == "interrupted":
+                runs.update_try(run_id, outcome="interrupted", cause=attempt.error_message)
                 state = "stopped" if runs.stop_requested(run_id) else "interrupted"
                 runs.finish(run_id, state, result_reason=f"The try was cut short: {attempt.error_message}")
                 return

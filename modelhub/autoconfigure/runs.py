@@ -41,7 +41,7 @@ def refuse_if_running(model: ModelRegistry) -> AutoconfigureRun | None:
     if running is not None and not owner_gone(running):
         db.session.rollback()
         raise AutoconfigureConflict(f"An auto-configure run for {model.model_name!r} is already running (run "
-                                    f"{running.id}); stop it first (DELETE .../autoconfigure).")
+                                    f"{running.id}); stop it first (Stop in the model's details, or DELETE .../autoconfigure).")
     return running
 
 

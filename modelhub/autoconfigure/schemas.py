@@ -33,7 +33,8 @@ class TrySchema(Schema):
     changes = fields.Dict(allow_none=True, metadata={"description": "What it changed from the try before (null removes)."})
     limitation = fields.String(allow_none=True, metadata={"description": "What this config gives up, if it loads."})
     attempt_id = fields.Integer(allow_none=True, metadata={"description": "Its load attempt (GET .../attempts)."})
-    outcome = fields.String(metadata={"description": "running, success, failure, skipped (not loaded: preflight "
+    outcome = fields.String(metadata={"description": "running, success, failure, interrupted (cut short: "
+                                                     "stopped, or the server stopped), skipped (not loaded: preflight "
                                                      "said it cannot fit or load here), or not started."})
     kind = Choice(FAILURE_KINDS, component="FailureKind", allow_none=True)
     cause = fields.String(allow_none=True, metadata={"description": "Why it failed, for people."})

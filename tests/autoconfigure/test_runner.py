@@ -161,3 +161,27 @@ def test_a_refused_setting_stops_the_search_and_says_so(searcher, tiny_models, t
     assert len([t for t in run["tries"] if t["outcome"] != "skipped"]) == 1  # never turned on for the user
     assert run["tries"][0]["kind"] == "refused"
     assert "allow_pickle_weights" in run["result_reason"]
+
+
+def test_a_worker_memory_limit_the_model_does_not_fit_in_is_out_of_memory_and_the_search_ends(
+        database_url, tmp_path, with_test_plugins, tiny_models):
+    from modelhub.app import create_app
+    from tests.autoconfigure.conftest import Searcher
+
+    # 300 MiB of private memory: less than torch, transformers and the weights need together.
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "MODELHUB_LOAD_TIMEOUT": 120,
+                      "MODELHUB_HOME": str(tmp_path / "home"), "MODELHUB_WORKER_MEMORY_LIMIT": 300 * 2**20})
+    searcher = Searcher(app)
+    try:
+        searcher.register("llama", tiny_models["llama"])
+        searcher.autoconfigure("llama", max_tries=4)
+        run = searcher.wait_for_run("llama", timeout=300)
+    finally:
+        app.extensions["modelhub.supervisor"].shutdown()
+    first = run["tries"][0]
+    assert (first["outcome"], first["kind"]) == ("failure", "out_of_memory"), first
+    assert run["state"] in ("failed", "succeeded")
+    tried = [json.dumps(t["config"], sort_keys=True) for t in run["tries"] if t["outcome"] != "skipped"]
+    assert len(tried) == len(set(tried)) <= 4
+    if run["state"] == "failed":
+        assert run["result_status"] == "incompatible" and "try 1:" in run["result_reason"]
