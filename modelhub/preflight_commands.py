@@ -98,8 +98,9 @@ def _device_lines(device: dict) -> list[str]:
     if available is None:
         against = "free memory not known"
     else:
-        room = device.get("headroom")
-        against = f"{size(available)} available" + (f", {room:+.0%} headroom" if room is not None else "")
+        short = device["needed_bytes"] - available
+        against = f"{size(available)} available, " + (f"{size(short)} short" if short > 0 else
+                                                     f"{device.get('headroom') or 0:.0%} headroom")
     lines = [f"  {device['label']}: needs {size(device['needed_bytes'])} ({against})"]
     width = max((len(TERM_WORDS.get(term["name"], term["name"])) for term in device["terms"]), default=0)
     for term in device["terms"]:

@@ -36,7 +36,7 @@ def test_a_model_that_fits_shows_each_term_and_exits_0(run, llama):
     lines = result.output.splitlines()
     assert lines[0].startswith("tiny/llama: fits: Needs ")
     assert lines[1] == "  for its saved load_config (system defaults), batch 1, 256 tokens of context"
-    assert any(line.startswith("  CPU RAM: needs ") and "(4.0 GiB available, +" in line for line in lines)
+    assert any(line.startswith("  CPU RAM: needs ") and "(4.0 GiB available, " in line and "% headroom)" in line for line in lines)
     for term in ("weights", "KV cache", "activations", "overhead"):
         assert any(line.strip().startswith(term) for line in lines), term
     assert "  calibration: none yet (no load measured on this host)" in lines
@@ -66,6 +66,7 @@ def test_a_model_that_will_not_fit_offers_a_config_and_exits_1(run, tmp_path, mo
     result = run("preflight", "big/llama")
     assert result.exit_code == 1, result.output
     assert result.output.startswith("big/llama: won't fit: Needs ")
+    assert " short)" in result.output
     assert "  a config that would fit: " in result.output
     offered = next(line for line in result.output.splitlines() if line.startswith("    --config '"))
     again = run("preflight", "big/llama", "--config", offered.strip()[len("--config '"):-1])
