@@ -122,7 +122,7 @@ def test_dry_run_changes_nothing_and_says_what_would_change(app, other_app):
     assert export_text(other_app) == before
     assert plan["dry_run"] is True
     assert plan["summary"] == {"models_added": 3, "models_updated": 1, "models_unchanged": 0,
-                               "attempts_added": 3, "measurements_added": 2, "config_versions_added": 4,
+                               "attempts_added": 3, "measurements_added": 2, "config_versions_added": 4, "autoconfigure_runs_added": 0,
                                "conflicts": 1}
     phi = next(m for m in plan["models"] if m["model_name"] == "microsoft/phi-2")
     assert {"field": "load_config", "from": None, "to": '{"attn_implementation": "eager",  "dtype": "bfloat16"}'} in phi["changes"]

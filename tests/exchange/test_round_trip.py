@@ -26,7 +26,7 @@ def test_round_trip_is_exact(app, other_app):
     result = import_text(other_app, exported)
 
     assert result["summary"] == {"models_added": 4, "models_updated": 0, "models_unchanged": 0,
-                                 "attempts_added": 3, "measurements_added": 2, "config_versions_added": 4,
+                                 "attempts_added": 3, "measurements_added": 2, "config_versions_added": 4, "autoconfigure_runs_added": 0,
                                  "conflicts": 0}
     assert export_text(other_app) == exported
 
@@ -74,7 +74,7 @@ def test_importing_the_same_file_again_changes_nothing(app, other_app):
     again = import_text(other_app, exported)
 
     assert again["summary"] == {"models_added": 0, "models_updated": 0, "models_unchanged": 4,
-                                "attempts_added": 0, "measurements_added": 0, "config_versions_added": 0,
+                                "attempts_added": 0, "measurements_added": 0, "config_versions_added": 0, "autoconfigure_runs_added": 0,
                                 "conflicts": 0}
     assert again["models"] == []
     assert rows(other_app, "SELECT model_name, version, updated_at FROM modelregistry ORDER BY model_name") == before
