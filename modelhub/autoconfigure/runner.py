@@ -146,7 +146,7 @@ class AutoconfigureRunner:
         timeout = max(1.0, min(supervisor.default_timeout, deadline - time.monotonic()))
         try:
             opened = supervisor.load(model_name, force=True, timeout=timeout,
-                                     trial=Trial(candidate.config, run_id, candidate.limitation))
+                                     trial=Trial(candidate.config, run_id, given_up(candidate)))
         except ModelhubError as refused:  # loading elsewhere meanwhile, deleted, ML stack gone
             db.session.rollback()
             runs.update_try(run_id, outcome="not started", cause=str(refused))
@@ -162,7 +162,7 @@ class AutoconfigureRunner:
             supervisor.unload(model_name)
         except ModelhubError:
             db.session.rollback()
-        reason = attempts.degraded_reason(attempt) or candidate.limitation
+        reason = attempts.degraded_reason(attempt) or given_up(candidate)
         run = runs.finish(run_id, "succeeded", result_config=json.dumps(candidate.config),
                           result_status=attempt.environment_status, result_reason=reason)
         if run is not None and run.apply:
@@ -177,6 +177,14 @@ class AutoconfigureRunner:
                           for number, entry in enumerate(tried, start=1))
         runs.finish(run_id, "failed", result_status="incompatible" if last_attempt is not None else None,
                     result_reason=f"{ended} {chain}".strip())
+
+
+def given_up(candidate) -> str | None:
+    """What a candidate's config gives up whatever the load does (4-bit weights, float32). Offloading is
+    not counted here: budgets that turn out large enough offload nothing, so it is judged by where the parts
+    really went (the load report's ``degraded_reason``)."""
+    texts = [text for plugin, (text, _keys) in candidate.limitations.items() if plugin != "device_map"]
+    return "; ".join(dict.fromkeys(texts)) or None
 
 
 def _record_skips(run_id: int, search, shown: int) -> int:
