@@ -213,7 +213,8 @@ def plan_load(load_config, plan):
     if not eight:
         plan.quantization_overhead = {"double_quant": bool(options.get("bnb_4bit_use_double_quant")),
                                       "compute_dtype": options.get("bnb_4bit_compute_dtype"), "blocksize": 64}
-    plan.need("bitsandbytes", "bitsandbytes quantization (quantization_config)")
-    plan.need("accelerate", "bitsandbytes quantization (quantization_config)")
+    without = {"quantization_config": None, **{key: None for key in _legacy_options(load_config)}}
+    plan.need("bitsandbytes", "bitsandbytes quantization (quantization_config)", instead=without)
+    plan.need("accelerate", "bitsandbytes quantization (quantization_config)", instead=without)
     mode = "8-bit (LLM.int8)" if eight else f"4-bit ({options.get('bnb_4bit_quant_type', 'fp4')})"
     return [f"Linear weights quantized to {mode} while loading"]

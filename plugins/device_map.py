@@ -276,7 +276,7 @@ def plan_load(load_config, plan, host):
         return notes + ["spread over the devices by accelerate" + (", the rest offloaded to disk" if plan.offload_to_disk else "")]
     (target,) = targets
     index = _gpu_index(target) if target != "cuda" else 0
-    if index is not None and gpus and index >= len(gpus):
+    if index is not None and host.get("gpus_known", bool(gpus)) and index >= len(gpus):
         raise LoadRefused(f"device_map {device_map!r} puts the model on GPU {index}, but this host has {len(gpus)} GPU(s).",
                           suggestion={"device_map": "auto"})
     plan.device = f"gpu{index}" if index is not None else "cpu"

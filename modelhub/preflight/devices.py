@@ -52,7 +52,10 @@ def place(plan: LoadPlan, inputs: Inputs) -> list[Device]:
     if plan.spread:
         compute = _spread(plan, inputs, devices, weights, how, transient)
     else:
-        compute = devices.get(plan.device) or cpu
+        compute = devices.get(plan.device)
+        if compute is None:  # a GPU no worker here has described yet: its memory is unknown
+            compute = devices[plan.device] = Device(plan.device, f"GPU {plan.device[3:]} (not described yet: load "
+                                                    "any model here once)", None)
         if compute is cpu:
             detail = how + (f"; + {gib(transient)} {transient_how}" if transient else f" ({transient_how})")
             cpu.terms.append(Term("cpu", "weights", weights + transient, detail))

@@ -37,6 +37,7 @@ def facts(app) -> dict:
         "ram_available_bytes": int(memory.available), "ram_total_bytes": int(memory.total),
         "memory_limit_bytes": app.config.get("MODELHUB_WORKER_MEMORY_LIMIT"),
         "gpus": _gpus(environment.get("gpus") or []),
+        "gpus_known": isinstance(environment.get("gpus"), list),  # a worker here described the machine
         "rocm": environment.get("rocm"), "cuda": environment.get("cuda"), "wsl": environment.get("wsl"),
         "packages": {},  # filled on demand by installed(): metadata lookups cost ~0.1 ms each
         "baseline_rss_bytes": next((row["measured_peak"].get("host_baseline_rss_bytes") for row in recent

@@ -39,13 +39,17 @@ class LoadPlan:
     offload_folder: str | None = None
     attn_implementation: str | None = None  # None: transformers' default (sdpa)
     packages: dict[str, str] = field(default_factory=dict)  # {package: why it is needed}
+    instead: dict[str, dict] = field(default_factory=dict)  # {package: load_config changes that do without it}
     problems: list[dict] = field(default_factory=list)  # {"kind": "capability"|..., "message", "package"}
     extra_terms: list[dict] = field(default_factory=list)  # {"device", "name", "bytes", "detail"}
     notes: list[str] = field(default_factory=list)
 
-    def need(self, package: str, why: str) -> None:
-        """Record that the load imports ``package`` (preflight checks it is installed here)."""
+    def need(self, package: str, why: str, instead: dict | None = None) -> None:
+        """Record that the load imports ``package`` (preflight checks it is installed here); ``instead``:
+        the load_config changes that do without it (``None`` values remove keys), offered when it is missing."""
         self.packages.setdefault(package, why)
+        if instead is not None:
+            self.instead.setdefault(package, instead)
 
     @property
     def kind(self) -> str:

@@ -53,7 +53,7 @@ def _check_packages(plan: LoadPlan, host: dict) -> None:
         if host_facts.installed(host, package) is None and not any(p.get("package") == package for p in plan.problems):
             plan.problems.append({"kind": "missing_package", "package": package,
                                   "message": f"{why} needs the {package} package, which is not installed here: "
-                                             f"pip install {package}"})
+                                             f"pip install {package}", "suggestion": plan.instead.get(package)})
 
 
 def _check_capabilities(plan: LoadPlan, host: dict) -> None:

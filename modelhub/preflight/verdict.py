@@ -24,13 +24,16 @@ def judge(devices: list, problems: list[dict]) -> tuple[str, str]:
         room = headroom(device.needed, device.available)
         if room is not None and (worst is None or room < worst[0]):
             worst = (room, device)
-    if worst is None:
-        total = sum(device.needed for device in devices)
-        return "unknown", f"Needs about {gib(total)}, but this host's free memory could not be read."
+    unknown = [device for device in devices if device.available is None and device.needed]
+    if worst is not None and worst[0] < 0:
+        room, device = worst
+        return "wont_fit", (f"Needs {gib(device.needed)} of {device.label} ({gib(device.available)} available): "
+                            f"{gib(device.needed - device.available)} too much.")
+    if unknown or worst is None:
+        device = unknown[0] if unknown else devices[0]
+        return "unknown", f"Needs about {gib(device.needed)} of {device.label}, whose free memory is not known here."
     room, device = worst
     figures = f"{gib(device.needed)} of {device.label} ({gib(device.available)} available)"
-    if room < 0:
-        return "wont_fit", f"Needs {figures}: {gib(device.needed - device.available)} too much."
     if room < TIGHT:
         return "tight", f"Needs {figures}: only {room * 100:.0f}% headroom."
     return "fits", f"Needs {figures}: {room * 100:.0f}% headroom."
@@ -42,7 +45,7 @@ def candidates(load_config: dict, plan_dict: dict, problems: list[dict], host: d
     found = []
     for problem in problems:
         if problem.get("suggestion"):
-            found.append((_merged(load_config, problem["suggestion"]), f"as suggested: {problem['message']}"))
+            found.append((_merged(load_config, problem["suggestion"]), _instead(problem)))
     gpus = host.get("gpus") or []
     budgets = {}
     for gpu in gpus:
@@ -76,3 +79,9 @@ def _merged(load_config: dict, changes: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def _instead(problem: dict) -> str:
+    if problem["kind"] == "missing_package":
+        return f"without what needs {problem['package']} (not installed here)"
+    return f"as the refusal suggests ({problem['message']})"
