@@ -69,6 +69,7 @@ def api_schema(fuzz_app, model_dir):
                     _one_run_per_moment(entry)
                     _sources_only_for_values(entry)
                     _history_references_hold(entry)
+                    _autoconfigure_references_hold(entry)
             _environment_references_hold(case.body)
         if case.operation.path == "/api/models/{model_name}/load":
             case.body.pop("host", None)  # "known_host"
@@ -96,8 +97,11 @@ EXCLUDED_RULES = {
                                 "one of the same entry's measurements (a cross-reference)",
     "config_version_references": "load_config version numbers unique per model, and a restore's restored_from "
                                  "and a run's config_version naming one of them (a cross-reference)",
-    "environment_references": "environment fingerprints unique in an export, and a run's environment_fingerprint "
-                              "naming one of them (a cross-reference)",
+    "environment_references": "environment fingerprints unique in an export, and a run's (or an auto-configure "
+                              "run's) environment_fingerprint naming one of them (a cross-reference)",
+    "autoconfigure_references": "an auto-configure run's applied_version naming one of the model's load_config "
+                                "versions, a try's attempt one of its attempts, and an attempt's autoconfigure_run "
+                                "one of its auto-configure runs (cross-references)",
     "nul_in_free_form_history": "environments, kwargs and results are free-form JSON; no NUL in any nested "
                                 "string would take a recursive schema no generator we use supports",
     "load_config_text": "schemathesis 4.32.5 draws a contentMediaType application/json string from any JSON "
@@ -120,7 +124,7 @@ def _load_config_within_plugin_rules(fields: dict, document: dict) -> None:
 
 
 def _one_run_per_moment(entry) -> None:
-    for runs in ("attempts", "measurements"):
+    for runs in ("attempts", "measurements", "autoconfigure_runs"):
         if isinstance(entry, dict) and isinstance(entry.get(runs), list):
             entry[runs] = _unique(entry[runs], "started_at")
 
@@ -154,13 +158,34 @@ def _history_references_hold(entry) -> None:
                 run["config_version"] = None
 
 
+def _autoconfigure_references_hold(entry) -> None:
+    if not isinstance(entry, dict):
+        return
+
+    def items(key: str) -> list[dict]:
+        return [item for item in entry.get(key) if isinstance(item, dict)] if isinstance(entry.get(key), list) else []
+
+    numbers = {version.get("number") for version in items("config_history")}
+    attempts = {attempt.get("started_at") for attempt in items("attempts")}
+    searches = {run.get("started_at") for run in items("autoconfigure_runs")}
+    for run in items("autoconfigure_runs"):
+        if run.get("applied_version") not in numbers:
+            run["applied_version"] = None
+        for entry_try in run.get("tries") if isinstance(run.get("tries"), list) else []:
+            if isinstance(entry_try, dict) and entry_try.get("attempt") not in attempts:
+                entry_try.pop("attempt", None)
+    for attempt in items("attempts"):
+        if attempt.get("autoconfigure_run") not in searches:
+            attempt["autoconfigure_run"] = None
+
+
 def _environment_references_hold(document: dict) -> None:
     if isinstance(document.get("environments"), list):
         document["environments"] = _unique(document["environments"], "fingerprint")
     known = {environment.get("fingerprint") for environment in document.get("environments") or []
              if isinstance(environment, dict)}
     for entry in document.get("models") if isinstance(document.get("models"), list) else []:
-        for runs in ("attempts", "measurements"):
+        for runs in ("attempts", "measurements", "autoconfigure_runs"):
             for run in entry.get(runs) if isinstance(entry, dict) and isinstance(entry.get(runs), list) else []:
                 if isinstance(run, dict) and run.get("environment_fingerprint") not in known:
                     run["environment_fingerprint"] = None
