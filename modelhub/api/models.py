@@ -130,7 +130,8 @@ class ConfigHistorySchema(Schema):
 # stateful fuzzer) learn that the name in the 201 body addresses these operations (by operationId).
 MODEL_OPERATIONS = ("getModel", "updateModel", "deleteModel", "updateModelConfig", "updateModelMetadata", "startLoad",
                     "unloadModel", "listAttempts", "startBenchmark", "listMeasurements", "listCopies",
-                    "importCardScores", "getCompatibilityReport", "listConfigVersions", "getModelPreflight")
+                    "importCardScores", "getCompatibilityReport", "listConfigVersions", "getModelPreflight",
+                    "listAutoconfigureRuns", "startAutoconfigure")
 MODEL_LINKS = {
     operation[0].upper() + operation[1:]: {"operationId": operation,
                                            "parameters": {"model_name": "$response.body#/model_name"}}

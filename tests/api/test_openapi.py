@@ -44,6 +44,11 @@ EXPECTED = {
     ("/api/models/{model_name}/configs/{number}/restore", "post"): {"201", "404", "409", "412", "422", "503"},
     ("/api/models/{model_name}/compatibility", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/preflight", "get"): {"200", "404", "422", "503"},
+    ("/api/models/{model_name}/autoconfigure", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/autoconfigure", "post"): {"202", "400", "404", "409", "413", "415", "422", "503"},
+    ("/api/models/{model_name}/autoconfigure", "delete"): {"200", "404", "409", "503"},
+    ("/api/autoconfigure-runs/{run_id}", "get"): {"200", "404", "503"},
+    ("/api/autoconfigure-runs/{run_id}/apply", "post"): {"201", "404", "409", "503"},
     ("/api/environments", "get"): {"200", "503"},
     ("/api/environments/{environment_id}", "get"): {"200", "404", "503"},
 }
@@ -123,6 +128,11 @@ OPERATION_IDS = {
     ("/api/models/{model_name}/configs/{number}/restore", "post"): "restoreConfigVersion",
     ("/api/models/{model_name}/compatibility", "get"): "getModelCompatibility",
     ("/api/models/{model_name}/preflight", "get"): "getModelPreflight",
+    ("/api/models/{model_name}/autoconfigure", "get"): "listAutoconfigureRuns",
+    ("/api/models/{model_name}/autoconfigure", "post"): "startAutoconfigure",
+    ("/api/models/{model_name}/autoconfigure", "delete"): "stopAutoconfigure",
+    ("/api/autoconfigure-runs/{run_id}", "get"): "getAutoconfigureRun",
+    ("/api/autoconfigure-runs/{run_id}/apply", "post"): "applyAutoconfigureResult",
     ("/api/environments", "get"): "listEnvironments",
     ("/api/environments/{environment_id}", "get"): "getEnvironment",
 }
@@ -139,7 +149,7 @@ def test_every_operation_has_its_own_operation_id(spec):
 def test_the_links_from_a_created_model_name_existing_operations(spec):
     links = spec["paths"]["/api/models"]["post"]["responses"]["201"]["links"]
     assert {link["operationId"] for link in links.values()} <= set(OPERATION_IDS.values())
-    assert len(links) == 14
+    assert len(links) == 17
 
 
 def _resolve(spec, response):
