@@ -37,8 +37,8 @@ class Inputs:
 
 def place(plan: LoadPlan, inputs: Inputs) -> list[Device]:
     checkpoint = inputs.checkpoint
-    weights, how = estimate.weight_bytes(plan, checkpoint)
-    transient, transient_how = estimate.load_transient(plan, checkpoint, weights)
+    loaded = estimate.weights(plan, checkpoint)
+    weights, how = loaded.resident, loaded.how
     shape = estimate.architecture(checkpoint)
     dtype = estimate.compute_dtype(plan, checkpoint)
     kv, kv_how = estimate.kv_cache(shape, inputs.context, dtype)
@@ -50,15 +50,19 @@ def place(plan: LoadPlan, inputs: Inputs) -> list[Device]:
         devices[name] = Device(name, f"GPU {gpu.get('index', 0)}: {gpu.get('name') or 'GPU'}", gpu.get("free_bytes"))
     cpu.terms.append(Term("cpu", "overhead", inputs.overhead, inputs.overhead_detail))
     if plan.spread:
-        compute = _spread(plan, inputs, devices, weights, how, transient)
+        compute = _spread(plan, inputs, devices, weights, how)
     else:
         compute = devices.get(plan.device)
         if compute is None:  # a GPU no worker here has described yet: its memory is unknown
             compute = devices[plan.device] = Device(plan.device, f"GPU {plan.device[3:]} (not described yet: load "
                                                     "any model here once)", None)
         if compute is cpu:
-            detail = how + (f"; + {gib(transient)} {transient_how}" if transient else f" ({transient_how})")
-            cpu.terms.append(Term("cpu", "weights", weights + transient, detail))
+            # Loading peaks before generation starts: its transient counts where it exceeds the KV cache
+            # and activations, which only exist later.
+            beyond = max(0, loaded.transient - kv - act)
+            detail = how + (f"; + {gib(beyond)} while loading: {loaded.transient_how}" if loaded.transient
+                            else f" ({loaded.transient_how})")
+            cpu.terms.append(Term("cpu", "weights", weights + beyond, detail))
         else:
             compute.terms.append(Term(compute.device, "weights", weights, how))
             largest = max(checkpoint.stored_bytes // max(checkpoint.shards, 1), 0)
@@ -74,7 +78,7 @@ def place(plan: LoadPlan, inputs: Inputs) -> list[Device]:
     return [device for device in devices.values() if device.terms]
 
 
-def _spread(plan: LoadPlan, inputs: Inputs, devices: dict, weights: int, how: str, transient: int) -> Device:
+def _spread(plan: LoadPlan, inputs: Inputs, devices: dict, weights: int, how: str) -> Device:
     """accelerate fills the GPUs, then the CPU, then disk, each up to its budget (max_memory, else what
     is free); the layers run on the first device holding any. A continuous fill: layers are not split
     in reality, so a device may hold up to one layer less than its budget."""

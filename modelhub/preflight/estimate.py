@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from modelhub.preflight.checkpoint import Checkpoint, is_quantizable
 from modelhub.preflight.plan import DTYPE_BYTES, LoadPlan
 
-DEFAULT_OVERHEAD = 600 * 2**20  # a CPU worker's RSS after importing torch + transformers, before weights
+DEFAULT_OVERHEAD = 245 * 2**20  # a CPU worker's RSS after importing torch + transformers, before weights
+LOAD_MACHINERY = 100 * 2**20  # after that: the model's code, its skeleton, the tokenizer, loading threads
+GENERATION = 18 * 2**20  # generate()'s own buffers (logits processors, cache objects), measured
 GPU_CONTEXT = 400 * 2**20  # CUDA/HIP context and kernels: on the GPU, outside torch's allocations
 SMOKE_PROMPT_TOKENS = 8  # the worker's smoke prompt, tokenized (about)
 SMOKE_CONTEXT = SMOKE_PROMPT_TOKENS + 8  # the prompt plus the 8 tokens it generates
@@ -46,46 +48,80 @@ def compute_dtype(plan: LoadPlan, checkpoint: Checkpoint) -> str:
     return dtype if dtype in DTYPE_BYTES and dtype.startswith(("float", "bfloat")) else "float32"
 
 
-def weight_bytes(plan: LoadPlan, checkpoint: Checkpoint) -> tuple[int, str]:
-    """The weights as they sit in memory once loaded, and how that was counted."""
-    dtype = plan.dtype
-    quantized_numel = quantized_rows = kept = 0
-    quantize = plan.quantize_on_load and plan.quantization in ("bnb_8bit", "bnb_4bit")
+@dataclass
+class Weights:
+    """The weights once loaded (``resident``) and what loading them costs on top, at its peak."""
+
+    resident: int
+    transient: int
+    how: str
+    transient_how: str
+
+
+def _quantized(plan: LoadPlan) -> bool:
+    return plan.quantize_on_load and plan.quantization in ("bnb_8bit", "bnb_4bit")
+
+
+def weights(plan: LoadPlan, checkpoint: Checkpoint) -> Weights:
+    """Resident weights by dtype and quantization, and the load's transient (measured with transformers
+    5.24 and bitsandbytes 0.50.2 on CPU, bench/preflight.py): safetensors files are memory-mapped, so
+    a tensor kept in its stored dtype *is* its file pages (no copy); converting one reads every page of
+    the files while the converted copy grows; bitsandbytes adds its import and quantization buffers the
+    allocator keeps (a share of the source bytes of the quantized layers)."""
+    quantize = _quantized(plan)
+    kept = quantized_numel = quantized_rows = quantized_source = 0
+    converts = quantize
     for tensor in checkpoint.tensors:
+        size = DTYPE_BYTES.get(tensor.dtype, 4)
         if quantize and is_quantizable(tensor) and not any(skip in tensor.name for skip in plan.keep_unquantized):
             quantized_numel += tensor.numel
             quantized_rows += tensor.shape[0]
+            quantized_source += tensor.numel * size
             continue
-        stored = tensor.dtype
-        target = dtype if (dtype and stored.startswith(("float", "bfloat"))) else stored
-        if plan.quantization and not plan.quantize_on_load and not stored.startswith(("float", "bfloat")):
-            target = stored  # a pre-quantized checkpoint's packed integers stay as stored
+        target = plan.dtype if plan.dtype and tensor.dtype.startswith(("float", "bfloat")) else tensor.dtype
+        converts = converts or target != tensor.dtype
         kept += tensor.numel * DTYPE_BYTES.get(target, 4)
+    unquantized = f"{(checkpoint.parameters - quantized_numel) / 1e6:.1f}M as {_as(plan, checkpoint)}"
     if not quantize:
-        return kept, f"{checkpoint.parameters / 1e6:.1f}M parameters as {_as(plan, checkpoint)}"
-    if plan.quantization == "bnb_8bit":
-        quantized = quantized_numel + quantized_rows * 4  # int8 weights + one fp32 scale per row (SCB)
-        how = f"{quantized_numel / 1e6:.1f}M in int8 (+ fp32 row scales)"
+        resident, how = kept, f"{checkpoint.parameters / 1e6:.1f}M parameters as {_as(plan, checkpoint)}"
+    elif plan.quantization == "bnb_8bit":
+        resident = kept + quantized_numel + quantized_rows * 4  # int8 weights + one fp32 scale per row (SCB)
+        how = f"{quantized_numel / 1e6:.1f}M in int8 (+ fp32 row scales), {unquantized}"
     else:
         blocks = -(-quantized_numel // plan.quantization_overhead.get("blocksize", BNB_4BIT_BLOCK))
         scale = blocks * (1 + 4 / 256) if plan.quantization_overhead.get("double_quant") else blocks * 4
-        quantized = quantized_numel // 2 + int(scale)
-        how = f"{quantized_numel / 1e6:.1f}M in 4-bit (0.5 byte + absmax per {BNB_4BIT_BLOCK})"
-    return kept + quantized, f"{how}; {(checkpoint.parameters - quantized_numel) / 1e6:.1f}M unquantized as {_as(plan, checkpoint)}"
+        resident = kept + quantized_numel // 2 + int(scale)  # packed 4-bit + an absmax per block
+        how = f"{quantized_numel / 1e6:.1f}M in 4-bit (+ absmax per {BNB_4BIT_BLOCK}), {unquantized}"
+    if not converts:
+        return Weights(resident, 0, how, "used in place from the memory-mapped files")
+    transient = checkpoint.stored_bytes
+    transient_how = f"the files' pages ({gib(transient)}), mapped while converted"
+    if quantize:
+        extra = _bnb_transient(plan, quantized_source, checkpoint.dtype)
+        transient += extra
+        transient_how += f" + bitsandbytes' import and quantization buffers ({gib(extra)})"
+    return Weights(resident, transient, how, transient_how)
+
+
+# bitsandbytes on CPU, measured (bench/preflight.py): a fixed part (its import, kernels) and the share of
+# the quantized layers' source bytes the allocator keeps after quantizing them.
+BNB_FIXED = {"bnb_8bit": 90 * 2**20, "bnb_4bit": 47 * 2**20}
+BNB_KEPT = {("bnb_8bit", 4): 0.0, ("bnb_8bit", 2): 0.9, ("bnb_4bit", 4): 0.67, ("bnb_4bit", 2): 0.67}
+
+
+def _bnb_transient(plan: LoadPlan, quantized_source: int, stored_dtype: str | None) -> int:
+    size = DTYPE_BYTES.get(stored_dtype or "float32", 4)
+    return int(BNB_FIXED[plan.quantization] + BNB_KEPT.get((plan.quantization, size), 0.67) * quantized_source)
+
+
+def weight_bytes(plan: LoadPlan, checkpoint: Checkpoint) -> tuple[int, str]:
+    """The weights as they sit in memory once loaded, and how that was counted."""
+    found = weights(plan, checkpoint)
+    return found.resident, found.how
 
 
 def _as(plan: LoadPlan, checkpoint: Checkpoint) -> str:
     return plan.dtype or f"{checkpoint.dtype} (the checkpoint's)"
-
-
-def load_transient(plan: LoadPlan, checkpoint: Checkpoint, weights: int) -> tuple[int, str]:
-    """What reading the files costs on top of the loaded weights, on the host. Safetensors files are
-    memory-mapped: pages read count in RSS while mapped. Converting (dtype, quantization) reads every
-    page while the converted copy grows; a load that keeps the stored dtype maps the pages it uses."""
-    converts = plan.quantize_on_load or (plan.dtype and plan.dtype != checkpoint.dtype)
-    if converts:
-        return checkpoint.stored_bytes, "the weight files' pages, read while converted"
-    return 0, "weights used as stored (memory-mapped)"
 
 
 def architecture(checkpoint: Checkpoint) -> dict:
@@ -151,4 +187,5 @@ def activations(shape: dict, tokens: int, prompt_tokens: int, dtype: str, attn: 
     mlp = 3 * tokens * shape["intermediate"] * size
     head = max(prompt_tokens, 1) * shape["vocab"] * (size + 4)
     largest = max(("attention", attention), ("MLP", mlp), ("LM head", head), key=lambda item: item[1])
-    return residual + largest[1], f"residual stream {gib(residual)} + {largest[0]} {gib(largest[1])} for {tokens} tokens"
+    return residual + largest[1] + GENERATION, (f"residual stream {gib(residual)} + {largest[0]} {gib(largest[1])} "
+                                                f"for {tokens} tokens + generate()'s buffers {gib(GENERATION)}")

@@ -58,10 +58,14 @@ def _bounded_context(checkpoint, context: int) -> int:
 
 
 def _overhead(host: dict) -> tuple[int, str]:
+    """The worker before any weight (measured by this host's newest load, else a typical figure), plus
+    what loading any model adds before its weights: its code, its skeleton, the tokenizer."""
     measured = host.get("baseline_rss_bytes")
-    if measured:
-        return int(measured), "the worker before any weight (Python, torch, transformers, plugins), measured by this host's newest load"
-    return estimate.DEFAULT_OVERHEAD, "the worker before any weight (Python, torch, transformers): a typical figure until a load here measures it"
+    baseline = int(measured) if measured else estimate.DEFAULT_OVERHEAD
+    source = "measured by this host's newest load" if measured else "a typical figure until a load here measures it"
+    return baseline + estimate.LOAD_MACHINERY, (f"the worker before any weight ({gib(baseline)}: Python, torch, "
+                                                f"transformers, plugins; {source}) + the model's code, skeleton and "
+                                                f"tokenizer ({gib(estimate.LOAD_MACHINERY)})")
 
 
 def _saved_config(row) -> dict:
