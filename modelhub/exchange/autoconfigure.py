@@ -18,8 +18,8 @@ from marshmallow import Schema, ValidationError, validate
 from sqlalchemy import or_, select
 
 from modelhub import models as m
-from modelhub.exchange.schemas import (
-    INSTANT_PATTERN, MAX_VERSION_NUMBER, TEXT_MAX, Instant, JsonValue, _version_number,
+from modelhub.exchange.values import (
+    INSTANT_PATTERN, MAX_VERSION_NUMBER, TEXT_MAX, Instant, JsonValue, version_number,
 )
 from modelhub.extensions import db
 from modelhub.fields import Choice, StrictBoolean, StrictFloat, StrictInteger, Text
@@ -83,7 +83,7 @@ class AutoconfigureRunEntry(Schema):
     max_tries = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_VERSION_NUMBER))
     max_seconds = StrictFloat(required=True, validate=validate.Range(min=0, max=MAX_SECONDS))
     apply = StrictBoolean(load_default=False)
-    applied_version = _version_number(allow_none=True, load_default=None, metadata={
+    applied_version = version_number(allow_none=True, load_default=None, metadata={
         "description": "The load_config version its result became: a number of the same entry's config_history."})
 
 

@@ -8,13 +8,16 @@ that moment and survives an import into another database; a run names the load_c
 by the version's number in the same entry's ``config_history``.
 """
 
-from datetime import UTC
 from pathlib import PurePosixPath
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from modelhub import models as m
-from modelhub.fields import Choice, HubId, LoadConfig, ModelName, StrictInteger, Text, check_json_value
+from modelhub.exchange.autoconfigure import AutoconfigureRunEntry, check_entry
+from modelhub.exchange.values import (  # noqa: F401  also this module's names (document.py reads Instant here)
+    INSTANT_PATTERN, STORABLE_TEXT, TEXT_MAX, Instant, JsonValue, version_number as _version_number,
+)
+from modelhub.fields import Choice, HubId, LoadConfig, ModelName, Text, check_json_value
 from modelhub.loading.types import FAILURE_KINDS
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.schemas import (
@@ -34,10 +37,7 @@ REGISTRY_VERSION = 2
 REPORT_VERSION = 1
 VERSIONS = {REGISTRY_FORMAT: REGISTRY_VERSION, REPORT_FORMAT: REPORT_VERSION}
 REGISTRY_VERSIONS_READ = (1, 2)
-MAX_VERSION_NUMBER = 2**31 - 1  # a load_config version's number: an INTEGER column
-TEXT_MAX = 1_000_000  # history text (error messages, old load_configs): generous, but bounded
 SOURCES = ("card", "measured")  # a metric typed by a user has no source entry
-INSTANT_PATTERN = r"^(19[7-9][0-9]|2[0-9]{3})-"  # Instant.YEARS, for the OpenAPI document
 # Named in the OpenAPI document (registered by modelhub.api.openapi): one source type for every metric.
 OPENAPI_COMPONENTS = {
     "MetricSourceKind": {"type": "string", "enum": list(SOURCES)},
@@ -53,55 +53,6 @@ OPENAPI_COMPONENTS = {
     },
 }
 
-
-class Instant(fields.DateTime):
-    """A moment: written in UTC with its offset; read only with an explicit offset (a time without
-    one is ambiguous) and converted to UTC, the zone SQLite's naive timestamps are stored in.
-
-    Years 1970 to 2999 only: a run or a registration outside them is a corrupt file, and within them
-    no UTC offset can push a moment out of what Python's datetime holds (0001-01-01T00:00+00:01 would)."""
-
-    YEARS = range(1970, 3000)
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.metadata = {"pattern": INSTANT_PATTERN, **self.metadata}
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("Must be an ISO 8601 date and time, e.g. 2026-01-31T12:00:00+00:00.")
-        parsed = super()._deserialize(value, attr, data, **kwargs)
-        if parsed.tzinfo is None:
-            raise ValidationError("Must include a UTC offset, e.g. 2026-01-31T12:00:00+00:00.")
-        if parsed.year not in self.YEARS:
-            raise ValidationError(f"Must be in the years {self.YEARS.start} to {self.YEARS.stop - 1}.")
-        return parsed.astimezone(UTC)
-
-
-# A JSON column must hold its value on every database: no NUL characters and no lone surrogates in
-# any string (PostgreSQL), besides the nesting and numbers check_json_value refuses.
-_STORABLE_TEXT = Text(max_length=TEXT_MAX)
-
-
-class JsonValue(fields.Field):
-    """A JSON object (or array) kept in a JSON column: environment facts, kwargs, results."""
-
-    def __init__(self, kind: type = dict, **kwargs):
-        super().__init__(**kwargs)
-        self.kind = kind
-        # For the OpenAPI document, which would otherwise say "any value" (an array's items: any value).
-        self.metadata = {**({"type": "object"} if kind is dict else {"type": "array", "items": {}}), **self.metadata}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, self.kind):
-            raise ValidationError("Must be a JSON object." if self.kind is dict else "Must be a JSON array.")
-        check_json_value(value, strings=_STORABLE_TEXT)
-        return value
 
 
 class AbsolutePath(Text):
@@ -150,15 +101,12 @@ class MetricSources(fields.Field):
             raise ValidationError(f"Not a metric; metrics are: {', '.join(METRIC_FIELDS)}.")
         if not isinstance(source, dict) or source.get("source") not in SOURCES:
             raise ValidationError(f'Must be an object whose "source" is one of: {", ".join(SOURCES)}.')
-        check_json_value(source, strings=_STORABLE_TEXT)
+        check_json_value(source, strings=STORABLE_TEXT)
         if "measurement_id" in source:
             raise ValidationError('Name a measurement by when it started ("measurement"), not by a database id.')
         if source["source"] == "measured" and "measurement" in source:
             Instant().deserialize(source["measurement"])
 
-
-def _version_number(**kwargs) -> StrictInteger:
-    return StrictInteger(validate=validate.Range(min=1, max=MAX_VERSION_NUMBER), **kwargs)
 
 
 class _RunFields(Schema):
@@ -259,8 +207,7 @@ class ModelEntry(Schema):
         "description": "The load_config's versions, oldest first, each number once; the last is the one in force."})
     attempts = fields.List(fields.Nested(AttemptEntry), metadata={"description": "No two starting at the same moment."})
     measurements = fields.List(fields.Nested(MeasurementEntry), metadata={"description": "No two starting at the same moment."})
-    # Defined in exchange/autoconfigure.py (imported at the end of this module), named for marshmallow.
-    autoconfigure_runs = fields.List(fields.Nested("AutoconfigureRunEntry"), metadata={
+    autoconfigure_runs = fields.List(fields.Nested(AutoconfigureRunEntry), metadata={
         "description": "Finished auto-configure runs, oldest first, no two starting at the same moment."})
 
     @validates_schema
@@ -276,7 +223,7 @@ class ModelEntry(Schema):
                         f"Two runs of this model started at the same moment (also {key}.{seen[run['started_at']]})."]}
                 seen.setdefault(run["started_at"], index)
         _check_history(data, errors)
-        autoconfigure.check_entry(data, errors)
+        check_entry(data, errors)  # auto-configure runs' references (exchange/autoconfigure.py)
         measured = {run["started_at"] for run in data.get("measurements") or []}
         for metric, source in (data.get("metric_sources") or {}).items():
             if data.get(metric) is None:
@@ -382,6 +329,3 @@ class CompatibilityReport(Schema):
     compatibility_status = compatibility_status(metadata={"description": "On the machine it was proven on (not imported)."})
     proven_on = fields.Nested(Proof, required=True)
     measured = fields.Nested(MeasuredProof, allow_none=True)
-
-
-from modelhub.exchange import autoconfigure  # noqa: E402  its entry schema and checks; it imports this module
