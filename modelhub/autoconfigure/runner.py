@@ -157,16 +157,17 @@ class AutoconfigureRunner:
 
     def _succeeded(self, run_id: int, model_name: str, candidate, attempt) -> None:
         runs.update_try(run_id, outcome="success", status=attempt.environment_status)
-        supervisor = self.app.extensions["modelhub.supervisor"]
-        try:  # loaded with a config that is not the model's own (yet): leave the host as it was
-            supervisor.unload(model_name)
-        except ModelhubError:
-            db.session.rollback()
         reason = attempts.degraded_reason(attempt) or given_up(candidate)
         run = runs.finish(run_id, "succeeded", result_config=json.dumps(candidate.config),
                           result_status=attempt.environment_status, result_reason=reason)
         if run is not None and run.apply:
             self.apply(run_id, via="server")
+        # Loaded with a config that is not the model's own (or was not until now): leave the host as it
+        # was. After the run is closed: the worker's exit (torch tearing down) takes seconds, the answer not.
+        try:
+            self.app.extensions["modelhub.supervisor"].unload(model_name)
+        except ModelhubError:
+            db.session.rollback()
 
     def _nothing_loaded(self, run_id: int, last_attempt, ended: str, search) -> None:
         """No config loaded: the last try's failure becomes the model's verdict here (incompatible)."""

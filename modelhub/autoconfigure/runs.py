@@ -106,14 +106,17 @@ def stop_requested(run_id: int) -> bool:
 
 
 def finish(run_id: int, state: str, **values) -> AutoconfigureRun | None:
-    run = db.session.get(AutoconfigureRun, run_id, populate_existing=True)
-    _mine.discard(_key(run_id))
-    if run is None or run.state != "running":
+    """Close the run (once: a run closed meanwhile stays as it was). It stays this process's until the
+    close is committed, so a reader meanwhile does not take it for a dead process's run."""
+    key = _key(run_id)
+    try:
+        closed = db.session.execute(update(AutoconfigureRun).where(
+            AutoconfigureRun.id == run_id, AutoconfigureRun.state == "running")
+            .values(state=state, finished_at=utcnow(), **values))
         db.session.commit()
-        return run
-    _close(run, state, **values)
-    db.session.commit()
-    return run
+    finally:
+        _mine.discard(key)
+    return db.session.get(AutoconfigureRun, run_id, populate_existing=True) if closed.rowcount else None
 
 
 def record_applied(run_id: int, model_id: int) -> None:
@@ -142,8 +145,12 @@ def settle(run: AutoconfigureRun) -> None:
     """A run still marked running whose process is gone (this host's only: another host's processes
     cannot be seen from here) is closed as interrupted when read."""
     if run.state == "running" and run.host == environments.host_name(_app_config()) and owner_gone(run):
-        _close(run, "interrupted", result_reason=INTERRUPTED)
+        # Only if still running when written: the owner may have closed it since it was read.
+        db.session.execute(update(AutoconfigureRun).where(
+            AutoconfigureRun.id == run.id, AutoconfigureRun.state == "running")
+            .values(state="interrupted", finished_at=utcnow(), result_reason=INTERRUPTED))
         db.session.commit()
+        db.session.refresh(run)
 
 
 def owner_gone(run: AutoconfigureRun) -> bool:
