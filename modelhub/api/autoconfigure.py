@@ -54,7 +54,8 @@ class ModelAutoconfigure(MethodView):
         return runner().stop(model_name)
 
 
-@blp.route("/autoconfigure-runs/<int:run_id>")
+# Beyond what a database integer holds no run can exist (SQLite and PostgreSQL would refuse the query): 404.
+@blp.route("/autoconfigure-runs/<int(max=2147483647):run_id>")
 class AutoconfigureRunView(MethodView):
     @blp.doc(operationId="getAutoconfigureRun")
     @blp.response(200, AutoconfigureRunSchema)
@@ -64,7 +65,7 @@ class AutoconfigureRunView(MethodView):
         return runs.get(run_id)
 
 
-@blp.route("/autoconfigure-runs/<int:run_id>/apply")
+@blp.route("/autoconfigure-runs/<int(max=2147483647):run_id>/apply")
 class ApplyAutoconfigure(MethodView):
     @blp.doc(operationId="applyAutoconfigureResult")
     @blp.response(201, AutoconfigureRunSchema)

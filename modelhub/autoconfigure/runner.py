@@ -41,6 +41,7 @@ class AutoconfigureRunner:
 
     def __init__(self, app: Flask):
         self.app = app
+        self._threads: dict[int, threading.Thread] = {}  # the searches this process runs, by run id
 
     def start(self, model_name: str, *, max_tries: int = DEFAULT_MAX_TRIES, max_seconds: float = DEFAULT_MAX_SECONDS,
               apply: bool = False, background: bool = True):
@@ -51,8 +52,10 @@ class AutoconfigureRunner:
             raise AutoconfigureConflict(f"{model_name!r} is loading or being measured now; try again when it ends.")
         run = runs.begin(self.app, model_name, max_tries=max_tries, max_seconds=max_seconds, apply=apply)
         if background:
-            threading.Thread(target=self._run_in_context, args=(run.id, model_name), daemon=True,
-                             name=f"autoconfigure:{model_name}").start()
+            thread = threading.Thread(target=self._run_in_context, args=(run.id, model_name), daemon=True,
+                                      name=f"autoconfigure:{model_name}")
+            self._threads[run.id] = thread
+            thread.start()
         else:
             self._search(run.id, model_name)
         return runs.get(run.id)
@@ -67,6 +70,16 @@ class AutoconfigureRunner:
         except ModelhubError:  # the try ended meanwhile
             db.session.rollback()
         return run
+
+    def shutdown(self, wait: float = 30.0) -> None:
+        """Stop every search this process runs (each ends stopped once its try is cut short) and wait."""
+        with self.app.app_context():
+            for run_id in list(self._threads):
+                runs.ask_to_stop(run_id)
+            db.session.remove()
+        self.app.extensions["modelhub.supervisor"].shutdown()
+        for thread in list(self._threads.values()):
+            thread.join(wait)
 
     def apply(self, run_id: int, via: str = "api"):
         """Make the run's result the model's load_config (a new version, source "auto-configure")."""
@@ -90,6 +103,7 @@ class AutoconfigureRunner:
                 self._search(run_id, model_name)
             finally:
                 db.session.remove()
+                self._threads.pop(run_id, None)
 
     def _search(self, run_id: int, model_name: str) -> None:
         try:

@@ -94,9 +94,13 @@ def update_try(run_id: int, **values) -> None:
 
 def request_stop(model_name: str) -> AutoconfigureRun:
     run = running_of(model_name)
-    db.session.execute(update(AutoconfigureRun).where(AutoconfigureRun.id == run.id).values(stop_requested=True))
-    db.session.commit()
+    ask_to_stop(run.id)
     return get(run.id)
+
+
+def ask_to_stop(run_id: int) -> None:
+    db.session.execute(update(AutoconfigureRun).where(AutoconfigureRun.id == run_id).values(stop_requested=True))
+    db.session.commit()
 
 
 def stop_requested(run_id: int) -> bool:

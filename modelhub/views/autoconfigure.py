@@ -48,7 +48,7 @@ def stop_autoconfigure(model_name):
     return _section(model_name)
 
 
-@bp.post("/autoconfigure-runs/<int:run_id>/apply")
+@bp.post("/autoconfigure-runs/<int(max=2147483647):run_id>/apply")
 def apply_autoconfigure(run_id):
     """Make the run's result the model's load_config (a new version), then re-render the whole details
     form: the editor shows the config, the history the version (and how to restore the one before)."""

@@ -34,6 +34,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 def _empty_registry(app) -> None:
+    app.extensions["modelhub.autoconfigure"].shutdown()  # its searches first: they would start more loads
     app.extensions["modelhub.supervisor"].shutdown()
     with app.app_context():
         for model in registry.list_models(per_page=500).items:
