@@ -175,11 +175,11 @@ def _tries_to_document(tries: list | None, started: dict) -> list | None:
     converted = []
     for entry in tries:
         if isinstance(entry, dict) and "attempt_id" in entry:
-            moment = started.get(entry["attempt_id"])  # None: its attempt is not exported (still running)
-            entry = {("attempt" if key == "attempt_id" else key): value for key, value in entry.items()
-                     if key != "attempt_id" or moment is not None}
-            if moment is not None:
-                entry["attempt"] = _instant._serialize(moment, None, None)
+            # In place of the id, where it stood; left out when its attempt is not exported (still running).
+            moment = started.get(entry["attempt_id"])
+            entry = {("attempt" if key == "attempt_id" else key):
+                     (_instant._serialize(moment, None, None) if key == "attempt_id" else value)
+                     for key, value in entry.items() if key != "attempt_id" or moment is not None}
         converted.append(entry)
     return converted
 
