@@ -194,7 +194,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home:
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{home}/models.db",
                           "MODELHUB_HOME": home}, web=False)
-        rows = accuracy(app, args.model_dir, sizes, args.timeout)
+        with app.app_context():
+            rows = accuracy(app, args.model_dir, sizes, args.timeout)
         timing = speed(app, args.model_dir, sizes, args.models)
     print("| model | stored | config | measured peak | predicted (raw) | raw error | calibrated error (leave-one-out) |")
     print("|---|---|---|---|---|---|---|")
