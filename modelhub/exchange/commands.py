@@ -72,15 +72,17 @@ def _print_plan(result: dict) -> None:
     s = result["summary"]
     click.echo("Dry run: nothing was changed. This import would:" if result["dry_run"] else "Imported:")
     click.echo(f"  {s['models_added']} model(s) added, {s['models_updated']} updated, {s['models_unchanged']} unchanged; "
-               f"{s['attempts_added']} load attempt(s), {s['measurements_added']} measurement(s) and "
-               f"{s['config_versions_added']} load_config version(s) added.")
+               f"{s['attempts_added']} load attempt(s), {s['measurements_added']} measurement(s), "
+               f"{s['config_versions_added']} load_config version(s) and "
+               f"{s.get('autoconfigure_runs_added', 0)} auto-configure run(s) added.")
     if s["conflicts"]:
         kept = "this registry's value was kept" if result["on_conflict"] == "keep" else "the file's value was taken"
         click.echo(f"  {s['conflicts']} conflict(s): {kept} (--on-conflict).")
     for model in result["models"]:
         marker = {"add": "+", "update": "~", "unchanged": "="}[model["action"]]
         runs = (f"{model['attempts_added']} attempt(s), {model['measurements_added']} measurement(s), "
-                f"{model['config_versions_added']} load_config version(s) added")
+                f"{model['config_versions_added']} load_config version(s), "
+                f"{model.get('autoconfigure_runs_added', 0)} auto-configure run(s) added")
         click.echo(f"{marker} {model['model_name']} ({'new' if model['action'] == 'add' else runs})")
         for change in model["changes"]:
             click.echo(f"    {change['field']}: {_short(change['from'])} -> {_short(change['to'])}")

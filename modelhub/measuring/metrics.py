@@ -150,13 +150,11 @@ def perplexity(model, tokenizer, text=None, max_length=None, stride=None) -> dic
 def peak_memory() -> dict:
     """Peak memory of this process so far (the worker holds one model: the load's and the runs' peak).
 
-    Host: ``ru_maxrss`` (KiB on Linux, bytes on macOS). GPU: ``torch.cuda.max_memory_allocated``.
+    Host: ``VmHWM`` of /proc/self/status on Linux (``ru_maxrss`` survives fork and exec there, so a worker
+    started by a big process would report that process's peak as its own); ``ru_maxrss`` elsewhere (bytes
+    on macOS). GPU: ``torch.cuda.max_memory_allocated``.
     """
-    import resource
-    import sys
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"host_peak_rss_bytes": rss if sys.platform == "darwin" else rss * 1024, "gpu_peak_allocated_bytes": None}
+    result = {"host_peak_rss_bytes": _host_peak(), "gpu_peak_allocated_bytes": None}
     try:
         import torch
 
@@ -165,6 +163,21 @@ def peak_memory() -> dict:
     except ImportError:
         pass
     return result
+
+
+def _host_peak() -> int:
+    import resource
+    import sys
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
 
 
 def measure_all(model, tokenizer, settings: dict | None = None) -> dict:

@@ -39,8 +39,8 @@ def test_export_then_import_elsewhere(run, source, tmp_path):
     assert dry.exit_code == 0, dry.output
     assert dry.output.splitlines()[:3] == [
         "Dry run: nothing was changed. This import would:",
-        "  4 model(s) added, 0 updated, 0 unchanged; 3 load attempt(s), 2 measurement(s) and 4 load_config "
-        "version(s) added.",
+        "  4 model(s) added, 0 updated, 0 unchanged; 3 load attempt(s), 2 measurement(s), 4 load_config "
+        "version(s) and 0 auto-configure run(s) added.",
         "+ gpt2 (new)",
     ]
     assert "No models registered" in run(target, "list").output
