@@ -3,7 +3,7 @@ they debug with ``sqlite3 models.db "SELECT model_name, load_config FROM modelre
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, text
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
 from modelhub.extensions import db
@@ -339,7 +339,12 @@ class AutoconfigureRun(db.Model):
     chosen, its attempt, outcome and cause."""
 
     __tablename__ = "autoconfigure_run"
-    __table_args__ = (_one_of("state", AUTOCONFIGURE_STATES, table="autoconfigure_run"),)
+    __table_args__ = (
+        _one_of("state", AUTOCONFIGURE_STATES, table="autoconfigure_run"),
+        # One running search per model: two starts racing (two processes, two hosts) open one run.
+        Index("uq_autoconfigure_run_one_running", "model_id", unique=True,
+              sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("modelregistry.id", ondelete="CASCADE"), index=True)

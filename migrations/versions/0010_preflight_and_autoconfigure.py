@@ -45,6 +45,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_autoconfigure_run_model_id', 'autoconfigure_run', ['model_id'])
+    # One running search per model, whichever process or host starts it: the database decides a race.
+    op.create_index('uq_autoconfigure_run_one_running', 'autoconfigure_run', ['model_id'], unique=True,
+                    sqlite_where=sa.text("state = 'running'"), postgresql_where=sa.text("state = 'running'"))
     with op.batch_alter_table('load_attempt') as batch:
         batch.add_column(sa.Column('failure_kind', sa.String(length=32), nullable=True))
         batch.add_column(sa.Column('autoconfigure_run_id', sa.Integer(), nullable=True))
@@ -69,5 +72,6 @@ def downgrade():
         batch.drop_column('limitation')
         batch.drop_column('autoconfigure_run_id')
         batch.drop_column('failure_kind')
+    op.drop_index('uq_autoconfigure_run_one_running', table_name='autoconfigure_run')
     op.drop_index('ix_autoconfigure_run_model_id', table_name='autoconfigure_run')
     op.drop_table('autoconfigure_run')

@@ -6,6 +6,7 @@ import json
 import os
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from modelhub import environments, registry
 from modelhub.exceptions import AutoconfigureConflict, AutoconfigureNotFound
@@ -21,15 +22,21 @@ _mine: set[tuple[str, int]] = set()  # (database, run id) this process runs now:
 def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bool) -> AutoconfigureRun:
     """Open a run for the model, unless one runs already (409). The model's row is locked meanwhile, so
     two requests racing in two processes open one run."""
+    environment_id = environments.current_id(app)  # registered before the transaction below (SQLite)
     model = registry.get_model(model_name, for_update=True)
     running = refuse_if_running(model)
     if running is not None:
         _close(running, "interrupted", result_reason=INTERRUPTED)
-    run = AutoconfigureRun(model_id=model.id, host=environments.host_name(app.config),
-                           environment_id=environments.current_id(app), start_config=model.load_config, tries=[],
-                           max_tries=max_tries, max_seconds=max_seconds, apply=apply, owner_pid=os.getpid())
+    run = AutoconfigureRun(model_id=model.id, host=environments.host_name(app.config), environment_id=environment_id,
+                           start_config=model.load_config, tries=[], max_tries=max_tries, max_seconds=max_seconds,
+                           apply=apply, owner_pid=os.getpid())
     db.session.add(run)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # another request opened one between our look and our write (the unique index)
+        db.session.rollback()
+        raise AutoconfigureConflict(f"An auto-configure run for {model_name!r} is already running; stop it first "
+                                    "(Stop in the model's details, or DELETE .../autoconfigure).") from None
     _mine.add(_key(run.id))
     return run
 
