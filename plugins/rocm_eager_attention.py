@@ -81,4 +81,7 @@ def plan_load(model, load_config, plan, host):
     if chosen is None and (host.get("rocm") or host.get("wsl")) and model.model_type in eager_architectures():
         chosen = "eager"
     plan.attn_implementation = chosen or plan.attn_implementation
+    if chosen == "flash_attention_2":
+        plan.need("flash_attn", "attn_implementation 'flash_attention_2'",
+                  instead={"attn_implementation": None})
     return None

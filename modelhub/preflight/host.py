@@ -8,6 +8,7 @@ answer is a forecast, not a meter.
 
 import importlib.metadata
 import shutil
+from pathlib import Path
 import threading
 import time
 
@@ -77,8 +78,13 @@ def installed(host: dict, package: str) -> str | None:
 
 
 def disk_free(path: str | None) -> int | None:
+    """Free space where offloaded weights go: the offload folder, or (not created yet: a worker makes it
+    at its first offload) the nearest folder above it that exists."""
+    folder = Path(path or ".").absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
     try:
-        return shutil.disk_usage(path or ".").free
+        return shutil.disk_usage(folder).free
     except OSError:
         return None
 

@@ -134,9 +134,9 @@ def _fitting(app, row, config: dict, evaluation: _Evaluation, host: dict, checkp
             continue
         tried = _Evaluation(app, row, candidate, evaluation.context, evaluation.context, host, checkpoint)
         if tried.verdict == "fits":
-            return candidate, f"{why}: needs {gib(tried.total)} ({tried.reason})"
+            return candidate, f"{why}. {tried.reason}"
         if tried.verdict == "tight" and tight is None:
-            tight = (candidate, f"{why}: needs {gib(tried.total)}, a tight fit ({tried.reason})")
+            tight = (candidate, f"{why}, a tight fit. {tried.reason}")
     return tight or (None, None)
 
 
