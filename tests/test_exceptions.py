@@ -30,6 +30,8 @@ RAISED = [
     exceptions.HostJobNotFound(7),
     exceptions.HostJobConflict("Job 7 was already claimed by desktop."),
     exceptions.RetestConflict("A retest is already running on this host."),
+    exceptions.AutoconfigureConflict("An auto-configure run for 'm' is already running (run 1)."),
+    exceptions.AutoconfigureNotFound("No auto-configure run 7."),
     exceptions.NoProof("org/m"),
     exceptions.InvalidDocument({"format": ["Unknown."]}),
     exceptions.MalformedDocument({"_schema": ["Not JSON."]}),

@@ -82,7 +82,7 @@ def _progress(run: dict | None) -> dict:
         loaded = entry["outcome"] != "skipped"
         number += loaded
         outcome = entry["outcome"]
-        if outcome == "running" and run["state"] != "running":
+        if outcome == "interrupted" or (outcome == "running" and run["state"] != "running"):
             outcome = "cut short"  # the run was stopped or interrupted while this try loaded
         tries.append({**entry, "outcome": outcome, "number": number if loaded else None,
                       "kind_label": rules.LABELS.get(entry.get("kind"))})
