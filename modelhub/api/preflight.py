@@ -22,7 +22,7 @@ CONFIG_SOURCES = ("saved", "given")
 
 
 class PreflightTermSchema(Schema):
-    name = Choice(TERMS, component="PreflightTerm")
+    name = Choice(TERMS, component="PreflightTermName")
     bytes = fields.Integer(metadata={"description": "Its share of the device's predicted peak."})
     detail = fields.String(allow_none=True, metadata={"description": "How it was counted, for people."})
 

@@ -165,3 +165,37 @@ def test_export_and_import_through_the_generated_client(generated, live_server):
     result = import_registry.sync(client=client, body=exported.parsed, dry_run=True)
     assert isinstance(result, ImportResult)
     assert result.summary.models_unchanged == 1 and result.summary.models_added == 0
+
+
+def test_preflight_and_auto_configure_through_the_generated_client(generated, live_server, tiny_models):
+    """The preflight answer parses (a term's name was once an enum named like the term's own schema, and the
+    generated client read every term as a nested term), and a search runs, is followed and applied."""
+    import json
+    import time
+
+    from modelhub_client import Client
+    from modelhub_client.api.autoconfigure import apply_autoconfigure_result, get_autoconfigure_run, start_autoconfigure
+    from modelhub_client.api.models import register_model
+    from modelhub_client.api.preflight import get_model_preflight
+    from modelhub_client.models import ModelCreate, StartAutoconfigure
+
+    client = Client(base_url=live_server.url, raise_on_unexpected_status=True)
+    # flash-attn is not installed here: a real failure, whose fix is eager attention.
+    body = ModelCreate.from_dict({"model_name": "tiny/gpt2", "cache_location": "custom",
+                                  "cache_path": str(tiny_models["gpt2"]),
+                                  "load_config": json.dumps({"attn_implementation": "flash_attention_2"})})
+    assert register_model.sync_detailed(client=client, body=body).status_code == 201
+    preflight = get_model_preflight.sync(client=client, model_name="tiny/gpt2")
+    assert preflight.verdict == "cannot_load" and preflight.problems[0].package == "flash_attn"
+    assert {term.name for device in preflight.devices for term in device.terms} >= {"weights", "overhead"}
+
+    run = start_autoconfigure.sync(client=client, model_name="tiny/gpt2", body=StartAutoconfigure(max_tries=4))
+    deadline = time.monotonic() + 240
+    while run.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = get_autoconfigure_run.sync(client=client, run_id=run.id)
+    assert run.state == "succeeded", run
+    assert run.result_config.to_dict() == {"attn_implementation": "eager"}
+    assert run.tries[0].kind == "attention"
+    applied = apply_autoconfigure_result.sync(client=client, run_id=run.id)
+    assert applied.applied_version == 2
