@@ -64,7 +64,10 @@ def close(run_type: type[WorkerRun], run_id: int, outcome: str, columns: dict, *
             then(run)
         return run
 
-    return registry.commit_on_newest(write, what)
+    closed = registry.commit_on_newest(write, what)
+    if closed is not None:
+        preflight.forget_host_facts(current_app)  # what it measured calibrates the next preflight at once
+    return closed
 
 
 def running_ids(run_type: type[WorkerRun], keep: set[int] = frozenset()) -> list[int]:

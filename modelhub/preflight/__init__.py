@@ -5,6 +5,7 @@ its verdict fast, ``predict_peak`` is what a run records at its start to calibra
 peak. No torch, no transformers: safetensors headers, config.json and this host's facts.
 """
 
+from modelhub.preflight.host import forget as forget_host_facts
 from modelhub.preflight.service import check, marks, predict_peak
 
-__all__ = ["check", "marks", "predict_peak"]
+__all__ = ["check", "forget_host_facts", "marks", "predict_peak"]
