@@ -33,7 +33,6 @@ Exit status 0 on PASS, 1 on FAIL.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -48,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.*, bench.*
 
-from bench.common import print_verdicts  # noqa: E402
+from bench.common import print_verdicts, stdout_to_stderr  # noqa: E402
 
 POLL = 0.05  # seconds between looks at a run or an attempt, the same on every side
 OVERHEAD_TARGET = 1.1
@@ -224,19 +223,6 @@ def attempt_seconds(attempt: dict) -> float:
     if not began or not ended:
         return 0.0
     return (datetime.fromisoformat(ended) - datetime.fromisoformat(began)).total_seconds()
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """The tokenizer trainer writes progress to file descriptor 1: keep it out of the report."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def make_app(workdir: Path):

@@ -1,6 +1,8 @@
 """What the benchmark scripts share: an empty registry database to measure on."""
 
 import contextlib
+import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -32,3 +34,16 @@ def print_verdicts(checks: list[tuple[str, bool]]) -> bool:
     for line, passed in checks:
         print(f"- {'PASS' if passed else 'FAIL'}: {line}")
     return all(passed for _, passed in checks)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """The tokenizer trainer writes progress to file descriptor 1: keep it out of the printed report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

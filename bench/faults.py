@@ -20,7 +20,6 @@ is left running, no worker outlives its load, and the memory after unload is wit
 """
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.*
 
+from bench.common import stdout_to_stderr  # noqa: E402
 from tests.loading import fault_cases as fc  # noqa: E402
 from tests.support import LiveServer  # noqa: E402
 
@@ -57,19 +57,6 @@ def row(case_id: str, what: str, expected_type: str, cause: tuple[str, ...], out
             "error_type": attempt.get("error_type"), "cause": attempt.get("explanation") or attempt.get("error_message"),
             "seconds": outcome.seconds, "limit": limit + fc.GRACE, "answered": outcome.answered, "gets": outcome.gets,
             "worker_gone": outcome.worker_gone, "passed": passed}
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """The tokenizer trainer writes progress to file descriptor 1: keep it out of the table."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def run(workdir: Path) -> tuple[list[dict], dict]:
