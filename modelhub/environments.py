@@ -69,10 +69,15 @@ def current_id(app) -> int:
     read once per app."""
     with _lock:
         known = app.extensions.setdefault(CACHE, {})
-        if "id" not in known:
-            facts = read_facts(host_name(app.config))
-            known["id"] = _register(facts, fingerprint(facts))
-        return known["id"]
+        if "id" in known:
+            return known["id"]
+    # Registered outside the lock: with the database busy, requests waiting on the lock would each wait
+    # out the busy timeout in turn (a second load answered its 503 after two timeouts, not one). Two
+    # registrations at once are harmless: they find or insert the same row.
+    facts = read_facts(host_name(app.config))
+    registered = _register(facts, fingerprint(facts))
+    with _lock:
+        return app.extensions.setdefault(CACHE, {}).setdefault("id", registered)
 
 
 def current(app) -> Environment:
