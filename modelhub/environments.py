@@ -73,11 +73,14 @@ def current_id(app) -> int:
             return known["id"]
     # Registered outside the lock: with the database busy, requests waiting on the lock would each wait
     # out the busy timeout in turn (a second load answered its 503 after two timeouts, not one). Two
-    # registrations at once are harmless: they find or insert the same row.
+    # registrations at once are harmless: they find or insert the same row. One that read the facts
+    # before ``forget_cached`` is not kept: it would be the old environment's.
     facts = read_facts(host_name(app.config))
     registered = _register(facts, fingerprint(facts))
     with _lock:
-        return app.extensions.setdefault(CACHE, {}).setdefault("id", registered)
+        if app.extensions.get(CACHE) is known:
+            return known.setdefault("id", registered)
+    return current_id(app)
 
 
 def current(app) -> Environment:

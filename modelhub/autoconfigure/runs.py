@@ -31,13 +31,19 @@ def begin(app, model_name: str, *, max_tries: int, max_seconds: float, apply: bo
                            start_config=model.load_config, tries=[], max_tries=max_tries, max_seconds=max_seconds,
                            apply=apply, owner_pid=os.getpid())
     db.session.add(run)
+    key = None
     try:
+        db.session.flush()  # its id: this process's before anyone can read it, or a reader would take the
+        key = _key(run.id)  # run for a dead process's and close it
+        _mine.add(key)
         db.session.commit()
-    except IntegrityError:  # another request opened one between our look and our write (the unique index)
+    except BaseException as error:
+        _mine.discard(key)
         db.session.rollback()
-        raise AutoconfigureConflict(f"An auto-configure run for {model_name!r} is already running; stop it first "
-                                    "(Stop in the model's details, or DELETE .../autoconfigure).") from None
-    _mine.add(_key(run.id))
+        if isinstance(error, IntegrityError):  # another request opened one since our look (the unique index)
+            raise AutoconfigureConflict(f"An auto-configure run for {model_name!r} is already running; stop it "
+                                        "first (Stop in the model's details, or DELETE .../autoconfigure).") from None
+        raise
     return run
 
 
