@@ -7,10 +7,13 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class Location:
-    """A root to scan: the Hugging Face hub cache (primary) or an extra folder (secondary)."""
+    """A root to scan: the Hugging Face hub cache (primary) or an extra folder (secondary), which may be
+    another tool's library (``library``: see modelhub/discovery/libraries.py)."""
 
     kind: str  # "primary" | "secondary"
     root: Path
+    library: str = "folder"  # "huggingface" | "folder" | "lmstudio" | "ollama" | "text-generation-webui"
+    configured: bool = True  # False for a tool's default place: absent, it is no problem (no such tool here)
 
 
 @dataclass
@@ -28,6 +31,14 @@ class FoundModel:
     quantization: str | None = None  # "GPTQ" | "AWQ" | "bitsandbytes 4-bit" | ... from quantization_config
     incomplete: bool = False
     incomplete_reason: str | None = None  # e.g. "no weight files", "missing shards: model-00002-of-00003.safetensors"
+    library: str | None = None  # the Location's library (or "custom")
+    library_root: str | None = None  # the Location's root, as given
+    label: str | None = None  # the tool's own name for this copy ("llama3:8b"; LM Studio: "publisher/repo/file.gguf")
+    digest: str | None = None  # "sha256:<hex>" of a GGUF file, when known (see modelhub/discovery/identity.py)
+    file_key: str | None = None  # "dev:ino:size:mtime_ns" of a GGUF file: the version its facts were read from
+    parameter_count: int | None = None
+    context_length: int | None = None
+    aliases: list[dict] | None = None  # other paths of the same file: [{"path": ..., "library": ...}]
 
 
 @dataclass
