@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from modelhub import __version__, config_history, registry
 from modelhub.autoconfigure import runs as autoconfigure_runs
 from modelhub.discovery.service import scan_and_record, summary_dict
-from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound
+from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound, UnknownCopy
 from modelhub.measuring import measurements
 from modelhub.measuring.schemas import MeasurementSchema
 from modelhub.models import CACHE_LOCATIONS
@@ -122,13 +122,16 @@ def _describe_filters(status, q) -> str:
 @click.command()
 @click.argument("model_name")
 @click.option("--force", is_flag=True, help="Measure even a model marked incompatible.")
+@click.option("--copy", "copy_id", type=click.IntRange(min=1),
+              help="Measure this copy of its files (an id of GET /api/models/NAME/copies; default: its cache_path).")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurement as JSON (as GET .../measurements).")
 @with_appcontext
-def bench(model_name, force, as_json):
+def bench(model_name, force, copy_id, as_json):
     """Measure a model here: TTFT, throughput, perplexity, memory (loads it in a worker)."""
     try:
-        measurement_id = current_app.extensions["modelhub.supervisor"].measure(model_name, force=force).id
-    except (LoadConflict, ModelNotFound) as refusal:
+        measurement_id = current_app.extensions["modelhub.supervisor"].measure(model_name, force=force,
+                                                                               copy_id=copy_id).id
+    except (LoadConflict, ModelNotFound, UnknownCopy) as refusal:
         raise click.ClickException(str(refusal)) from None
     stage, progress = None, sys.stderr.isatty() and not as_json
     while True:

@@ -116,6 +116,24 @@ class NotLoaded(ModelhubError):
     status = 409
 
 
+class UnknownCopy(ModelhubError, ValueError):
+    """A load or a measurement asked for a copy the model does not have; ``messages`` are per field
+    (the API answers them as ``errors.json.copy_id``)."""
+
+    status = 422
+
+    def __init__(self, model_name: str, copy_id, copy_ids: list[int]):
+        ids = ", ".join(str(known) for known in copy_ids) or "none (it has no copy on record)"
+        message = f"{model_name!r} has no copy {copy_id!r}; its copies (GET /api/models/{model_name}/copies): {ids}."
+        super().__init__(message)
+        self.messages = {"copy_id": [message]}
+
+
+class CopyMissing(LoadConflict):
+    """The copy asked for was not found by the latest scan: its files are gone (or their disk is not
+    mounted), so there is nothing to load."""
+
+
 # Environments ---------------------------------------------------------------------------------------
 
 

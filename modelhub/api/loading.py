@@ -8,7 +8,7 @@ from flask_smorest import abort
 from modelhub import registry
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
-from modelhub.exceptions import UnknownHost
+from modelhub.exceptions import UnknownCopy, UnknownHost
 from modelhub.loading import attempts, host_jobs
 from modelhub.loading.schemas import (
     HostJobSchema,
@@ -28,7 +28,7 @@ from modelhub.schemas import (
 blp = Blueprint("loading", __name__, url_prefix="/api", description="Loading models, their attempts, the plugins.")
 CONFLICT = (409, "Already loading; or marked incompatible (reset it to 'unknown' or send force); or not loaded; "
                 "or this server's Python lacks torch/transformers (the message says what to install); or, for "
-                "another host, the same load already waits for it.")
+                "another host, the same load already waits for it; or the copy asked for (copy_id) is missing.")
 UNKNOWN_HOST = (400, "host names no host of this registry (errors.json.host lists the known ones); nothing was queued.")
 NO_JOB = (404, "No host job with that id.")
 # A load answers the attempt started here, or the job queued for another host.
@@ -51,13 +51,26 @@ class Load(MethodView):
         sharing this registry to load it (follow the job with GET /api/host-jobs/{id})."""
         host = options.pop("host", None)
         if not host_jobs.is_this_host(host):
+            if "copy_id" in options:  # a path on this host's disks may not be one on that host's
+                abort(422, errors={"json": {"copy_id": [
+                    "A load asked of another host reads that host's copy (the model's cache_path there); copy_id "
+                    "chooses a copy for loads on this host."]}})
             try:
                 job = host_jobs.request_load(model_name, host, **options)
             except UnknownHost as unknown:
                 abort(400, errors={"json": unknown.messages})
             return _answer(HostJobSchema().dump(job), url_for("loading.HostJob", job_id=job["id"]))
-        attempt = supervisor().load(model_name, **options)
+        attempt = with_copy_checked(lambda: supervisor().load(model_name, **options))
         return _answer(AttemptSchema().dump(attempt), url_for("loading.Attempts", model_name=model_name))
+
+
+def with_copy_checked(start):
+    """``start()`` a load or a measurement; a copy_id that names none of the model's copies is a 422 on
+    that field, in the shape of every validation error."""
+    try:
+        return start()
+    except UnknownCopy as unknown:
+        abort(422, errors={"json": unknown.messages})
 
 
 def _answer(body: dict, location: str):

@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from modelhub import registry
 from modelhub.api.http import Blueprint
-from modelhub.api.loading import CONFLICT
+from modelhub.api.loading import CONFLICT, with_copy_checked
 from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
 from modelhub.measuring import measurements
 from modelhub.measuring.schemas import BenchmarkRequestSchema, MeasurementSchema
@@ -21,7 +21,8 @@ class Benchmark(MethodView):
     @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
     def post(self, options, model_name):
         """Measure TTFT, throughput, perplexity and memory in a worker; follow it with GET .../measurements."""
-        measurement = current_app.extensions["modelhub.supervisor"].measure(model_name, **options)
+        measurement = with_copy_checked(lambda: current_app.extensions["modelhub.supervisor"].measure(model_name,
+                                                                                                     **options))
         return measurement, 202, {"Location": url_for("measuring.Measurements", model_name=model_name)}
 
 

@@ -33,17 +33,18 @@ from modelhub.schemas import AttemptSchema
 log = logging.getLogger(__name__)
 
 
-def begin(model: ModelRegistry, claim=None, trial: Trial | None = None) -> LoadAttempt:
+def begin(model: ModelRegistry, claim=None, trial: Trial | None = None, copy_path: str | None = None) -> LoadAttempt:
     """Set the model ``testing`` and open an attempt for it, in one committed transaction; ``claim(id)``
     adds the worker's lease to that transaction. ``trial``: an auto-configure try (its candidate config
-    is recorded as the attempt's load_config, and the attempt is linked to the run)."""
+    is recorded as the attempt's load_config, and the attempt is linked to the run). ``copy_path``: the
+    copy of the model's files it loads."""
     tried = trial.load_config if trial is not None else None
     attempt = LoadAttempt(
         model_id=model.id, previous_status=model.compatibility_status, stage="starting",
         load_config=model.load_config if trial is None else json.dumps(tried),
         autoconfigure_run_id=trial.run_id if trial is not None else None,
         limitation=trial.limitation if trial is not None else None,
-        **worker_runs.provenance(model, tried),
+        **worker_runs.provenance(model, tried, copy_path),
     )
     db.session.add(attempt)
     model.compatibility_status = "testing"
@@ -89,7 +90,7 @@ def finish(attempt_id: int, outcome: str, also=None, **details) -> LoadAttempt |
 DIED_WHILE_LOADED = "WorkerDiedWhileLoaded"
 # What the loaded model's worker was run with, carried over to the record of its death.
 _CARRIED_OVER = ("load_config", "config_version_id", "environment_id", "final_kwargs", "environment",
-                 "plugin_changes", "worker_pid")
+                 "plugin_changes", "worker_pid", "copy_path")
 
 
 def record_death_while_loaded(loaded_attempt_id: int, *, error_message: str, explanation: str,

@@ -19,9 +19,11 @@ class JobKind:
     done_event: str  # the worker's message that says the job succeeded
     keeps_worker: bool
 
-    def begin(self, model: ModelRegistry, settings: dict | None, claim, trial=None) -> WorkerRun:
+    def begin(self, model: ModelRegistry, settings: dict | None, claim, trial=None,
+              copy_path: str | None = None) -> WorkerRun:
         """Open the job's run and commit it; ``claim(run_id)`` adds the worker's lease to that transaction.
-        ``trial`` (a load only): an auto-configure try's config, run instead of the saved one."""
+        ``trial`` (a load only): an auto-configure try's config, run instead of the saved one.
+        ``copy_path``: the copy of the model's files the worker is sent (the run records it)."""
         raise NotImplementedError
 
     def record_stage(self, run_id: int, stage: str, **details) -> None:

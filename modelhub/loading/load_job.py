@@ -14,8 +14,8 @@ class LoadJob(JobKind):
     done_event = "loaded"
     keeps_worker = True
 
-    def begin(self, model, settings, claim, trial=None):
-        return attempts.begin(model, claim=claim, trial=trial)
+    def begin(self, model, settings, claim, trial=None, copy_path=None):
+        return attempts.begin(model, claim=claim, trial=trial, copy_path=copy_path)
 
     def record_stage(self, run_id, stage, **details):
         attempts.set_stage(run_id, stage, **details)

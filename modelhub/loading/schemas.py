@@ -3,12 +3,21 @@
 from marshmallow import Schema, fields, validate
 
 from modelhub import models as m
-from modelhub.fields import Choice, Text, UtcDateTime
+from modelhub.fields import Choice, StrictInteger, Text, UtcDateTime
 from modelhub.schemas import LoadRequestSchema
 
 
 def host_job_state(**kwargs) -> Choice:
     return Choice(m.HOST_JOB_STATES, component="HostJobState", **kwargs)
+
+
+def copy_id(**kwargs) -> StrictInteger:
+    """The copy a load or a measurement reads (modelhub/loading/copies.py)."""
+    return StrictInteger(validate=validate.Range(min=1), metadata={
+        "description": "Which copy of the model's files to load: one of the ids of GET /api/models/{name}/copies "
+                       "(a folder, or a GGUF file). Default: the model's cache_path (its primary copy). Another "
+                       "model's copy, or an unknown id, is a 422 naming the model's copies; a copy the latest scan "
+                       "did not find is a 409."}, **kwargs)
 
 
 class StartLoadSchema(LoadRequestSchema):
@@ -19,6 +28,7 @@ class StartLoadSchema(LoadRequestSchema):
         "description": "Load it on another host sharing this registry (GET /api/hosts): answered 202 with a "
                        "queued job (GET /api/host-jobs/{id}) that host's modelhub picks up. Absent, or this "
                        "host's own name: loaded here."})
+    copy_id = copy_id()
 
 
 class HostSchema(Schema):

@@ -21,9 +21,9 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from modelhub import compatibility, environments, registry
-from modelhub.exceptions import LoadConflict, NotLoaded
+from modelhub.exceptions import LoadConflict, NotLoaded, UnknownCopy
 from modelhub.extensions import db
-from modelhub.loading import host_jobs, leases, ml_stack, status_rules
+from modelhub.loading import copies, host_jobs, leases, ml_stack, status_rules
 from modelhub.loading.claim import Claim
 from modelhub.loading.job_kind import JobKind
 from modelhub.loading.jobs import KINDS, LOAD, MEASURE
@@ -62,15 +62,18 @@ class Supervisor:
         by_name = leases.by_model_name()
         return lambda model_name: self._describe(by_name.get(model_name))
 
-    def load(self, model_name: str, *, force: bool = False, timeout: float | None = None, trial: Trial | None = None):
+    def load(self, model_name: str, *, force: bool = False, timeout: float | None = None, trial: Trial | None = None,
+             copy_id: int | None = None):
         """Start loading; returns the opened attempt. Raises LoadConflict (409) when it cannot start.
-        ``trial``: a try of an auto-configure run, loading its candidate config instead of the saved one."""
-        return self._start(LOAD, model_name, force=force, timeout=timeout, trial=trial)
+        ``trial``: a try of an auto-configure run, loading its candidate config instead of the saved one.
+        ``copy_id``: which of the model's copies to load (default its cache_path; loading/copies.py)."""
+        return self._start(LOAD, model_name, force=force, timeout=timeout, trial=trial, copy_id=copy_id)
 
     def measure(self, model_name: str, *, settings: dict | None = None, force: bool = False,
-                timeout: float | None = None):
+                timeout: float | None = None, copy_id: int | None = None):
         """Load the model in a worker and measure it there; returns the opened measurement."""
-        return self._start(MEASURE, model_name, force=force, timeout=timeout, settings=settings or {})
+        return self._start(MEASURE, model_name, force=force, timeout=timeout, settings=settings or {},
+                           copy_id=copy_id)
 
     def unload(self, model_name: str) -> None:
         """End the model's worker (which frees its memory); a load in progress is cancelled."""
@@ -115,11 +118,11 @@ class Supervisor:
     # ---- starting -------------------------------------------------------------------------------
 
     def _start(self, kind: JobKind, model_name: str, *, force: bool, timeout: float | None,
-               settings: dict | None = None, trial: Trial | None = None):
+               settings: dict | None = None, trial: Trial | None = None, copy_id: int | None = None):
         timeout = timeout or self.default_timeout
         directory = worker_directory(self.app.config["MODELHUB_HOME"], model_name)
         with self.lock:
-            model = self._make_way(model_name, force)
+            model = self._make_way(model_name, force, copy_id)
             directory.mkdir(parents=True, exist_ok=True)  # before the claim: a failure here records nothing
             self.claiming[model.id] += 1  # our lease-to-be is not a dead owner's, though no worker runs yet
         # This host's environment, registered (once per process) before the claim's transaction opens:
@@ -131,7 +134,7 @@ class Supervisor:
             # the lock, decides which of two claims wins.
             claim = leases.claim(model, kind.name, timeout,
                                  open_run=lambda locked, add_lease: self._open(kind, locked, force, settings, add_lease,
-                                                                               trial))
+                                                                               trial, copy_id))
             if not claim.granted:
                 raise LoadConflict(_busy(model_name, claim.lease))
             run, request = claim.opened
@@ -150,13 +153,14 @@ class Supervisor:
         self.watcher.watch(worker)
         return run
 
-    def _make_way(self, model_name: str, force: bool) -> ModelRegistry:
+    def _make_way(self, model_name: str, force: bool, copy_id: int | None = None) -> ModelRegistry:
         """Before claiming: refuse what cannot start, end this model's loaded worker (a reload) and, if
         the host is full, the oldest others. No row is locked while waiting for them."""
         model = registry.get_model(model_name)
         try:
             ml_stack.require()  # before anything changes: no status moved, no run opened, nothing unloaded
-        except LoadConflict:
+            copies.chosen_path(model, copy_id)  # an unknown or missing copy likewise
+        except (LoadConflict, UnknownCopy):
             db.session.rollback()
             raise
         holder = self._settled(leases.holder(model.id, runs_here=self._runs_locally))
@@ -175,17 +179,18 @@ class Supervisor:
         return model
 
     def _open(self, kind: JobKind, model: ModelRegistry, force: bool, settings: dict | None, add_lease,
-              trial: Trial | None = None):
+              trial: Trial | None = None, copy_id: int | None = None):
         """In the claim's transaction, on the model's locked, newest row: refuse it if it may not start;
-        else the worker's request, and the run opened with the lease."""
+        else the worker's request, and the run opened with the lease (recording the copy it loads)."""
         _refuse_if_incompatible(model, force)
-        request = self._request(model, kind.request(settings), trial)
-        return kind.begin(model, settings, claim=add_lease, trial=trial), request
+        copy_path = copies.chosen_path(model, copy_id)
+        request = self._request(model, copy_path, kind.request(settings), trial)
+        return kind.begin(model, settings, claim=add_lease, trial=trial, copy_path=copy_path), request
 
-    def _request(self, model: ModelRegistry, job_part: dict, trial: Trial | None = None) -> dict:
+    def _request(self, model: ModelRegistry, copy_path: str | None, job_part: dict, trial: Trial | None = None) -> dict:
         saved = json.loads(model.load_config) if model.load_config else {}
         return {
-            "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": model.cache_path,
+            "model_name": model.model_name, "hf_path": model.hf_path, "cache_path": copy_path,
             "load_config": trial.load_config if trial is not None else saved,
             "settings": {
                 "allow_remote_code": self.app.config["MODELHUB_ALLOW_REMOTE_CODE"],

@@ -225,5 +225,6 @@ def _outcome(succeeded: bool, message: dict) -> str:
 def _columns(message: dict) -> dict:
     """The worker's report, restricted to LoadAttempt columns."""
     allowed = ("error_type", "error_message", "explanation", "suggestion", "final_kwargs", "plugin_changes",
-               "environment", "smoke_test", "results", "load_report", "warnings", "measured_peak", "failure_kind")
+               "environment", "smoke_test", "results", "load_report", "warnings", "measured_peak", "failure_kind",
+               "copy_path")
     return {key: message[key] for key in allowed if key in message}

@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from modelhub.loading import load_report, verdict
+from modelhub.loading.model_files import loaded_path, resolve_model
 from modelhub.loading.pipeline import as_json, build_kwargs, describe_environment, jsonable
-from modelhub.loading.types import Explanation, LoadRefused, ModelInfo
+from modelhub.loading.types import Explanation, LoadRefused
 from modelhub.plugin_manager import create_plugin_host
 
 # torch, huggingface_hub and the measuring code are imported inside the functions that use them: the
@@ -65,29 +65,6 @@ class Channel:
         threading.Thread(target=wait_for_the_reader_to_go, daemon=True, name="supervisor-watch").start()
 
 
-def resolve_model(request: dict) -> ModelInfo:
-    """Where the files are: the registered cache path, else the local hub cache, else the hub id."""
-    location = request.get("cache_path") or _cached_snapshot(request["hf_path"]) or request["hf_path"]
-    info = ModelInfo(name=request["model_name"], hf_path=request["hf_path"], location=location)
-    directory = Path(location)
-    if directory.is_dir():
-        info.files = sorted(p.name for p in directory.iterdir())
-        try:
-            info.config = json.loads((directory / "config.json").read_text())
-        except (OSError, ValueError):
-            info.config = {}
-    return info
-
-
-def _cached_snapshot(repo_id: str) -> str | None:
-    try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(repo_id, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not in the local cache (or not a hub id): from_pretrained decides
-        return None
-
-
 def smoke_test(loaded) -> dict:
     """Generate a few tokens from a fixed prompt; non-finite logits count as a failure (fp16 NaNs)."""
     import torch
@@ -124,6 +101,8 @@ def run(request: dict, channel: Channel) -> object | None:
         _limit_memory(request.get("settings", {}).get("memory_limit_bytes"))
         _limit_cpu_threads(request.get("settings", {}).get("cpu_threads"))
         model = resolve_model(request)
+        if loaded_path(model):  # the files as found here (a hub model's snapshot), beside the copy asked for
+            state["copy_path"] = loaded_path(model)
         state["environment"] = environment = describe_environment(host, request.get("settings", {}))
         load_config = request.get("load_config") or {}
         log.info("Using custom load config: %s", json.dumps(load_config))

@@ -15,18 +15,18 @@ from modelhub.models import LoadConfigVersion, ModelRegistry, WorkerRun, utcnow
 log = logging.getLogger(__name__)
 
 
-def provenance(model: ModelRegistry, trial_config: dict | None = None) -> dict:
+def provenance(model: ModelRegistry, trial_config: dict | None = None, copy_path: str | None = None) -> dict:
     """What a run opened now on ``model`` records beside its load_config text: the version of the
     load_config it runs (none for an auto-configure try: its config is a candidate, not a saved version),
-    the environment it runs in, and what preflight predicts its peak memory will be (``WorkerRun``
-    columns), which the measured peak calibrates later."""
+    the environment it runs in, the copy of the files it loads (``copy_path``), and what preflight
+    predicts its peak memory will be (``WorkerRun`` columns), which the measured peak calibrates later."""
     version_id = None if trial_config is not None else db.session.scalar(
         select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model.id)
         .order_by(LoadConfigVersion.number.desc()).limit(1)
     )
     config = trial_config if trial_config is not None else _saved_config(model)
     return {"config_version_id": version_id, "environment_id": environments.current_id(current_app),
-            "predicted_peak": _predicted_peak(model, config)}
+            "copy_path": copy_path, "predicted_peak": _predicted_peak(model, config, copy_path)}
 
 
 def _saved_config(model: ModelRegistry) -> dict:
@@ -36,10 +36,10 @@ def _saved_config(model: ModelRegistry) -> dict:
         return {}
 
 
-def _predicted_peak(model: ModelRegistry, config: dict) -> dict | None:
+def _predicted_peak(model: ModelRegistry, config: dict, copy_path: str | None) -> dict | None:
     """Preflight's prediction; a run starts whatever preflight thinks (or if it fails)."""
     try:
-        return preflight.predict_peak(current_app, model, config)
+        return preflight.predict_peak(current_app, model, config, copy_path=copy_path)
     except Exception:  # noqa: BLE001 - a prediction is a nice-to-have; the load is what was asked
         log.warning("preflight could not predict the peak of %s", model.model_name, exc_info=True)
         return None

@@ -14,8 +14,8 @@ class MeasureJob(JobKind):
     done_event = "measured"  # the worker's "loaded" on the way is only a step
     keeps_worker = False
 
-    def begin(self, model, settings, claim, trial=None):
-        return measurements.begin(model, settings, claim=claim)
+    def begin(self, model, settings, claim, trial=None, copy_path=None):
+        return measurements.begin(model, settings, claim=claim, copy_path=copy_path)
 
     def record_stage(self, run_id, stage, **details):
         measurements.set_stage(run_id, stage, **details)

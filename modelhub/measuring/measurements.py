@@ -10,10 +10,11 @@ from modelhub.loading import worker_runs
 from modelhub.models import Measurement, ModelRegistry
 
 
-def begin(model: ModelRegistry, settings: dict, claim=None) -> Measurement:
-    """Open a measurement; ``claim(id)`` adds the worker's lease to the same transaction."""
+def begin(model: ModelRegistry, settings: dict, claim=None, copy_path: str | None = None) -> Measurement:
+    """Open a measurement of the copy at ``copy_path``; ``claim(id)`` adds the worker's lease to the same
+    transaction."""
     measurement = Measurement(model_id=model.id, load_config=model.load_config, settings=settings, stage="starting",
-                              **worker_runs.provenance(model))
+                              **worker_runs.provenance(model, copy_path=copy_path))
     db.session.add(measurement)
     if claim is not None:
         db.session.flush()
@@ -32,7 +33,8 @@ def finish(measurement_id: int, outcome: str, also=None, **details) -> Measureme
     """Close a measurement; a success also sets the model's figures, in the same transaction (and
     ``also()`` adds more to it: the worker's lease)."""
     columns = {column: details[column] for column in
-               ("error_type", "error_message", "final_kwargs", "environment", "results") if column in details}
+               ("error_type", "error_message", "final_kwargs", "environment", "results", "copy_path")
+               if column in details}
 
     def publish_success(measurement: Measurement) -> None:
         if outcome == "success" and measurement.results:

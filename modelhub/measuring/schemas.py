@@ -4,6 +4,7 @@ model is loaded) and the measurements it records."""
 from marshmallow import Schema, fields, validate
 
 from modelhub.fields import StrictInteger, Text
+from modelhub.loading.schemas import copy_id
 from modelhub.schemas import LoadRequestSchema, WorkerRunSchema
 
 
@@ -54,6 +55,7 @@ class BenchmarkRequestSchema(LoadRequestSchema):
         MeasurementSettingsSchema,
         metadata={"description": 'Per measurement, settings over the defaults: {"throughput": {"new_tokens": 16}}.'},
     )
+    copy_id = copy_id()
 
 
 class MeasurementSchema(WorkerRunSchema):

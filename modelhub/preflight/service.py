@@ -158,13 +158,14 @@ def marks(app, model_rows) -> dict[int, dict]:
     return found
 
 
-def predict_peak(app, model_row, load_config: dict | None) -> dict | None:
+def predict_peak(app, model_row, load_config: dict | None, *, copy_path: str | None = None) -> dict | None:
     """What a run stores as ``predicted_peak`` when it begins: the host and GPU peaks of the load and
-    its smoke test (calibrated, and raw for calibrating), the verdict and the plan. Never raises."""
+    its smoke test (calibrated, and raw for calibrating), the verdict and the plan. ``copy_path``: the
+    copy the run loads (default the model's cache_path). Never raises."""
     try:
         config = _saved_config(model_row) if load_config is None else dict(load_config)
         host = host_facts.facts(app)
-        checkpoint = checkpoints.read(model_row.cache_path, model_row.hf_path)
+        checkpoint = checkpoints.read(copy_path or model_row.cache_path, model_row.hf_path)
         evaluation = _Evaluation(app, model_row, config, estimate.SMOKE_CONTEXT, estimate.SMOKE_PROMPT_TOKENS,
                                  host, checkpoint)
         gpus = [device.needed for device in evaluation.devices if device.device.startswith("gpu")]
