@@ -4,6 +4,9 @@ Declared once here (the metrics' labels and formats in modelhub.metric_catalogue
 the details modal and the filter bar stay in step.
 """
 
+from dataclasses import dataclass
+
+from modelhub.library_catalogue import BY_ID, LIBRARY_IDS, Library, of_copy
 from modelhub.metric_catalogue import METRICS
 from modelhub.models import COMPATIBILITY_STATUSES
 
@@ -74,3 +77,79 @@ def here_title(text: str) -> str:
     if text == "here: untested":
         return "Learned on other hosts: not loaded on this host yet"
     return "Its status on this host (the badge is the registry's, from every host)"
+
+
+# ---- copies and the places they live (the cards' location badges, the modal's "Copies on disk") -------
+
+GGUF = "GGUF "
+
+
+@dataclass
+class CopyBadge:
+    """One badge of a card: the copies of one library in one state, e.g. "LM Studio GGUF Q4_K_M, Q8_0"."""
+
+    library: Library
+    formats: str  # "GGUF Q4_K_M, Q8_0", "safetensors", ...
+    state: str  # "present" | "incomplete" | "missing"
+    title: str  # the hover text: where each copy is
+
+
+def copy_badges(copies) -> list[CopyBadge]:
+    """A card's location badges: one per library and state (libraries in the catalogue's order,
+    present copies first), naming the formats found there once each."""
+    groups: dict[tuple[str, str], list] = {}
+    for copy in copies:
+        groups.setdefault((of_copy(copy).id, copy_state(copy)), []).append(copy)
+    order = sorted(groups, key=lambda key: (LIBRARY_IDS.index(key[0]), STATES.index(key[1])))
+    return [_badge(groups[key], key[1]) for key in order]
+
+
+STATES = ("present", "incomplete", "missing")
+
+
+def copy_state(copy) -> str:
+    return "missing" if copy.missing else "incomplete" if copy.incomplete else "present"
+
+
+def copy_format(copy) -> str:
+    """What a copy is, in a word or two: "GGUF Q4_K_M", "safetensors, GPTQ", "safetensors", "no weights"."""
+    weights, quantization = copy.weight_format, copy.quantization
+    if quantization and (not weights or quantization.lower().startswith(weights.lower())):
+        return quantization  # a GGUF file's quantization names its format too
+    return ", ".join(filter(None, (weights, quantization))) or "no weights"
+
+
+def library_of(copy) -> Library:
+    """The library a copy lives in (from its row; older rows: from its location)."""
+    return of_copy(copy)
+
+
+def library(library_id: str) -> Library:
+    return BY_ID[library_id]
+
+
+def library_name(library: str | None) -> str:
+    """A library's name on the pages ("ollama" -> "Ollama"); an unknown one as it is."""
+    return BY_ID[library].name if library in BY_ID else (library or "")
+
+
+def _badge(copies: list, state: str) -> CopyBadge:
+    formats = list(dict.fromkeys(copy_format(copy) for copy in copies))
+    if len(formats) > 1 and all(text.startswith(GGUF) for text in formats):
+        text = GGUF + ", ".join(text.removeprefix(GGUF) for text in formats)  # "GGUF Q4_K_M, Q8_0"
+    else:
+        text = ", ".join(formats)
+    library = of_copy(copies[0])
+    where = [f"{copy.label or copy.path}{'' if state == 'present' else f' ({state})'}" for copy in copies]
+    return CopyBadge(library, text, state, f"{library.name}: " + "; ".join(where))
+
+
+def parameters(count: int | None) -> str:
+    """1_100_048_384 -> "1.1B", 134_515_008 -> "135M": parameter counts as model names write them."""
+    if count is None:
+        return ""
+    for unit, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if count >= unit:
+            value = count / unit
+            return (f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}") + suffix
+    return str(count)

@@ -5,6 +5,7 @@ from flask.views import MethodView
 
 from modelhub import registry
 from modelhub.api.http import Blueprint
+from modelhub.discovery import locations_summary
 from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.schemas import ModelCopySchema, ScanStatusSchema
 
@@ -27,8 +28,9 @@ class Scan(MethodView):
     @blp.doc(operationId="getScanStatus")
     @blp.response(200, ScanStatusSchema)
     def get(self):
-        """The running scan's progress, or the last scan's summary: models added, gone, back, problems."""
-        return runner().status
+        """The running scan's progress, or the last scan's summary (models added, gone, back, problems) and
+        every root it looks in: its library (HF cache, LM Studio, Ollama, ...), the copies and bytes it holds."""
+        return locations_summary.with_roots(runner().status)
 
 
 @blp.route("/models/<path:model_name>/copies")
@@ -37,6 +39,7 @@ class Copies(MethodView):
     @blp.response(200, ModelCopySchema(many=True))
     @_document(NOT_FOUND, BUSY)
     def get(self, model_name):
-        """Every copy of the model's files found on disk, with its size, format and completeness."""
+        """Every copy of the model's files found on disk: the library it lives in (HF cache, LM Studio, Ollama,
+        text-generation-webui, a folder, a custom path), its size, format, quantization and completeness."""
         model = registry.get_model(model_name)
         return registry.copies(model)

@@ -14,6 +14,7 @@ from modelhub.views import (
     card_scores,
     compare,
     compatibility,
+    copies,
     discovery,
     exchange,
     loading,
@@ -25,7 +26,7 @@ from modelhub.views import (
 
 bp = Blueprint("views", __name__)
 for _feature in (models, loading, measuring, discovery, compare, card_scores, exchange, sign_in, compatibility,
-                 preflight, autoconfigure):
+                 preflight, autoconfigure, copies):
     bp.register_blueprint(_feature.bp)
 
 

@@ -1,7 +1,9 @@
-"""The Models page's Rescan button: starts a scan and shows its progress, then its summary."""
+"""The Models page's Rescan button: starts a scan and shows its progress, then its summary and the
+libraries it looked in (what each root holds)."""
 
 from flask import Blueprint, current_app, make_response, render_template
 
+from modelhub.discovery import locations_summary
 from modelhub.exceptions import ScanInProgress
 
 bp = Blueprint("discovery", __name__)
@@ -24,7 +26,7 @@ def scan_status():
 
 
 def _status_fragment(message: str | None = None):
-    status = current_app.extensions["modelhub.scanner"].status
+    status = locations_summary.with_roots(current_app.extensions["modelhub.scanner"].status)
     response = make_response(render_template("discovery/_scan_status.html", scan=status, message=message))
     if status["state"] in ("finished", "failed"):
         # The scan is over: the model list reloads itself (see models/_model_results.html).

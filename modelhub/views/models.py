@@ -5,8 +5,9 @@ import json
 from flask import Blueprint, current_app, make_response, render_template, request
 from marshmallow import EXCLUDE, ValidationError
 
-from modelhub import compatibility, config_history, registry
+from modelhub import compatibility, config_history, display, registry
 from modelhub.api.http import if_match
+from modelhub.discovery import locations_summary
 from modelhub.exceptions import ConfigVersionNotFound, NothingToRestore, PreconditionFailed, RestoreRefused
 from modelhub.exchange import report
 from modelhub.loading import attempts, host_jobs
@@ -35,12 +36,13 @@ def models_page():
     page = registry.list_models(**query)
     context = {"page": page, "query": query, "has_models": page.total > 0 or registry.has_models(),
                "load_states": load_states(page.items), "here_marks": here_marks(page.items),
-               "preflight_marks": preflight_views.marks(page.items)}
+               "preflight_marks": preflight_views.marks(page.items), "copy_badges": copy_badges(page.items)}
     if request.headers.get("HX-Request"):
         response = make_response(render_template("models/_model_results.html", **context))
     else:
         response = make_response(render_template(
-            "models/models.html", **context, scan=current_app.extensions["modelhub.scanner"].status,
+            "models/models.html", **context,
+            scan=locations_summary.with_roots(current_app.extensions["modelhub.scanner"].status),
             plugin_reports=current_app.extensions["modelhub.plugins"].plugin_reports()))
     response.vary.add("HX-Request")
     return response
@@ -55,7 +57,8 @@ def more_models():
         return bad_request(error)
     page = registry.list_models(**query)
     return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items),
-                           here_marks=here_marks(page.items), preflight_marks=preflight_views.marks(page.items))
+                           here_marks=here_marks(page.items), preflight_marks=preflight_views.marks(page.items),
+                           copy_badges=copy_badges(page.items))
 
 
 @bp.route("/models/<path:model_name>/card")
@@ -92,7 +95,7 @@ def card(model_name: str, load_error: str | None = None):
     model = registry.get_model(model_name)
     return render_template("models/_model_card.html", model=model, state=load_states([model])[model.model_name],
                            load_error=load_error, here_marks=here_marks([model]),
-                           preflight_marks=preflight_views.marks([model]))
+                           preflight_marks=preflight_views.marks([model]), copy_badges=copy_badges([model]))
 
 
 def details(model_name: str, card_import=None, history_note: str | None = None):
@@ -117,6 +120,12 @@ def load_states(models) -> dict[str, dict]:
     """Each model's load state (``_load_controls.html``), every lease read once for the whole page."""
     state_of = current_app.extensions["modelhub.supervisor"].states()
     return {model.model_name: state_of(model.model_name) for model in models}
+
+
+def copy_badges(models) -> dict[int, list[display.CopyBadge]]:
+    """Each card's location badges (``_copy_badges.html``): its copies read in one query for the whole page."""
+    copies = locations_summary.copies_by_model([model.id for model in models])
+    return {model.id: display.copy_badges(copies[model.id]) for model in models}
 
 
 def here_marks(models) -> dict[int, compatibility.Here]:
