@@ -39,6 +39,7 @@ class Listing:
     size_bytes: int
     broken: list[str] = field(default_factory=list)  # relative paths of symlinks that lead nowhere
     unreadable: list[Problem] = field(default_factory=list)  # subfolders that could not be listed
+    gguf: tuple[str, ...] = ()  # relative paths of the GGUF files, at any depth (each may be a copy)
 
 
 @dataclass
@@ -97,7 +98,12 @@ def _from_scan(root: Path, name: str, repo) -> CachedCopy:
     copy.revision = revision.commit_hash
     copy.snapshot = copy.repo_dir / "snapshots" / revision.commit_hash
     names = frozenset(f.file_name for f in revision.files if f.file_path.parent == revision.snapshot_path)
-    copy.listing = Listing(names, revision.size_on_disk)
+    gguf = tuple(sorted(f.file_path.relative_to(revision.snapshot_path).as_posix() for f in revision.files
+                        if _is_gguf(f.file_name)))
+    size = revision.size_on_disk
+    if gguf:  # GGUF files are copies of their own: the folder's size is that of the rest (each blob once)
+        size = sum({f.blob_path: f.size_on_disk for f in revision.files if not _is_gguf(f.file_name)}.values())
+    copy.listing = Listing(names, size, gguf=gguf)
     return copy
 
 
@@ -147,7 +153,7 @@ def walk(directory: str) -> Listing:
     """List ``directory`` and its subfolders (hidden ones such as .git are not entered, symlinks to
     folders are not followed); each file counted once, through symlinks. Raises OSError when
     ``directory`` itself cannot be listed."""
-    names, broken, unreadable, seen, size = set(), [], [], set(), 0
+    names, broken, unreadable, seen, size, gguf = set(), [], [], set(), 0, []
     pending = [(directory, "")]
     while pending:
         path, prefix = pending.pop()
@@ -173,10 +179,16 @@ def walk(directory: str) -> Listing:
                 continue
             if not prefix:
                 names.add(entry.name)
-            if (info.st_dev, info.st_ino) not in seen:
+            if _is_gguf(entry.name):  # a copy of its own, not counted in the folder's size
+                gguf.append(prefix + entry.name)
+            elif (info.st_dev, info.st_ino) not in seen:
                 seen.add((info.st_dev, info.st_ino))
                 size += info.st_size
-    return Listing(frozenset(names), size, sorted(broken), unreadable)
+    return Listing(frozenset(names), size, sorted(broken), unreadable, tuple(sorted(gguf)))
+
+
+def _is_gguf(name: str) -> bool:
+    return name.lower().endswith(".gguf")
 
 
 def describe(found: FoundModel, listing: Listing) -> None:

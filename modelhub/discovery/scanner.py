@@ -1,83 +1,65 @@
-"""Find the models on disk: the Hugging Face hub cache (primary), extra roots (secondary) and single
-folders (custom).
+"""Find the models on disk: the Hugging Face hub cache (primary), extra roots (secondary), the tools'
+libraries (LM Studio, Ollama, text-generation-webui: secondary roots naming their tool) and single paths
+(custom).
 
-Any root may hold hub-layout repos (``models--org--name/``, read through huggingface_hub's
-``scan_cache_dir``) and plain model folders, ``root/org/name/config.json`` (hf_path ``org/name``) or
-``root/name/config.json`` (``name``), never deeper. Hidden folders and other hub repo types are skipped.
-Whatever cannot be read becomes a :class:`Problem` for its path and the scan goes on. Reported paths start
-with the root as given (never resolved), so a copy can be matched to the root it was found under.
+Each root is listed as its layout says (modelhub/discovery/plans.py), then each candidate is read:
+hub-cache repos through huggingface_hub's ``scan_cache_dir``, model folders from their config.json and
+file names, GGUF files from their header (modelhub/discovery/gguf_copies.py). Whatever cannot be read
+becomes a :class:`Problem` for its path and the scan goes on. Reported paths start with the root as given
+(never resolved), so a copy can be matched to the root it was found under. Then the same file reached
+twice becomes one copy, and GGUF copies get the digests that tell the same bytes under two names
+(modelhub/discovery/identity.py).
 
 This runs in the web process: it imports neither torch nor transformers, and huggingface_hub (the ``ml``
-extra) only when a root holds hub-cache repos. The reading itself is in :mod:`.cache_tree`.
+extra) only when a root holds hub-cache repos.
 """
 
-import errno
 import importlib.util
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import replace
 
-from modelhub.discovery import cache_tree
+from modelhub.discovery import cache_tree, gguf_copies, identity, plans
 from modelhub.discovery.cache_tree import CONFIG, Listing, UnusableFolder
+from modelhub.discovery.gguf_copies import GgufCandidate, UnreadableGguf
+from modelhub.discovery.identity import KnownFiles
+from modelhub.discovery.libraries import SECONDARY_ENV, primary_location, secondary_locations  # noqa: F401 (API)
+from modelhub.discovery.plans import ModelFolder
 from modelhub.discovery.types import FoundModel, Location, Problem, ProgressCallback, ScanReport
 
-SECONDARY_ENV = "MODELHUB_SECONDARY_CACHE"
 INSTALL_HUB = (
     "huggingface_hub is not installed (pip install 'modelhub[ml]'): models cannot be loaded, and hub-cache "
     "repos were read without its checks"
 )
 
 
-@dataclass
-class _Plan:
-    """A root's candidates, listed before any is read so that progress knows its total."""
-
-    location: Location
-    hub_dirs: list[str] = field(default_factory=list)  # models--* folder names
-    folders: list[tuple[str, str]] = field(default_factory=list)  # (path, hf_path) of plain model folders
-
-
-def primary_location() -> Location:
-    """The hub cache as huggingface_hub resolves it: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
-    ``~/.cache/huggingface/hub``. Read from the environment now, like huggingface_hub.constants reads it
-    once at import (its value would be stale for a process whose environment changed since)."""
-    return Location("primary", Path(_hub_cache_from_environment()))
-
-
-def _hub_cache_from_environment() -> str:
-    """huggingface_hub.constants' rule."""
-    env = os.environ
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface")
-    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-    return os.path.expandvars(os.path.expanduser(cache))
-
-
-def secondary_locations() -> list[Location]:
-    """The roots listed in ``MODELHUB_SECONDARY_CACHE``, separated by ``os.pathsep`` (``~`` expanded).
-    Roots that do not exist are kept: the scan reports them as problems."""
-    value = os.environ.get(SECONDARY_ENV, "")
-    return [Location("secondary", Path(os.path.expanduser(p.strip()))) for p in value.split(os.pathsep) if p.strip()]
-
-
-def scan(locations: list[Location], on_progress: ProgressCallback | None = None) -> ScanReport:
-    """Every model copy under ``locations`` (a root listed twice is scanned once): one FoundModel per
-    hub-cache repo (its refs/main revision, else its newest) and per plain model folder.
-    ``on_progress(done, total)`` is called with done=0 first, then after each candidate folder."""
+def scan(locations: list[Location], on_progress: ProgressCallback | None = None,
+         known: KnownFiles | None = None) -> ScanReport:
+    """Every model copy under ``locations`` (a root listed twice is scanned once): per hub-cache repo
+    (its refs/main revision, else its newest) and per model folder a folder copy when it has config.json
+    and weights, and one copy per GGUF file (a split model's parts: one). ``known``: the registry's GGUF
+    copies, whose facts are reused while their file is unchanged. ``on_progress(done, total)`` is called
+    with done=0 first, then after each candidate (a repo, a folder, a loose GGUF file)."""
+    known = known or KnownFiles()
     report = ScanReport(roots=_unique(locations))
-    plans = [_plan(location, report.problems) for location in report.roots]
-    progress = _Progress(on_progress, sum(len(p.hub_dirs) + len(p.folders) for p in plans))
-    hub_installed = not any(p.hub_dirs or p.location.kind == "primary" for p in plans) or _hub_installed()
-    for plan in plans:
-        kind = plan.location.kind
-        if not hub_installed and (plan.hub_dirs or kind == "primary"):
+    planned = [plans.plan(location, report.problems) for location in report.roots]
+    progress = _Progress(on_progress, sum(plan.size for plan in planned))
+    hub_installed = not any(p.hub_dirs or p.location.kind == "primary" for p in planned) or _hub_installed()
+    for plan in planned:
+        scan_root = _Root(report, plan.location, known)
+        if not hub_installed and (plan.hub_dirs or plan.location.kind == "primary"):
             report.problems.append(Problem(str(plan.location.root), INSTALL_HUB))
         if plan.hub_dirs:
-            for copy in cache_tree.read_repos(_root(plan.location), plan.hub_dirs):
-                _add_cached(report, copy, kind)
+            for copy in cache_tree.read_repos(plans.root(plan.location), plan.hub_dirs):
+                scan_root.add_cached(copy)
                 progress.step()
-        for path, hf_path in plan.folders:
-            _add(report, path, lambda: _inspect(path, hf_path, kind))
+        for folder in plan.folders:
+            scan_root.add_folder(folder)
             progress.step()
+        for candidate in plan.files:
+            scan_root.add_gguf(candidate)
+            progress.step()
+    report.found = identity.merge_same_files(report.found)
+    identity.assign_digests(report.found, known)
     return report
 
 
@@ -88,161 +70,114 @@ def inspect_directory(path: str | os.PathLike, location: str = "custom") -> Foun
     directory = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.isdir(directory):
         raise ValueError(f"{directory} is not a folder")
-    hf_path, revision = os.path.basename(directory), None
+    hf_path, revision = _custom_name(directory)
+    try:
+        found = FoundModel(hf_path, location, directory, revision=revision)
+        listing = cache_tree.walk(directory)
+        found.size_bytes = listing.size_bytes
+        cache_tree.describe(found, listing)
+    except OSError as error:
+        raise ValueError(cache_tree.message(error)) from error
+    found.library = "custom" if location == "custom" else None
+    return found
+
+
+def inspect_custom(path: str | os.PathLike) -> list[FoundModel]:
+    """The copies a custom path holds: a model folder (config.json and weights), its GGUF files, or a
+    single GGUF file. Raises ValueError when it holds none (the reason)."""
+    target = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    report = ScanReport()
+    custom = _Root(report, Location("secondary", os.path.dirname(target), library="custom"), KnownFiles(),
+                   kind="custom")
+    if os.path.isfile(target):
+        custom.add_gguf(GgufCandidate(target, gguf_copies.model_name(target), os.path.basename(target)))
+    elif os.path.isdir(target):
+        custom.add_folder(ModelFolder(target, _custom_name(target)[0]), revision=_custom_name(target)[1])
+    else:
+        raise ValueError(f"{target} is neither a folder nor a file")
+    if not report.found:
+        raise ValueError("; ".join(problem.message for problem in report.problems) or f"no model in {target}")
+    return identity.merge_same_files(report.found)
+
+
+def _custom_name(directory: str) -> tuple[str, str | None]:
+    """A custom folder's model name and revision: the repo id of a hub-cache snapshot, else its name."""
     snapshots = os.path.dirname(directory)
     repo_dir = os.path.basename(os.path.dirname(snapshots))
     if os.path.basename(snapshots) == "snapshots" and repo_dir.startswith(cache_tree.MODEL_PREFIX):
-        hf_path, revision = cache_tree.repo_id(repo_dir), hf_path
-    try:
-        return _inspect(directory, hf_path, location, revision)[0]
-    except OSError as error:
-        raise ValueError(cache_tree.message(error)) from error
+        return cache_tree.repo_id(repo_dir), os.path.basename(directory)
+    return os.path.basename(directory), None
 
 
-def _inspect(path: str, hf_path: str, kind: str, revision: str | None = None) -> tuple[FoundModel, Listing]:
-    listing = cache_tree.walk(path)
-    found = FoundModel(hf_path, kind, path, revision=revision, size_bytes=listing.size_bytes)
-    cache_tree.describe(found, listing)
-    return found, listing
+class _Root:
+    """Reads one root's candidates into the report, each copy marked with the root's kind and library."""
 
+    def __init__(self, report: ScanReport, location: Location, known: KnownFiles, kind: str | None = None):
+        self.report, self.location, self.known = report, location, known
+        self.kind = kind or location.kind
+        self.root = None if self.kind == "custom" else str(location.root)
 
-def _add(report: ScanReport, path: str, inspect) -> Listing | None:
-    """Run ``inspect`` (-> (FoundModel, Listing)): the model into the report, or a Problem for ``path``."""
-    try:
-        found, listing = inspect()
-    except (UnusableFolder, OSError) as error:
-        report.problems.append(Problem(path, cache_tree.message(error)))
-        return None
-    report.found.append(found)
-    report.problems.extend(listing.unreadable)
-    return listing
+    def add_cached(self, copy: cache_tree.CachedCopy) -> None:
+        """A cached repo's copies, and huggingface_hub's complaint about the repo as a Problem unless the
+        copy already shows it (a missing blob in the reported revision marks it incomplete)."""
+        listing = None
+        if copy.snapshot is not None:
+            folder = ModelFolder(str(copy.snapshot), copy.repo_id)
+            listing = self.add_folder(folder, copy.revision, copy.listing, label_prefix=None)
+        if copy.warning and not (listing and listing.broken and copy.warning.startswith("Blob missing")):
+            prefix = "huggingface_hub: " if copy.snapshot is not None else ""
+            self.report.problems.append(Problem(str(copy.repo_dir), prefix + copy.warning))
 
+    def add_folder(self, folder: ModelFolder, revision: str | None = None, listing: Listing | None = None,
+                   label_prefix: str | None = "") -> Listing | None:
+        """A model folder: its folder copy (config.json and weights, or config.json and no GGUF file) and
+        one copy per GGUF file. Returns its listing, None when it could not be listed."""
+        try:
+            listing = listing or cache_tree.walk(folder.path)
+        except OSError as error:
+            self.report.problems.append(Problem(folder.path, cache_tree.message(error)))
+            return None
+        self.report.problems.extend(listing.unreadable)
+        broken_gguf = [name for name in listing.broken if gguf_copies.is_gguf_name(name)]
+        for name in broken_gguf:
+            self.report.problems.append(Problem(os.path.join(folder.path, name), "broken symlink (its file is gone)"))
+        if not (listing.gguf or broken_gguf) or (CONFIG in listing.names and cache_tree.weight_format(listing.names)):
+            found = FoundModel(folder.hf_path, self.kind, folder.path, revision=revision,
+                               size_bytes=listing.size_bytes, library=self.location.library, library_root=self.root)
+            try:  # a GGUF file's broken link does not make the folder copy incomplete: it is not part of it
+                cache_tree.describe(found, replace(listing, broken=[b for b in listing.broken if b not in broken_gguf]))
+                self.report.found.append(found)
+            except UnusableFolder as error:
+                self.report.problems.append(Problem(folder.path, str(error)))
+        if label_prefix == "" and self.root is not None:
+            label_prefix = os.path.relpath(folder.path, self.root)
+        hf_path = None if folder.gguf_named_by_file else folder.hf_path
+        for candidate in gguf_copies.candidates(folder.path, list(listing.gguf), hf_path, label_prefix, revision):
+            self.add_gguf(candidate)
+        return listing
 
-def _add_cached(report: ScanReport, copy: cache_tree.CachedCopy, kind: str) -> None:
-    """A cached repo's copy into the report, and huggingface_hub's complaint about the repo as a Problem
-    unless the copy already shows it (a missing blob in the reported revision marks it incomplete)."""
-    listing = None
-    if copy.snapshot is not None:
-        listing = _add(report, str(copy.snapshot), lambda: _inspect_cached(copy, kind))
-    if copy.warning and not (listing and listing.broken and copy.warning.startswith("Blob missing")):
-        prefix = "huggingface_hub: " if copy.snapshot is not None else ""
-        report.problems.append(Problem(str(copy.repo_dir), prefix + copy.warning))
-
-
-def _inspect_cached(copy: cache_tree.CachedCopy, kind: str) -> tuple[FoundModel, Listing]:
-    if copy.listing is None:  # not described by scan_cache_dir: walk the snapshot
-        return _inspect(str(copy.snapshot), copy.repo_id, kind, copy.revision)
-    found = FoundModel(copy.repo_id, kind, str(copy.snapshot), revision=copy.revision,
-                       size_bytes=copy.listing.size_bytes)
-    cache_tree.describe(found, copy.listing)
-    return found, copy.listing
+    def add_gguf(self, candidate: GgufCandidate) -> None:
+        try:
+            found = gguf_copies.describe(candidate, self.kind, self.location.library, self.root, self.known)
+        except (UnreadableGguf, OSError) as error:
+            self.report.problems.append(Problem(candidate.path, cache_tree.message(error)))
+            return
+        if found is not None:
+            self.report.found.append(found)
 
 
 def _hub_installed() -> bool:
     return importlib.util.find_spec("huggingface_hub") is not None
 
 
-# Listing candidates
-
-
-def _root(location: Location) -> Path:
-    return Path(os.path.expanduser(location.root))
-
-
 def _unique(locations: list[Location]) -> list[Location]:
     seen, unique = set(), []
     for location in locations:
-        key = os.path.realpath(_root(location))
+        key = os.path.realpath(plans.root(location))
         if key not in seen:
             seen.add(key)
             unique.append(location)
     return unique
-
-
-def _sorted_entries(path: str | Path) -> list[os.DirEntry]:
-    with os.scandir(path) as entries:
-        return sorted(entries, key=lambda entry: entry.name)
-
-
-def _plan(location: Location, problems: list[Problem]) -> _Plan:
-    """List a root: its hub-cache repos, and its plain model folders one or two levels down."""
-    plan = _Plan(location)
-    try:
-        entries = _sorted_entries(_root(location))
-    except OSError as error:
-        problems.append(Problem(str(location.root), _root_message(location, error)))
-        return plan
-    for entry in entries:
-        if entry.name.startswith(cache_tree.MODEL_PREFIX):
-            plan.hub_dirs.append(entry.name)
-        elif not _skipped(entry):
-            _plan_entry(entry, None, plan, problems)
-    return plan
-
-
-def _skipped(entry: os.DirEntry) -> bool:
-    """Hidden folders, other hub repo types (datasets, spaces...) and a shared blob store."""
-    return entry.name.startswith((".", *cache_tree.HUB_PREFIXES)) or cache_tree.is_shared_blob_store(entry.path)
-
-
-def _plan_entry(entry: os.DirEntry, org: str | None, plan: _Plan, problems: list[Problem]) -> None:
-    """``root/name`` (org None) or ``root/org/name``: a model folder, an org folder to look into, or neither."""
-    if not _is_dir(entry):
-        if entry.is_symlink() and (reason := _dangling(entry.path)):
-            problems.append(Problem(entry.path, reason))
-        return
-    try:
-        os.lstat(os.path.join(entry.path, CONFIG))  # lstat: a config.json that is a broken symlink counts
-    except FileNotFoundError:
-        if org is None:
-            _plan_org(entry, plan, problems)
-        return
-    except OSError as error:  # e.g. a folder we may not enter
-        problems.append(Problem(entry.path, f"cannot read folder: {error.strerror}"))
-        return
-    plan.folders.append((entry.path, f"{org}/{entry.name}" if org else entry.name))
-
-
-def _plan_org(entry: os.DirEntry, plan: _Plan, problems: list[Problem]) -> None:
-    try:
-        children = _sorted_entries(entry.path)
-    except OSError as error:
-        problems.append(Problem(entry.path, cache_tree.message(error)))
-        return
-    for child in children:
-        if not child.name.startswith("."):
-            _plan_entry(child, entry.name, plan, problems)
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:  # a symlink loop raises rather than answering False
-        return False
-
-
-def _dangling(path: str) -> str | None:
-    """Why the symlink ``path`` leads nowhere, or None when it leads to a file."""
-    try:
-        os.stat(path)
-    except OSError as error:
-        if error.errno != errno.ENOENT:
-            return f"cannot follow symlink: {error.strerror}"
-        try:
-            return f"broken symlink: {os.readlink(path)} does not exist"
-        except OSError:
-            return "broken symlink"
-    return None
-
-
-def _root_message(location: Location, error: OSError) -> str:
-    if isinstance(error, FileNotFoundError):
-        if location.kind == "primary":
-            return "folder does not exist (nothing downloaded yet, or HF_HUB_CACHE / HF_HOME point elsewhere)"
-        return f"folder does not exist (listed in {SECONDARY_ENV})"
-    if isinstance(error, NotADirectoryError):
-        return "not a folder"
-    return f"cannot read folder: {error.strerror}"
 
 
 class _Progress:

@@ -10,8 +10,8 @@ from flask import Flask
 
 from modelhub import config_history, registry
 from modelhub.card_scores import import_card_scores
-from modelhub.discovery import progress, scanner
-from modelhub.discovery.sync import SyncSummary, apply_scan
+from modelhub.discovery import libraries, progress, scanner
+from modelhub.discovery.sync import SyncSummary, apply_scan, known_files
 from modelhub.discovery.types import Problem
 from modelhub.exceptions import ScanInProgress
 from modelhub.extensions import db
@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def scan_and_record(on_progress=None) -> SyncSummary:
-    """Scan the primary and secondary locations (and check custom copies); record what was found.
-    Needs an app context."""
-    locations = [scanner.primary_location(), *scanner.secondary_locations()]
-    report = scanner.scan(locations, on_progress=on_progress)
+    """Scan the hub cache, the secondary roots and the tools' libraries (and check custom copies); record
+    what was found. GGUF files unchanged since the registry read them are not opened again. Needs an app
+    context."""
+    report = scanner.scan(libraries.scan_locations(), on_progress=on_progress, known=known_files())
     with config_history.made_by("created", via="scan"):  # a model it registers: its history says so
         summary = apply_scan(report)
     _import_cards(summary)

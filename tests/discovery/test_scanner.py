@@ -150,7 +150,7 @@ def test_hub_model_is_described(trees, tiny_models):
 
 def test_primary_location_is_huggingface_hubs_cache(monkeypatch, trees):
     monkeypatch.setenv("HF_HUB_CACHE", str(trees.hub))
-    assert primary_location() == Location("primary", trees.hub)
+    assert primary_location() == Location("primary", trees.hub, "huggingface")
     assert {f.hf_path for f in scan([primary_location()]).found} == {"tiny/gpt2", "tiny/llama", "tiny/phi"}
 
 
@@ -174,7 +174,7 @@ def test_primary_location_follows_the_environment(monkeypatch, variables, expect
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
-    assert primary_location() == Location("primary", Path(expected))
+    assert primary_location() == Location("primary", Path(expected), "huggingface")
 
 
 # Plain folders
