@@ -22,7 +22,8 @@ from modelhub.discovery import cache_tree, gguf_copies, identity, plans
 from modelhub.discovery.cache_tree import CONFIG, Listing, UnusableFolder
 from modelhub.discovery.gguf_copies import GgufCandidate, UnreadableGguf
 from modelhub.discovery.identity import KnownFiles
-from modelhub.discovery.libraries import SECONDARY_ENV, primary_location, secondary_locations  # noqa: F401 (API)
+from modelhub.discovery.libraries import (  # noqa: F401 (where callers have always found them)
+    SECONDARY_ENV, library_locations, primary_location, secondary_locations)
 from modelhub.discovery.plans import ModelFolder
 from modelhub.discovery.types import FoundModel, Location, Problem, ProgressCallback, ScanReport
 

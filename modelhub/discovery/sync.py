@@ -67,6 +67,8 @@ class _Registry:
             row = self.by_any_path.get((model.id, path))
             if row is not None and self.copies.get((model.id, row.path)) is row:
                 del self.copies[(model.id, row.path)]
+                if model.cache_path == row.path:  # the model loads from that file: follow it to its path now
+                    model.cache_location, model.cache_path = found.location, found.path
                 row.path = found.path
                 self.copies[(model.id, row.path)] = row
                 return row

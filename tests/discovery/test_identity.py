@@ -11,7 +11,6 @@ from modelhub.discovery.identity import KnownFile, KnownFiles
 from modelhub.discovery.scanner import scan
 from modelhub.discovery.sync import apply_scan, known_files
 from modelhub.discovery.types import Location
-from modelhub.extensions import db
 from modelhub.models import ModelCopy
 from tests.discovery.trees import add_hub_repo, add_lmstudio, add_ollama, place, sha256_file, write_gguf
 
