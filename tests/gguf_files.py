@@ -210,19 +210,22 @@ def llama_tensors(dims: dict = LLAMA3_8B, weight_type: str = "Q4_K") -> list[tup
 
 
 def write_header_only(path: Path, *, architecture: str = "llama", name: str | None = "Tiny Llama",
-                      file_type: str | None = "MOSTLY_Q4_K_M", context_length: int | None = 8192,
+                      file_type: str | None = "MOSTLY_Q8_0", context_length: int | None = 8192,
                       tensors: list[tuple[str, tuple[int, ...], str]] | None = None,
                       tokens: list[str] | None = None, merges: list[str] | None = None,
-                      metadata: dict | None = None, general_type: str | None = "model") -> Path:
+                      metadata: dict | None = None, general_type: str | None = "model",
+                      big_endian: bool = False) -> Path:
     """A GGUF whose header is real and whose tensor data is a hole (no disk used, never read).
 
-    ``tensors`` default to a tiny Llama's (``llama_tensors(TINY_DIMS)``); pass ``llama_tensors()`` for an 8B.
+    ``tensors`` default to a tiny Llama's in Q8_0; ``llama_tensors()`` are an 8B's in Q4_K (file_type
+    "MOSTLY_Q4_K_M"). ``file_type``: a gguf.LlamaFileType name, None for no general.file_type.
     ``tokens``/``merges`` go in the metadata as llama.cpp stores a vocabulary (a realistic one is 128k
     tokens and 280k merges: megabytes of header). ``metadata``: more keys, their values typed as
-    GGUFWriter.add_key_value infers them (str, int -> uint32/int32, float, bool, lists)."""
+    GGUFWriter.add_key_value infers them (str, int -> uint32/int32, float, bool, lists), written after the
+    vocabulary and before general.quantization_version (the last key convert_hf_to_gguf.py writes)."""
     import gguf
 
-    writer = gguf.GGUFWriter(path, architecture)
+    writer = gguf.GGUFWriter(path, architecture, endianess=gguf.GGUFEndian.BIG if big_endian else gguf.GGUFEndian.LITTLE)
     if general_type:
         writer.add_type(general_type)
     if name:
@@ -231,13 +234,18 @@ def write_header_only(path: Path, *, architecture: str = "llama", name: str | No
         writer.add_uint32(f"{architecture}.context_length", context_length)
     if file_type:
         writer.add_file_type(getattr(gguf.LlamaFileType, file_type))
+    if tokens:  # in convert_hf_to_gguf.py's order
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("llama-bpe")
+        writer.add_token_list(tokens)
+        writer.add_token_types([1] * len(tokens))
+        if merges:
+            writer.add_token_merges(merges)
+        writer.add_bos_token_id(0)
+        writer.add_eos_token_id(len(tokens) - 1)
     for key, value in (metadata or {}).items():
         _add_value(writer, key, value)
-    if tokens:
-        writer.add_tokenizer_model("gpt2")
-        writer.add_token_list(tokens)
-    if merges:
-        writer.add_token_merges(merges)
+    writer.add_quantization_version(2)
     for tensor_name, shape, type_name in tensors if tensors is not None else llama_tensors(TINY_DIMS, "Q8_0"):
         qtype = gguf.GGMLQuantizationType[type_name]
         block, size = gguf.GGML_QUANT_SIZES[qtype]
