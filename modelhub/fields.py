@@ -7,6 +7,7 @@ sent as strings or booleans, NaN/Infinity, and load_config text that is not a JS
 
 import json
 import math
+import os
 import re
 from datetime import UTC
 from pathlib import Path
@@ -86,11 +87,12 @@ class ModelName(HubId):
 
 
 class ModelDirectory(Text):
-    """An absolute path to an existing directory holding a model's config.json.
+    """An absolute path to a model: an existing directory holding its config.json or GGUF files, or a
+    GGUF file itself.
 
     Refused, with nothing created: relative paths, ``..`` (also percent-encoded), paths that do not
-    exist, files, directories without a config.json, and directories holding symlinks that lead out of
-    them (see modelhub/model_folders.py).
+    exist, files that are not GGUF, directories with neither config.json nor a GGUF file, and
+    directories holding symlinks that lead out of them (see modelhub/model_folders.py).
     """
 
     SCHEMA_PATTERN = r"^/[^\x00]*$"
@@ -106,8 +108,10 @@ class ModelDirectory(Text):
             if not path.exists():
                 raise ValidationError(f"No such directory: {text}")
             if not path.is_dir():
+                if _is_gguf(path):
+                    return text  # a GGUF file holds the whole model: there is no folder to check
                 raise ValidationError(f"Not a directory: {text} (give the folder that holds config.json).")
-            if not (path / "config.json").is_file():
+            if not (path / "config.json").is_file() and not _holds_gguf(path):
                 raise ValidationError(f"No config.json in {text}: this does not look like a model directory.")
             outside = links_leading_out(text)
         except TooManyEntries as error:
@@ -122,6 +126,20 @@ class ModelDirectory(Text):
                 "folder (or a hub-cache snapshot's blobs): copy those files in, or register the folder they are in."
             )
         return text
+
+
+def _is_gguf(path: Path | str) -> bool:
+    """By its first bytes, whatever its name (an Ollama blob is named by its digest)."""
+    from modelhub.discovery.gguf_header import is_gguf  # four bytes read; imported only when a path needs it
+
+    return is_gguf(path)
+
+
+def _holds_gguf(directory: Path) -> bool:
+    """Whether GGUF files lie in the folder itself (a GGUF repo: several quantizations of one model)."""
+    with os.scandir(directory) as entries:
+        return any(entry.name.lower().endswith(".gguf") and entry.is_file() and _is_gguf(entry.path)
+                   for entry in entries)
 
 
 class Choice(fields.String):

@@ -151,3 +151,86 @@ def test_scores_of_new_models_come_from_their_cards_and_bad_cards_do_not_stop_th
     problems = [p for p in status["summary"]["problems"] if p["path"] == "tiny-org/llama"]
     assert problems and problems[0]["message"].startswith("model card:")
     assert client.get("/api/models/tiny-org/llama").status_code == 200
+
+
+# The tools' libraries and GGUF files, through the API
+
+
+@pytest.fixture
+def tool_libraries(tmp_path, monkeypatch):
+    """LM Studio holding two quantizations of one repo; Ollama holding the same Q4_K_M bytes (pulled
+    separately) and a model of its own; text-generation-webui with a loose GGUF file; an empty hub cache."""
+    from tests.discovery.trees import add_lmstudio, add_ollama, textgen_install, write_gguf
+
+    home = tmp_path / "home-dir"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    (tmp_path / "hub").mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    lmstudio, ollama = home / ".lmstudio" / "models", tmp_path / "ollama-store"
+    monkeypatch.setenv("OLLAMA_MODELS", str(ollama))
+    q4 = write_gguf(tmp_path / "src" / "q4.gguf", "Q4_K_M", name="Tiny")
+    add_lmstudio(lmstudio, "me/Tiny-GGUF", "tiny-Q4_K_M.gguf", q4)
+    add_lmstudio(lmstudio, "me/Tiny-GGUF", "tiny-Q8_0.gguf", write_gguf(tmp_path / "src" / "q8.gguf", "Q8_0", name="Tiny"))
+    add_ollama(ollama, "tiny:latest", q4)
+    add_ollama(ollama, "phi3:mini", write_gguf(tmp_path / "src" / "phi3.gguf", "Q4_0", name="Phi 3"))
+    models = textgen_install(home / "text-generation-webui")
+    write_gguf(models / "mistral-7b.Q5_K_M.gguf", "Q5_K_M", name="Mistral")
+    return home, lmstudio, ollama, models
+
+
+def test_the_tools_libraries_through_the_api(client, tool_libraries):
+    home, lmstudio, ollama, models = tool_libraries
+    status = scan(client)
+    assert status["state"] == "finished", status
+    assert sorted(status["summary"]["added"]) == ["me/Tiny-GGUF", "mistral-7b", "phi3-mini"]
+    assert status["summary"]["problems"] == []
+
+    copies = {c["label"]: c for c in client.get("/api/models/me/Tiny-GGUF/copies").json}
+    assert sorted(copies) == ["me/Tiny-GGUF/tiny-Q4_K_M.gguf", "me/Tiny-GGUF/tiny-Q8_0.gguf", "tiny:latest"]
+    blob = copies["tiny:latest"]
+    assert (blob["library"], blob["location"], blob["library_root"]) == ("ollama", "secondary", str(ollama))
+    assert blob["digest"] == copies["me/Tiny-GGUF/tiny-Q4_K_M.gguf"]["digest"]  # the same bytes: one model
+    q8 = copies["me/Tiny-GGUF/tiny-Q8_0.gguf"]
+    assert (q8["library"], q8["weight_format"], q8["quantization"], q8["architecture"]) == ("lmstudio", "gguf", "GGUF Q8_0", "llama")
+    assert q8["context_length"] == 256 and q8["parameter_count"] > 0 and q8["digest"] is None
+    (mistral,) = client.get("/api/models/mistral-7b/copies").json
+    assert (mistral["library"], mistral["label"]) == ("text-generation-webui", "mistral-7b.Q5_K_M.gguf")
+    tiny = client.get("/api/models/me/Tiny-GGUF").json
+    assert tiny["cache_path"] == str(lmstudio / "me" / "Tiny-GGUF" / "tiny-Q4_K_M.gguf")
+
+    client.patch("/api/models/phi3-mini/config", json={"compatibility_notes": "from Ollama"})
+    shutil.rmtree(ollama / "manifests" / "registry.ollama.ai" / "library" / "phi3")  # ollama rm phi3:mini
+    status = scan(client)
+    assert status["summary"]["went_missing"] == ["phi3-mini"]
+    phi = client.get("/api/models/phi3-mini").json
+    assert phi["missing"] is True and phi["compatibility_notes"] == "from Ollama"
+
+
+def test_a_custom_path_may_be_a_gguf_file_or_a_folder_of_them(client, tmp_path, monkeypatch):
+    from tests.discovery.trees import write_gguf
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    file = write_gguf(tmp_path / "mine" / "tiny.Q4_K_M.gguf", "Q4_K_M")
+    write_gguf(tmp_path / "mine" / "tiny.Q8_0.gguf", "Q8_0")
+    response = client.post("/api/models", json={"model_name": "me/tiny", "cache_location": "custom", "cache_path": str(file)})
+    assert response.status_code == 201, response.json
+    (copy,) = client.get("/api/models/me/tiny/copies").json
+    assert (copy["path"], copy["library"], copy["quantization"]) == (str(file), "custom", "GGUF Q4_K_M")
+    assert client.get("/api/models/me/tiny").json["quantization"] == "GGUF Q4_K_M"
+
+    response = client.post("/api/models", json={"model_name": "me/tiny-all", "cache_location": "custom",
+                                                "cache_path": str(tmp_path / "mine")})
+    assert response.status_code == 201, response.json
+    labels = [c["label"] for c in client.get("/api/models/me/tiny-all/copies").json]
+    assert labels == ["tiny.Q4_K_M.gguf", "tiny.Q8_0.gguf"]
+
+    (tmp_path / "notes.gguf").write_text("not a model")
+    response = client.post("/api/models", json={"model_name": "me/notes", "cache_location": "custom",
+                                                "cache_path": str(tmp_path / "notes.gguf")})
+    assert response.status_code == 422
+    assert response.json["errors"]["json"]["cache_path"] == [
+        f"Not a directory: {tmp_path / 'notes.gguf'} (give the folder that holds config.json)."]
+
+    file.unlink()
+    assert scan(client)["summary"]["went_missing"] == ["me/tiny"]
