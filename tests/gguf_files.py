@@ -234,6 +234,8 @@ def write_header_only(path: Path, *, architecture: str = "llama", name: str | No
         writer.add_uint32(f"{architecture}.context_length", context_length)
     if file_type:
         writer.add_file_type(getattr(gguf.LlamaFileType, file_type))
+    if tokens is None:
+        tokens = TINY_VOCAB
     if tokens:  # in convert_hf_to_gguf.py's order
         writer.add_tokenizer_model("gpt2")
         writer.add_tokenizer_pre("llama-bpe")
@@ -267,6 +269,7 @@ def write_header_only(path: Path, *, architecture: str = "llama", name: str | No
     return path
 
 
+TINY_VOCAB = [f"t{index}" for index in range(32)]  # what a header-only file holds unless told (tokens=[]: none)
 TINY_DIMS = {"hidden": 64, "intermediate": 128, "layers": 2, "heads": 4, "kv_heads": 4, "vocab": 1000, "context": 256}
 
 
