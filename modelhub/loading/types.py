@@ -10,13 +10,17 @@ class ModelInfo:
 
     name: str  # the registry name
     hf_path: str
-    location: str  # what from_pretrained is given: a local directory, or a hub id
+    location: str  # what from_pretrained is given: a local directory (a GGUF file's folder), or a hub id
     config: dict = field(default_factory=dict)  # config.json, when the files are local
-    files: list[str] = field(default_factory=list)  # file names in the local directory
+    files: list[str] = field(default_factory=list)  # file names in the local directory (a GGUF copy: its file)
+    # A GGUF copy (its path is the file itself, modelhub/loading/model_files.py): what its header says —
+    # file (the path), architecture (GGUF's name), model_type (transformers'), quantization ("Q4_K_M"),
+    # tensor_types, parameter_count, context_length. None for a folder with config.json.
+    gguf: dict | None = None
 
     @property
     def model_type(self) -> str | None:
-        return self.config.get("model_type")
+        return self.config.get("model_type") or (self.gguf or {}).get("model_type")
 
     @property
     def quantization_method(self) -> str | None:
@@ -27,11 +31,13 @@ class ModelInfo:
 class LoadedModel:
     """What ``load_model`` returns. ``loading_info``: what transformers reported about the checkpoint's
     weights (``from_pretrained(..., output_loading_info=True)``: missing, unexpected and mismatched keys);
-    the worker fails a load whose weights the model needs are missing or mismatched. None: not judged."""
+    the worker fails a load whose weights the model needs are missing or mismatched. None: not judged.
+    ``report``: facts only the loading plugin knows, merged into the attempt's ``load_report``."""
 
     model: Any
     tokenizer: Any
     loading_info: dict | None = None
+    report: dict = field(default_factory=dict)  # what the plugin adds to the attempt's load_report (e.g. "gguf")
 
 
 @dataclass

@@ -156,6 +156,7 @@ def _judge(loaded, model, environment: dict, kwargs: dict, state: dict) -> None:
     whether it worked: missing or mismatched weights fail it (verdict.py), oddities become warnings."""
     loading_info = getattr(loaded, "loading_info", None)
     state["load_report"] = report = load_report.describe(loaded.model, loading_info, environment, kwargs)
+    report.update(getattr(loaded, "report", None) or {})  # what the loading plugin knows (a GGUF file's facts)
     state["warnings"] = verdict.weight_warnings(loading_info)
     log.info("%s loaded as: %s", model.name, as_json(report))
     verdict.check_weights(loaded.model, loading_info, model.files)
