@@ -145,7 +145,7 @@ class _Header:
                 position += 12
                 if element_type == _STRING and count >= _BIG_ARRAY and index + 1 < self.kv_count:
                     self._check_count(count, 8, position, f"values in {key!r}")
-                    for end in self._guessed_ends(position, count):
+                    for end in self._guessed_ends(position, count, key):
                         try:
                             return self._read_from(end, index + 1, dict(metadata), guessed=True)
                         except (_Mismatch, GgufError, struct.error, UnicodeDecodeError):
@@ -156,17 +156,19 @@ class _Header:
             index += 1
         return self._facts(position, metadata, guessed)
 
-    def _guessed_ends(self, position: int, count: int):
-        """Where the string array at ``position`` may end: the next key's length (whose high bytes are zeros)
-        followed by one of the namespaces llama.cpp writes after a vocabulary."""
-        start = position + 8 * count + 1  # the high bytes of the next key's length, after the shortest array
+    def _guessed_ends(self, position: int, count: int, key: str):
+        """Where the string array at ``position`` may end, most likely first: the next key's length (its high
+        bytes zeros) followed by a namespace llama.cpp writes after a vocabulary, searched for (in C) from
+        the shortest the array can be: 8 bytes a string, 11 for a merge ("a b")."""
+        shortest = 11 if key.endswith(".merges") else 8
+        start = position + shortest * count + 1
         end = min(self.size, start + _GUESS_WINDOW * count)
-        guess = None
-        for namespace in (b"tokenizer.", b"general."):  # the first found bounds the search for the next
+        tried = None
+        for namespace in (b"tokenizer.", b"general."):  # the second only if the first was wrong
             hit = self.data.find(b"\0\0\0\0\0\0\0" + namespace, start, end)
-            if hit >= 0:
-                guess = end = hit
-        return [] if guess is None else [guess - 1]
+            if hit >= 0 and hit != tried:
+                tried = hit
+                yield hit - 1
 
     def _string(self, position: int) -> tuple[str, int]:
         length = self.u64.unpack_from(self.data, position)[0]
