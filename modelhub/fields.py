@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from marshmallow import ValidationError, fields, validate
 
 from modelhub import strict_json
+from modelhub.discovery.gguf_header import is_gguf
 from modelhub.messages import flatten_messages
 from modelhub.model_folders import TooManyEntries, links_leading_out
 
@@ -130,8 +131,6 @@ class ModelDirectory(Text):
 
 def _is_gguf(path: Path | str) -> bool:
     """By its first bytes, whatever its name (an Ollama blob is named by its digest)."""
-    from modelhub.discovery.gguf_header import is_gguf  # four bytes read; imported only when a path needs it
-
     return is_gguf(path)
 
 

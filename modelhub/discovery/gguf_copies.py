@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 from modelhub.discovery import identity
+from modelhub.discovery.gguf_header import GgufError, read_facts
 from modelhub.discovery.identity import SPLIT_PART, KnownFiles
 from modelhub.discovery.types import FoundModel
+from modelhub.gguf_support import model_type
 
 SUFFIX = ".gguf"
 # A quantization at the end of a file's stem, as llama.cpp, TheBloke, bartowski and unsloth name them:
@@ -111,7 +113,7 @@ def describe(candidate: GgufCandidate, kind: str, library: str | None, root: str
     if facts.general_type == "mmproj" or facts.architecture == "clip":
         return None
     found.architecture = facts.architecture
-    found.model_type = _model_type(facts.architecture)
+    found.model_type = model_type(facts.architecture, facts.name)  # the transformers model_type it loads as
     found.quantization = f"GGUF {facts.quant_label}" if facts.quant_label else "GGUF"
     found.context_length = facts.context_length
     found.parameter_count = facts.parameter_count
@@ -120,15 +122,7 @@ def describe(candidate: GgufCandidate, kind: str, library: str | None, root: str
     return found
 
 
-def _model_type(architecture: str | None) -> str | None:
-    from modelhub.gguf_support import model_type  # TEMPORARY lazy import until gguf-core lands
-
-    return model_type(architecture) if architecture else None
-
-
 def _read(path: str):
-    from modelhub.discovery.gguf_header import GgufError, read_facts  # TEMPORARY lazy import (see above)
-
     try:
         return read_facts(path)
     except GgufError as error:

@@ -146,7 +146,9 @@ def _record_copy(model, found: FoundModel, registry: _Registry, now, summary: Sy
         registry.copies[(model.id, found.path)] = copy
         summary.copies_added += 1
     for column in COPY_COLUMNS:
-        setattr(copy, column, getattr(found, column))
+        value = getattr(found, column)
+        if getattr(copy, column) != value:  # a rescan of thousands of unchanged copies: skip the ORM's bookkeeping
+            setattr(copy, column, value)
     copy.missing = False
     copy.last_seen_at = now
     if not model.quantization and found.quantization:

@@ -20,6 +20,7 @@ def home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    monkeypatch.delenv("MODELHUB_LIBRARIES", raising=False)  # every tool, as by default
     (tmp_path / "hf-hub").mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-hub"))
     return home

@@ -165,6 +165,7 @@ def tool_libraries(tmp_path, monkeypatch):
     home = tmp_path / "home-dir"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    monkeypatch.delenv("MODELHUB_LIBRARIES", raising=False)  # every tool, as by default
     (tmp_path / "hub").mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     lmstudio, ollama = home / ".lmstudio" / "models", tmp_path / "ollama-store"

@@ -219,14 +219,14 @@ GGUF_DIMS = {"hidden": 256, "intermediate": 512, "layers": 1, "heads": 4, "kv_he
 
 
 def write_gguf(path: Path, quant: str = "Q4_K_M", name: str = "Tiny Llama", architecture: str = "llama",
-               context_length: int = 256, general_type: str = "model") -> Path:
+               context_length: int = 256, general_type: str = "model", metadata: dict | None = None) -> Path:
     """A small GGUF at ``path`` as llama.cpp's quantizer leaves one: general.file_type ``quant``, its 2-D
     weights of that type. Files of one quant and the same ``name`` are byte-identical (the same model)."""
     from tests.gguf_files import llama_tensors, write_header_only
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_header_only(path, architecture=architecture, name=name, file_type=f"MOSTLY_{quant}",
-                             context_length=context_length, general_type=general_type,
+                             context_length=context_length, general_type=general_type, metadata=metadata,
                              tensors=llama_tensors(GGUF_DIMS, QUANT_WEIGHTS[quant]))
 
 
