@@ -4,6 +4,8 @@ Declared once here (the metrics' labels and formats in modelhub.metric_catalogue
 the details modal and the filter bar stay in step.
 """
 
+import os
+import re
 from dataclasses import dataclass
 
 from modelhub.library_catalogue import BY_ID, LIBRARY_IDS, Library, of_copy
@@ -40,11 +42,12 @@ SORTS = [
 ]
 
 
-def badges(model) -> list[str]:
-    """The benchmark badges of a model card: one per metric that is set, then the quantization."""
+def badges(model, copy_badges=()) -> list[str]:
+    """The benchmark badges of a model card: one per metric that is set, then the quantization unless a
+    location badge (``copy_badges``) already says it ("LM Studio GGUF Q8_0" beside "GGUF Q8_0")."""
     values = [(m, getattr(model, m.field)) for m in METRICS]
     texts = [m.badge.format(value=_number(value)) for m, value in values if value is not None]
-    if model.quantization:
+    if model.quantization and not any(model.quantization in badge.format_list for badge in copy_badges):
         texts.append(model.quantization)
     return texts
 
@@ -90,6 +93,7 @@ class CopyBadge:
 
     library: Library
     formats: str  # "GGUF Q4_K_M, Q8_0", "safetensors", ...
+    format_list: list[str]  # each copy's format: "GGUF Q4_K_M", "GGUF Q8_0"
     state: str  # "present" | "incomplete" | "missing"
     title: str  # the hover text: where each copy is
 
@@ -119,6 +123,26 @@ def copy_format(copy) -> str:
     return ", ".join(filter(None, (weights, quantization))) or "no weights"
 
 
+def path_in_library(copy) -> str:
+    """A copy's path as its row shows it beside its library's root: relative to that root when it lies
+    under it ("TheBloke/…/x.Q4_K_M.gguf"), else whole; digests and commit hashes cut to 12 characters
+    ("blobs/sha256-5f5f5f5f5f5f…": the row's title holds the whole path)."""
+    root = (copy.library_root or "").rstrip("/")
+    path = copy.path[len(root) + 1:] if root and copy.path.startswith(root + "/") else short_path(copy.path)
+    return _LONG_HEX.sub(lambda match: match.group(0)[:12] + "…", path)
+
+
+_LONG_HEX = re.compile(r"[0-9a-f]{32,}")
+
+
+def short_path(path: str | None) -> str:
+    """A path with the home directory written ``~``, as users type it (``~/.ollama/models``)."""
+    if not path:
+        return ""
+    home = os.path.expanduser("~").rstrip("/")
+    return "~" + path[len(home):] if home and (path == home or path.startswith(home + "/")) else path
+
+
 def library_of(copy) -> Library:
     """The library a copy lives in (from its row; older rows: from its location)."""
     return of_copy(copy)
@@ -141,7 +165,7 @@ def _badge(copies: list, state: str) -> CopyBadge:
         text = ", ".join(formats)
     library = of_copy(copies[0])
     where = [f"{copy.label or copy.path}{'' if state == 'present' else f' ({state})'}" for copy in copies]
-    return CopyBadge(library, text, state, f"{library.name}: " + "; ".join(where))
+    return CopyBadge(library, text, formats, state, f"{library.name}: " + "; ".join(where))
 
 
 def parameters(count: int | None) -> str:

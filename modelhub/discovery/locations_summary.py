@@ -11,8 +11,7 @@ from collections import defaultdict
 
 from sqlalchemy import case, func, select
 
-from modelhub.discovery import scanner
-from modelhub.discovery.types import Location
+from modelhub.discovery import libraries
 from modelhub.extensions import db
 from modelhub.library_catalogue import LIBRARY_IDS, library_id
 from modelhub.models import ModelCopy
@@ -32,7 +31,7 @@ def roots(problems: list[dict] = ()) -> list[dict]:
     catalogue's order, then custom paths.
     ``problems``: the last scan's, each attributed to the root its path lies under."""
     entries: dict[str, dict] = {}
-    for location in scan_locations():
+    for location in libraries.scan_locations():
         if location.configured or os.path.isdir(location.root):  # a tool's default place: only if present
             library = "huggingface" if location.kind == "primary" else location.library
             _entry(entries, library, location.kind, _normal(location.root))
@@ -49,12 +48,6 @@ def roots(problems: list[dict] = ()) -> list[dict]:
     others = sorted(list(entries.values())[configured_count:],
                     key=lambda entry: (entry["location"] == "custom", LIBRARY_IDS.index(entry["library"]), entry["root"]))
     return configured + others
-
-
-def scan_locations() -> list[Location]:
-    """The roots a scan visits, as it visits them (modelhub.discovery.service.scan_and_record)."""
-    libraries = getattr(scanner, "library_locations", None)  # the tools' libraries, where discovery has them
-    return [scanner.primary_location(), *scanner.secondary_locations(), *(libraries() if libraries else [])]
 
 
 def copies_by_model(model_ids: list[int]) -> dict[int, list[ModelCopy]]:
@@ -77,7 +70,7 @@ def _counts():
              .group_by(ModelCopy.library, ModelCopy.library_root, ModelCopy.location))
     rows = db.session.execute(query).all()
     unrooted_secondary = any(root is None and location == "secondary" for _, root, location, *_ in rows)
-    secondary_roots = [_normal(location.root) for location in scanner.secondary_locations()] if unrooted_secondary else []
+    secondary_roots = [_normal(location.root) for location in libraries.secondary_locations()] if unrooted_secondary else []
     for stored_library, root, location, copies, size, missing in rows:
         counts = int(copies or 0), int(size or 0), int(missing or 0)
         library = library_id(stored_library, location)
@@ -86,7 +79,7 @@ def _counts():
         elif root is not None:
             yield library, _normal(root), location, *counts
         elif location == "primary":
-            yield library, _normal(scanner.primary_location().root), location, *counts
+            yield library, _normal(libraries.primary_location().root), location, *counts
         else:
             yield from _by_secondary_root(stored_library, library, secondary_roots)
 

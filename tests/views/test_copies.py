@@ -18,6 +18,7 @@ from tests.views.library_copies import GGUF_ONLY, MIB, NAME, OLLAMA_DIGEST, buil
 @pytest.fixture
 def libraries(app, tmp_path, monkeypatch):
     libraries = build(tmp_path / "machine")
+    monkeypatch.setenv("HOME", str(tmp_path / "machine"))  # the tools' libraries in their default places
     monkeypatch.setenv("HF_HUB_CACHE", str(libraries.hub))
     monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(libraries.folder))
     with app.app_context():
@@ -81,7 +82,9 @@ def test_a_card_shows_a_badge_per_library_with_the_formats_there(client, librari
         ("Ollama", "GGUF Q4_0", "present"), ("text-generation-webui", "GGUF Q5_K_M", "missing"),
         ("Folder", "safetensors", "present")]
     assert "tinyllama:latest, tinyllama:1.1b" in html.unescape(card)  # the badge's hover text: the tool's names
-    assert badges(client.get(f"/models/{GGUF_ONLY}/card").text) == [("LM Studio", "GGUF Q8_0", "present")]
+    smol = client.get(f"/models/{GGUF_ONLY}/card").text
+    assert badges(smol) == [("LM Studio", "GGUF Q8_0", "present")]
+    assert "metric-badge" not in smol  # its quantization, GGUF Q8_0, is said once: by the location badge
     page = client.get("/models").text  # the page's cards: the same partial, the copies read for all at once
     assert badges(page) == [("LM Studio", "GGUF Q8_0", "present"), *badges(card)]  # HuggingFaceTB/... sorts first
 
@@ -95,12 +98,17 @@ def test_the_modal_says_where_each_copy_lives_and_offers_to_load_it(client, libr
     details = client.get(f"/models/{NAME}/details").text
     rows = copy_rows(details)
     hub, q4, q8, ollama, gone, folder = (rows[i] for i in libraries.ids[NAME])
-    assert hub[1].startswith(f"HF cache primary: {libraries.hub} ") and "revision a1a1a1a1a1a1" in hub[1]
-    assert q4[1].startswith(f"LM Studio secondary: {libraries.lmstudio} TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/")
+    # Each row: the library and its root (home written ~), then the path in it (hashes cut, whole on hover).
+    assert hub[1].startswith("HF cache primary: ~/hf/hub models--TinyLlama--TinyLlama-1.1B-Chat-v1.0/snapshots/"
+                             "a1a1a1a1a1a1… revision a1a1a1a1a1a1 2.1 GiB safetensors LlamaForCausalLM")
+    assert q4[1].startswith("LM Studio secondary: ~/.lmstudio/models "
+                            "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf also linked")
     assert "638.0 MiB GGUF Q4_K_M 1.1B parameters · 2,048 context llama" in q4[1]
-    assert f"also linked from text-generation-webui: {libraries.textgen}/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf" in q4[1]
-    assert "Ollama secondary" in ollama[1] and "tinyllama:latest, tinyllama:1.1b" in ollama[1]
-    assert ollama[1].count("sha256-5f5f") == 1  # its path: the blob
+    assert ("also linked from text-generation-webui: "
+            "~/text-generation-webui/user_data/models/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf") in q4[1]
+    assert ollama[1].startswith("Ollama secondary: ~/.ollama/models tinyllama:latest, tinyllama:1.1b "
+                                "blobs/sha256-5f5f5f5f5f5f… 608.0 MiB GGUF Q4_0")
+    assert f'<code title="{libraries.ollama}/blobs/sha256-{"5f" * 32}">' in details
     assert gone == ("missing", gone[1]) and "missing last seen 2026-11-20" in gone[1]
     assert "Folder secondary" in folder[1]
     buttons = re.findall(r'<button type="button" class="small load-copy"\s+hx-post="([^"]+)"', details)

@@ -1,0 +1,116 @@
+"""Where a model's copies live, as the user sees it in Chromium: each card's badges name the tools
+holding it (HF cache, LM Studio, Ollama, ...) with the formats there; the list beside Rescan gives each
+library's root with its copies and bytes; the modal's "Copies on disk" names each copy's library, root,
+the tool's own name, format, parameters and context, and "Load this copy" loads the one chosen."""
+
+import sqlite3
+
+import pytest
+from playwright.sync_api import expect
+
+from modelhub.app import create_app
+from tests.browser.conftest import screenshot
+from tests.support import LiveServer
+from tests.views import library_copies
+from tests.views.library_copies import GGUF_ONLY, NAME
+
+pytestmark = pytest.mark.slow
+LOAD_TIMEOUT_MS = 60_000  # a load starts a Python process that imports torch: seconds on 2 cores
+
+
+@pytest.fixture
+def machine(tmp_path, tiny_models, monkeypatch):
+    """A server on a machine whose TinyLlama is in the HF cache, a secondary folder (both real, loadable
+    folders), LM Studio (two quantizations, one hard-linked into text-generation-webui), Ollama and
+    (gone since) text-generation-webui; and a SmolLM only LM Studio has."""
+    libraries = library_copies.build(tmp_path / "machine", llama=tiny_models["llama"])
+    monkeypatch.setenv("HOME", str(tmp_path / "machine"))  # the tools' libraries in their default places
+    monkeypatch.setenv("HF_HUB_CACHE", str(libraries.hub))
+    monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(libraries.folder))
+    server = LiveServer(tmp_path / "home")
+    server.start()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": server.database_url}, web=False)
+    with app.app_context():
+        libraries.ids = library_copies.record(libraries)
+        app.extensions["sqlalchemy"].engine.dispose()
+    yield server, libraries
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, machine):
+    server, _ = machine
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    yield page
+    context.close()
+    assert not errors, f"uncaught script errors: {errors}"
+
+
+def card(page, name):
+    return page.locator(".model-card", has=page.locator(f'.model-name[data-model-name="{name}"]'))
+
+
+def test_the_models_page_shows_where_each_model_lives(page, machine):
+    _, libraries = machine
+    page.goto("/")
+    tiny = card(page, NAME)
+    expect(tiny.locator(".copy-badge")).to_have_text([
+        "HF cache safetensors", "LM Studio GGUF Q4_K_M, Q8_0", "Ollama GGUF Q4_0",
+        "text-generation-webui GGUF Q5_K_M missing", "Folder safetensors"])
+    expect(tiny.locator(".copy-badge.library-ollama")).to_have_attribute(
+        "title", "Ollama: tinyllama:latest, tinyllama:1.1b")
+    expect(card(page, GGUF_ONLY).locator(".copy-badge")).to_have_text(["LM Studio GGUF Q8_0"])
+
+    roots = page.locator(".library-roots")
+    expect(roots.locator("summary")).to_contain_text(
+        "Libraries: HF cache 1 · Folder 1 · LM Studio 3 · Ollama 1 · text-generation-webui 0")
+    roots.locator("summary").click()
+    rows = roots.locator(".root-row")
+    expect(rows).to_have_count(5)
+    lmstudio = roots.locator(".library-row-lmstudio")
+    expect(lmstudio).to_contain_text("~/.lmstudio/models")
+    expect(lmstudio).to_contain_text("3")
+    expect(lmstudio).to_contain_text("1.8 GiB")  # 638 + 1117 + 138 MiB
+    expect(roots.locator(".library-row-text-generation-webui")).to_contain_text("+1 missing")
+    screenshot(page, "libraries-models-page")
+
+
+def test_the_modal_shows_each_copys_location_and_loads_the_one_chosen(page, machine):
+    server, libraries = machine
+    page.goto("/")
+    page.locator(f'.model-name[data-model-name="{NAME}"]').click()
+    table = page.locator(".copies-table")
+    expect(table.locator("tbody tr")).to_have_count(6)
+    hub, q4, q8, ollama, gone, folder = (table.locator(f'tr[data-copy-id="{i}"]') for i in libraries.ids[NAME])
+    expect(hub.locator(".copy-where")).to_contain_text("HF cache")
+    expect(hub.locator(".copy-where")).to_contain_text("primary: ~/hf/hub")
+    expect(q4.locator(".copy-where")).to_contain_text("LM Studio")
+    expect(q4.locator(".copy-label")).to_have_text(
+        "TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf")
+    expect(q4.locator(".copy-format")).to_contain_text("GGUF Q4_K_M")
+    expect(q4.locator(".copy-format")).to_contain_text("1.1B parameters · 2,048 context")
+    expect(q4.locator(".copy-alias")).to_have_text(
+        "also linked from text-generation-webui: ~/text-generation-webui/user_data/models/"
+        "tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf")
+    expect(ollama.locator(".copy-label")).to_have_text("tinyllama:latest, tinyllama:1.1b")
+    expect(gone.locator(".copy-state")).to_contain_text("missing")
+    expect(gone.get_by_role("button", name="Load this copy")).to_have_count(0)
+    expect(folder.locator(".copy-where")).to_contain_text("Folder")
+    table.evaluate("table => table.scrollIntoView({block: 'start'})")  # the form's autofocus scrolled below it
+    screenshot(page, "libraries-modal-copies", full_page=False)
+
+    # The secondary folder's copy, not the HF cache's (the model's cache_path): the run records which.
+    folder.get_by_role("button", name="Load this copy").click()
+    expect(page.locator("#model-modal")).not_to_be_visible()
+    tiny = card(page, NAME)
+    expect(tiny.locator(".loaded-badge")).to_have_text("Loaded", timeout=LOAD_TIMEOUT_MS)
+    with sqlite3.connect(server.home / "models.db") as connection:
+        (copy_path,) = connection.execute("SELECT copy_path FROM load_attempt").fetchone()
+    assert copy_path == str(libraries.folder / "TinyLlama-1.1B-Chat-v1.0")
+    screenshot(page, "libraries-copy-loaded")
+    tiny.get_by_role("button", name="Unload").click()
+    expect(tiny.get_by_role("button", name="Load", exact=True)).to_be_visible()
