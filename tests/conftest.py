@@ -88,6 +88,10 @@ def _isolated_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MODELHUB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Nor the other tools' libraries of the machine running the tests (~/.ollama, ~/.lmstudio...): a
+    # test that scans them names its own.
+    monkeypatch.setenv("MODELHUB_LIBRARIES", "none")
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
 
 
 @pytest.fixture(params=BACKENDS)
