@@ -245,6 +245,8 @@ def test_usable_by_keyboard_alone(page, registry):
     registry.add(model_name="microsoft/phi-2")
     page.goto("/")
     page.get_by_role("button", name="Rescan").focus()
+    page.keyboard.press("Tab")  # the scan's list of libraries (its summary opens it)
+    expect(page.locator(".library-roots > summary")).to_be_focused()
     page.keyboard.press("Tab")  # the first model name
     expect(page.locator('.model-name[data-model-name="microsoft/phi-2"]')).to_be_focused()
     page.keyboard.press("Enter")
