@@ -73,8 +73,30 @@ def is_bitsandbytes(config) -> bool:
     return isinstance(config, dict) and bool(config.get("load_in_8bit") or config.get("load_in_4bit"))
 
 
+def saved_bits(model) -> int | None:
+    """8 or 4 for a checkpoint bitsandbytes quantized and save_pretrained wrote (its config.json says
+    quant_method "bitsandbytes"; transformers writes load_in_4bit and _load_in_4bit), else None."""
+    config = (model.config.get("quantization_config") or {}) if model is not None else {}
+    four, eight = (bool(config.get(key) or config.get(f"_{key}")) for key in ("load_in_4bit", "load_in_8bit"))
+    if (config.get("quant_method") or ("bitsandbytes" if four or eight else None)) != "bitsandbytes":
+        return None  # older configs have no quant_method
+    return 4 if four else 8
+
+
+def _missing_packages() -> list[tuple[str, str]]:
+    return [(package, pin) for package, pin in (("bitsandbytes", PIN), ("accelerate", "accelerate==1.15.0"))
+            if importlib.util.find_spec(package) is None]
+
+
 @hookimpl
-def adjust_load_kwargs(kwargs):
+def adjust_load_kwargs(model, kwargs):
+    bits, missing = saved_bits(model), _missing_packages()
+    if bits and missing:
+        # transformers would stop too, but only after building the model; say it before anything loads.
+        package, pin = missing[0]
+        raise LoadRefused(f"{model.name} is a bitsandbytes {bits}-bit checkpoint (saved quantized), which needs the "
+                          f"{package} package to load; it is not installed in the worker's environment: pip install {pin}",
+                          kind="missing_package", package=package)
     config = kwargs.get("quantization_config")
     if not isinstance(config, dict):  # absent, or an object another plugin built
         return None
@@ -85,11 +107,11 @@ def adjust_load_kwargs(kwargs):
                               suggestion={"quantization_config": None})
         del kwargs["quantization_config"]
         return ["Empty quantization_config dropped."]
-    for package, pin in (("bitsandbytes", PIN), ("accelerate", "accelerate==1.15.0")):
-        if importlib.util.find_spec(package) is None:
-            raise LoadRefused(f"quantization_config asks for bitsandbytes quantization, which needs the {package} "
-                              f"package; it is not installed in the worker's environment: pip install {pin}",
-                              kind="missing_package", package=package)
+    if missing:
+        package, pin = missing[0]
+        raise LoadRefused(f"quantization_config asks for bitsandbytes quantization, which needs the {package} "
+                          f"package; it is not installed in the worker's environment: pip install {pin}",
+                          kind="missing_package", package=package)
 
     import torch
     from transformers import BitsAndBytesConfig
@@ -199,10 +221,17 @@ def _legacy_options(load_config):
 
 
 @hookimpl
-def plan_load(load_config, plan):
+def plan_load(model, load_config, plan):
     """Preflight: the Linear layers' weights in 8 or 4 bits (embeddings and the head stay unquantized,
     as transformers keeps them), and the packages that needs. The old top-level keys count too
-    (legacy_keys moves them into quantization_config in the worker)."""
+    (legacy_keys moves them into quantization_config in the worker). A checkpoint saved quantized needs
+    the same packages; its weights count as stored (preflight's initial plan)."""
+    bits = saved_bits(model)
+    if bits:
+        plan.weight_bits = bits
+        for package in ("bitsandbytes", "accelerate"):
+            plan.need(package, f"A bitsandbytes {bits}-bit checkpoint (saved quantized)")
+        return [f"bitsandbytes {bits}-bit checkpoint: quantized weights as stored"]
     config = load_config.get("quantization_config")
     options = {**_legacy_options(load_config), **(config if isinstance(config, dict) else {})}
     if not is_bitsandbytes(options) or (plan.quantization and not plan.quantize_on_load):

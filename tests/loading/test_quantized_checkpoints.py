@@ -79,8 +79,10 @@ def test_a_quantized_checkpoint_is_found_loaded_and_measured(loader, quantized, 
     assert report["loading_info"]["missing"]["count"] == report["loading_info"]["unexpected"]["count"] == 0
     assert attempt["smoke_test"]["new_tokens"] > 0
     assert attempt["predicted_peak"]["plan"]["quantization"] == {"gptq": "gptq", "awq": "awq"}.get(kind, "bitsandbytes")
+    assert attempt["predicted_peak"]["plan"]["weight_bits"] == REPORTED[kind]["bits"]
+    assert {"gptq": {"optimum", "gptqmodel"}, "awq": {"gptqmodel", "accelerate"}}.get(
+        kind, {"bitsandbytes", "accelerate"}) == set(attempt["predicted_peak"]["plan"]["packages"])
     if kind in ("gptq", "awq"):
-        assert attempt["predicted_peak"]["plan"]["weight_bits"] == 4
         through = "optimum 2.3.0 and gptqmodel 7.6.0" if kind == "gptq" else "gptqmodel 7.6.0 and accelerate 1.15.0"
         notes = [note for change in attempt["plugin_changes"] for note in change.get("notes", [])]
         assert f"{kind.upper()} checkpoint (4-bit): loaded through {through}." in notes
@@ -99,7 +101,19 @@ def test_a_quantized_checkpoint_is_found_loaded_and_measured(loader, quantized, 
     assert model["metric_sources"]["perplexity"]["measurement_id"] == measured["id"]
 
 
-@pytest.mark.parametrize("kind, missing", [("awq", "gptqmodel"), ("gptq", "gptqmodel"), ("awq", "accelerate")])
+# What the refusal says: "<name> is <what>; ... <missing> ... not installed ... <install>".
+REFUSALS = {
+    ("awq", "gptqmodel"): ("is an AWQ checkpoint; loading it needs gptqmodel and accelerate",
+                           "pip install 'modelhub[gptq]'"),
+    ("awq", "accelerate"): ("is an AWQ checkpoint; loading it needs gptqmodel and accelerate",
+                            "pip install accelerate==1.15.0"),
+    ("gptq", "gptqmodel"): ("is a GPTQ checkpoint; loading it needs optimum and gptqmodel", "pip install 'modelhub[gptq]'"),
+    ("bnb-4bit", "bitsandbytes"): ("is a bitsandbytes 4-bit checkpoint (saved quantized), which needs the bitsandbytes",
+                                   "pip install bitsandbytes==0.50.2"),
+}
+
+
+@pytest.mark.parametrize("kind, missing", list(REFUSALS))
 def test_without_its_package_a_checkpoint_is_refused_before_its_weights_are_read(loader, quantized, kind, missing):
     name = f"tiny/llama-{kind}"
     # The test plugin hides the package in the worker (sys.modules[name] = None), as on a machine without it.
@@ -109,11 +123,9 @@ def test_without_its_package_a_checkpoint_is_refused_before_its_weights_are_read
 
     assert attempt["outcome"] == "failure", attempt
     assert (attempt["failure_kind"], attempt["error_type"]) == ("missing_package", "LoadRefused")
+    what, install = REFUSALS[kind, missing]
     message = attempt["error_message"]
-    article = "an" if kind == "awq" else "a"
-    assert f"tiny/llama-{kind} is {article} {kind.upper()} checkpoint; loading it needs " in message
-    install = "pip install accelerate==1.15.0" if missing == "accelerate" else "pip install 'modelhub[gptq]'"
-    assert f"{missing} is not installed" in message and install in message
+    assert f"{name} {what}" in message and "not installed" in message and install in message
     assert attempt["load_report"] is None and attempt["final_kwargs"] is None  # stopped before from_pretrained
     assert loader.status(name) == "incompatible"  # in this environment; installing the package makes a new one
 
