@@ -77,3 +77,22 @@ def test_gpu_required_message_is_explained_for_gptq_only(host, gptq_model, tiny_
     assert "gptqmodel" in explanation.cause
     assert host.hook.explain_failure(model=model_info(tiny_models["llama"]), error=error, load_config={}, kwargs={},
                                      environment=environment) is None
+
+
+@pytest.mark.parametrize("text, package", [
+    # transformers 5.24's own words (quantizers/quantizer_awq.py, validate_environment)
+    ("Loading an AWQ quantized model requires gptqmodel. Please install it with `pip install gptqmodel`", "gptqmodel"),
+    ("Loading an AWQ quantized model requires accelerate (`pip install accelerate`)", "accelerate"),
+])
+def test_transformers_awq_errors_are_explained_with_what_to_install(host, tiny_models, tmp_path, environment, text,
+                                                                     package):
+    directory = copy_model(tiny_models["llama"], tmp_path / "awq")
+    edit_config(directory, quantization_config={"quant_method": "awq", "bits": 4, "group_size": 128,
+                                                "version": "gemm", "zero_point": True})
+    explanation = host.hook.explain_failure(model=model_info(directory, name="tiny-awq"), error=ImportError(text),
+                                            load_config={}, kwargs={}, environment=environment)
+    assert "Loading this AWQ checkpoint failed" in explanation.cause
+    assert "transformers 5 needs gptqmodel and accelerate (not autoawq)" in explanation.cause
+    assert (explanation.kind, explanation.package) == ("missing_package", package)
+    install = "pip install 'modelhub[gptq]'" if package == "gptqmodel" else "pip install accelerate==1.15.0"
+    assert install in explanation.cause
