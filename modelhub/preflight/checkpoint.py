@@ -6,7 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from modelhub.preflight import headers
+from modelhub.discovery.gguf_header import GgufError
+from modelhub.preflight import gguf_checkpoint, headers
 from modelhub.preflight.plan import DTYPE_BYTES
 
 # Where the weights of a Linear layer end up with bitsandbytes: every 2-D ``.weight`` except embeddings
@@ -30,6 +31,9 @@ class Checkpoint:
     files: list[str]
     shards: int = 0
     tensors: list = field(default_factory=list)  # headers.Tensor
+    # A GGUF file (gguf_checkpoint.py): file, architecture, quantization ("Q4_K_M"), stored_bytes (its tensor
+    # data), default_dtype (what transformers dequantizes it to). None for safetensors folders.
+    gguf: dict | None = None
 
     @property
     def text_config(self) -> dict:
@@ -43,11 +47,15 @@ class Checkpoint:
 
     @cached_property
     def stored_bytes(self) -> int:
+        if self.gguf:
+            return self.gguf["stored_bytes"]
         return sum(tensor.numel * DTYPE_BYTES.get(tensor.dtype, 4) for tensor in self.tensors)
 
     @cached_property
     def dtype(self) -> str | None:
         """The floating dtype holding most of the weights (what "no dtype" loads them as)."""
+        if self.gguf:
+            return self.gguf["default_dtype"]
         totals: dict[str, int] = {}
         for tensor in self.tensors:
             if tensor.dtype.startswith(("float", "bfloat")):
@@ -56,7 +64,10 @@ class Checkpoint:
 
     @property
     def quantization(self) -> str | None:
-        """A pre-quantized checkpoint's method (``quantization_config.quant_method``: gptq, awq, ...)."""
+        """A pre-quantized checkpoint's method (``quantization_config.quant_method``: gptq, awq, ...), or a
+        GGUF file's type ("GGUF Q4_K_M")."""
+        if self.gguf:
+            return f"GGUF {self.gguf['quantization']}"
         method = (self.config.get("quantization_config") or {}).get("quant_method")
         return str(method) if method else None
 
@@ -69,10 +80,13 @@ def is_quantizable(tensor) -> bool:
 
 
 def locate(cache_path: str | None, hf_path: str) -> tuple[str, str] | None:
-    """Where the load worker will read the files (modelhub/loading/worker.py ``resolve_model``): the
-    registered cache_path, else the hub cache's snapshot (refs/main's, else the newest). No network."""
+    """Where the load worker will read the files (modelhub/loading/model_files.py ``resolve_model``): the
+    registered cache_path (a folder, or a GGUF file), else the hub cache's snapshot (refs/main's, else the
+    newest). No network."""
     if cache_path and os.path.isdir(cache_path):
         return cache_path, "cache_path"
+    if cache_path and os.path.isfile(cache_path):
+        return cache_path, "GGUF file"
     snapshot = _hub_snapshot(hf_path)
     return (snapshot, "hub cache") if snapshot else None
 
@@ -106,6 +120,8 @@ def read(cache_path: str | None, hf_path: str) -> Checkpoint:
         raise NoCheckpoint(f"No local files: nothing {where}, and {hf_path} is not in the hub cache. Download it "
                            "or register its folder; preflight reads the files' metadata, never the network.")
     directory, source = found
+    if source == "GGUF file":
+        return _read_gguf(directory)
     try:
         names = os.listdir(directory)
         config_path = os.path.join(directory, "config.json")
@@ -129,6 +145,20 @@ def read(cache_path: str | None, hf_path: str) -> Checkpoint:
                 _checkpoints.clear()
             _checkpoints[key] = checkpoint
     return checkpoint
+
+
+def _read_gguf(path: str) -> Checkpoint:
+    try:
+        return headers.cached(path, _gguf_checkpoint)
+    except GgufError as error:
+        raise NoCheckpoint(f"{error}.") from None
+    except OSError as error:
+        raise NoCheckpoint(f"{path} cannot be read: {error}") from None
+
+
+def _gguf_checkpoint(path: str) -> Checkpoint:
+    return Checkpoint(directory=os.path.dirname(path), source="GGUF file", files=[os.path.basename(path)], shards=1,
+                      **gguf_checkpoint.describe(path))
 
 
 def _read_checkpoint(directory, source, config_path, files, names) -> Checkpoint:

@@ -44,7 +44,7 @@ def identity(path: str) -> tuple:
     return (path, status.st_size, status.st_mtime_ns)
 
 
-def _cached(path: str, read):
+def cached(path: str, read):
     """``read(path)``, remembered until the file changes."""
     key = (read.__name__, *identity(path))
     found = _cache.get(key)
@@ -81,7 +81,7 @@ def _parse_header(path: str) -> tuple[Tensor, ...]:
 
 def tensors(path: str) -> tuple[Tensor, ...]:
     """Every tensor a safetensors file holds (name, dtype, shape), from its header alone."""
-    return _cached(str(path), _parse_header)
+    return cached(str(path), _parse_header)
 
 
 def _read_json(path: str):
@@ -91,7 +91,7 @@ def _read_json(path: str):
 
 def read_json(path: str):
     """A JSON file (config.json, the shard index), cached like the headers. Raises OSError/ValueError."""
-    return _cached(str(path), _read_json)
+    return cached(str(path), _read_json)
 
 
 def weight_files(directory: str, names: list[str] | None = None) -> list[str]:

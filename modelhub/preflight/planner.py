@@ -13,14 +13,23 @@ log = logging.getLogger(__name__)
 
 
 def model_info(model_row, checkpoint: Checkpoint) -> ModelInfo:
+    gguf = checkpoint.gguf
     return ModelInfo(name=model_row.model_name, hf_path=model_row.hf_path, location=checkpoint.directory,
-                     config=checkpoint.config, files=list(checkpoint.files))
+                     config={} if gguf else checkpoint.config, files=list(checkpoint.files),
+                     gguf=None if gguf is None else {
+                         "file": gguf["file"], "architecture": gguf["architecture"],
+                         "model_type": checkpoint.config.get("model_type"), "quantization": gguf["quantization"],
+                         "tensor_types": gguf["tensor_types"], "parameter_count": checkpoint.parameters,
+                         "context_length": checkpoint.config.get("max_position_embeddings"),
+                         "unsupported": gguf["unsupported"]})
 
 
 def initial_plan(checkpoint: Checkpoint) -> LoadPlan:
     """What the checkpoint itself says before any key applies: its dtype, its own quantization."""
     plan = LoadPlan(checkpoint_dtype=checkpoint.dtype)
-    if checkpoint.quantization:  # pre-quantized files (GPTQ, AWQ, ...): packed integers as stored
+    if checkpoint.gguf:  # dequantized while loading: estimate.weights counts the parameters at the load's dtype
+        plan.quantization = "gguf"
+    elif checkpoint.quantization:  # pre-quantized files (GPTQ, AWQ, ...): packed integers as stored
         plan.quantization = checkpoint.quantization
         bits = (checkpoint.config.get("quantization_config") or {}).get("bits")
         plan.weight_bits = bits if isinstance(bits, (int, float)) else None

@@ -119,7 +119,7 @@ def _describe(evaluation: _Evaluation) -> dict:
 def _metadata(checkpoint) -> dict:
     return {"parameters": checkpoint.parameters, "weights_bytes": checkpoint.stored_bytes, "dtype": checkpoint.dtype,
             "quantization": checkpoint.quantization, "shards": checkpoint.shards,
-            "source": f"{checkpoint.source}: {checkpoint.directory}"}
+            "source": f"{checkpoint.source}: {checkpoint.gguf['file'] if checkpoint.gguf else checkpoint.directory}"}
 
 
 def _fitting(app, row, config: dict, evaluation: _Evaluation, host: dict, checkpoint) -> tuple[dict | None, str | None]:
