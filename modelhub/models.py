@@ -264,21 +264,6 @@ class Environment(db.Model):
     facts: Mapped[dict] = mapped_column(JSON)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Which tool's library the copy is in (modelhub/discovery/libraries.py: "huggingface", "folder",
-    # "lmstudio", "ollama", "text-generation-webui", "custom") and that library's root, as configured.
-    library: Mapped[str | None] = mapped_column(String(32))
-    library_root: Mapped[str | None] = mapped_column(Text)
-    label: Mapped[str | None] = mapped_column(Text)  # the tool's own name for it ("llama3:8b" in Ollama)
-    # A GGUF copy's path is the file itself. Its sha256 ("sha256:<hex>"): free for an Ollama blob (its
-    # name), computed only when another file of the same size could be the same model.
-    digest: Mapped[str | None] = mapped_column(String(71), index=True)
-    # The file version the facts above were read from ("dev:ino:size:mtime_ns"): a rescan of an
-    # unchanged file reuses them instead of reading its header (or hashing it) again.
-    file_key: Mapped[str | None] = mapped_column(String(100))
-    parameter_count: Mapped[int | None] = mapped_column(BigInteger)
-    context_length: Mapped[int | None] = mapped_column(Integer)
-    # Other paths of the very same file (a symlink or a hard link in another library): [{path, library}].
-    aliases: Mapped[list | None] = mapped_column(JSON)
 
 
 # What made a version of a model's load_config.

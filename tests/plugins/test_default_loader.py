@@ -50,7 +50,7 @@ def test_environment_describes_this_machine(environment):
     assert environment["cuda"] == torch.version.cuda and environment["rocm"] == torch.version.hip
     assert len(environment["gpus"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     assert environment["packages"]["bitsandbytes"] == version("bitsandbytes")
-    assert environment["packages"]["gptqmodel"] is None  # not installed here
+    assert environment["packages"]["gptqmodel"] == version("gptqmodel")  # the test extra installs it
     assert environment["wsl"] == ("microsoft" in open("/proc/version").read().lower())
     assert json.loads(json.dumps(environment)) == environment  # recorded with the attempt as JSON
 
