@@ -372,6 +372,8 @@ class ScanRootSchema(Schema):
     copies = fields.Integer(metadata={"description": "Copies found there on the last scan and present."})
     size_bytes = fields.Integer(metadata={"description": "Bytes of those copies."})
     missing = fields.Integer(metadata={"description": "Copies recorded there that a scan no longer found."})
+    linked = fields.Integer(metadata={
+        "description": "Files there that are links (symlinks, hard links) to a copy counted under another root."})
     problems = fields.List(fields.Nested(ScanProblemSchema), metadata={
         "description": "What the last scan could not read under this root."})
 

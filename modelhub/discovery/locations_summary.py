@@ -44,6 +44,9 @@ def roots(problems: list[dict] = ()) -> list[dict]:
     for problem in problems:
         if (entry := _holding(entries.values(), problem["path"])) is not None:
             entry["problems"].append({"path": problem["path"], "message": problem["message"]})
+    for path in _alias_paths():
+        if (entry := _holding(entries.values(), path)) is not None:
+            entry["linked"] += 1
     configured = list(entries.values())[:configured_count]
     others = sorted(list(entries.values())[configured_count:],
                     key=lambda entry: (entry["location"] == "custom", LIBRARY_IDS.index(entry["library"]), entry["root"]))
@@ -95,6 +98,16 @@ def _by_secondary_root(stored_library: str | None, library: str, secondary_roots
         yield library, root, "secondary", is_present, size * is_present, 1 - is_present
 
 
+def _alias_paths():
+    """The other paths of present copies' files (symlinks, hard links), each counted where it lies: a
+    library holding only links to another's files is not empty."""
+    query = select(ModelCopy.aliases).where(ModelCopy.aliases.is_not(None), ModelCopy.missing.is_(False))
+    for aliases in db.session.scalars(query):
+        for alias in aliases or []:
+            if isinstance(alias, dict) and alias.get("path"):
+                yield alias["path"]
+
+
 def _entry(entries: dict, library: str, location: str, root: str | None) -> dict:
     """The entry of ``root`` (one for all custom paths), made on first sight: a root is counted once,
     under the library it was configured as (its copies may say otherwise: a hub cache given as a folder)."""
@@ -102,7 +115,7 @@ def _entry(entries: dict, library: str, location: str, root: str | None) -> dict
     if key not in entries:
         entries[key] = {"library": library, "location": location, "root": root,
                         "exists": root is not None and os.path.isdir(root),
-                        "copies": 0, "size_bytes": 0, "missing": 0, "problems": []}
+                        "copies": 0, "size_bytes": 0, "missing": 0, "linked": 0, "problems": []}
     return entries[key]
 
 

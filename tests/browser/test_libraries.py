@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from modelhub.app import create_app
 from tests.browser.conftest import screenshot
+from tests.gguf_files import gguf_model_files  # noqa: F401, F811 (a fixture)
 from tests.support import LiveServer
 from tests.views import library_copies
 from tests.views.library_copies import GGUF_ONLY, NAME
@@ -67,7 +68,7 @@ def test_the_models_page_shows_where_each_model_lives(page, machine):
 
     roots = page.locator(".library-roots")
     expect(roots.locator("summary")).to_contain_text(
-        "Libraries: HF cache 1 · Folder 1 · LM Studio 3 · Ollama 1 · text-generation-webui 0")
+        "Libraries: HF cache 1 · Folder 1 · LM Studio 3 · Ollama 1 · text-generation-webui 0 +1 linked")
     roots.locator("summary").click()
     rows = roots.locator(".root-row")
     expect(rows).to_have_count(5)
@@ -114,3 +115,68 @@ def test_the_modal_shows_each_copys_location_and_loads_the_one_chosen(page, mach
     screenshot(page, "libraries-copy-loaded")
     tiny.get_by_role("button", name="Unload").click()
     expect(tiny.get_by_role("button", name="Load", exact=True)).to_be_visible()
+
+
+@pytest.fixture
+def scanned_machine(tmp_path, monkeypatch, gguf_model_files):  # noqa: F811 (the fixture)
+    """A real machine's layout, for Rescan to find: a tiny Qwen2 in the HF cache (safetensors), its Q8_0
+    GGUF in LM Studio (hard-linked into text-generation-webui's models), its Q4_0 pulled by Ollama from
+    the hub (``hf.co/tiny-org/qwen2:Q4_0``); every library in its default place under the home folder."""
+    from tests.discovery.trees import add_hub_repo, add_lmstudio, add_ollama, place, read_files, textgen_install
+
+    home = tmp_path / "machine"
+    files = gguf_model_files.files
+    hub = home / ".cache" / "huggingface" / "hub"
+    add_hub_repo(hub, "tiny-org/qwen2", read_files(gguf_model_files.source))
+    lmstudio = add_lmstudio(home / ".lmstudio" / "models", "tiny-org/qwen2", "tiny-qwen2.Q8_0.gguf", files["Q8_0"])
+    blob = add_ollama(home / ".ollama" / "models", "hf.co/tiny-org/qwen2:Q4_0", files["Q4_0"])
+    linked = place(lmstudio, textgen_install(home / "text-generation-webui") / lmstudio.name, "hardlink")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MODELHUB_LIBRARIES", "lmstudio,ollama,text-generation-webui")  # the default (tests say none)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    server = LiveServer(tmp_path / "home")
+    server.start()
+    yield server, {"hub": hub, "lmstudio": lmstudio, "blob": blob, "linked": linked}
+    server.stop()
+
+
+def test_rescan_finds_the_libraries_and_a_chosen_gguf_copy_loads(browser, scanned_machine):
+    server, paths = scanned_machine
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto("/")
+    page.get_by_role("button", name="Rescan").click()
+    expect(page.locator("#scan-status")).to_contain_text("Scan done: 1 new model", timeout=30_000)
+    expect(page.locator(".library-roots summary")).to_contain_text(
+        "Libraries: HF cache 1 · LM Studio 1 · Ollama 1 · text-generation-webui 0 +1 linked")
+    qwen = card(page, "tiny-org/qwen2")
+    expect(qwen.locator(".copy-badge")).to_have_text(["HF cache safetensors", "LM Studio GGUF Q8_0", "Ollama GGUF Q4_0"])
+    screenshot(page, "libraries-rescanned")
+
+    page.locator('.model-name[data-model-name="tiny-org/qwen2"]').click()
+    table = page.locator(".copies-table")
+    expect(table.locator("tbody tr")).to_have_count(3)
+    ollama = table.locator("tr", has=page.locator(".copy-badge.library-ollama"))
+    expect(ollama.locator(".copy-label")).to_have_text("hf.co/tiny-org/qwen2:Q4_0")
+    expect(ollama.locator(".copy-where")).to_contain_text("~/.ollama/models")
+    lmstudio = table.locator("tr", has=page.locator(".copy-badge.library-lmstudio"))
+    expect(lmstudio.locator(".copy-alias")).to_contain_text(
+        "also linked from text-generation-webui: ~/text-generation-webui/user_data/models/tiny-qwen2.Q8_0.gguf")
+    expect(lmstudio.locator(".copy-format")).to_contain_text("GGUF Q8_0")
+    table.evaluate("table => table.scrollIntoView({block: 'start'})")
+    screenshot(page, "libraries-rescanned-modal", full_page=False)
+
+    ollama.get_by_role("button", name="Load this copy").click()
+    expect(qwen.locator(".loaded-badge")).to_have_text("Loaded", timeout=LOAD_TIMEOUT_MS)
+    with sqlite3.connect(server.home / "models.db") as connection:
+        (copy_path, report) = connection.execute("SELECT copy_path, load_report FROM load_attempt").fetchone()
+    assert copy_path == str(paths["blob"])
+    assert '"gguf"' in report and "Q4_0" in report
+    qwen.get_by_role("button", name="Unload").click()
+    expect(qwen.get_by_role("button", name="Load", exact=True)).to_be_visible()
+    context.close()
+    assert not errors, errors

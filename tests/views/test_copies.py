@@ -153,6 +153,7 @@ def test_the_scan_status_lists_each_root_with_what_it_holds(app, client, librari
         str(libraries.ollama): ("ollama", 1, 608, 0),
         str(libraries.textgen): ("text-generation-webui", 0, 0, 1),
     }
+    assert [r["linked"] for r in roots.values()] == [0, 0, 0, 0, 1]  # LM Studio's Q4_K_M, hard-linked there
     assert roots[str(libraries.lmstudio)]["problems"] == [{"path": broken, "message": "not a GGUF file"}]
     assert all(r["exists"] for r in roots.values())
     assert sum(len(r["problems"]) for r in roots.values()) == 1  # a model card's problem lies under no root
@@ -161,7 +162,8 @@ def test_the_scan_status_lists_each_root_with_what_it_holds(app, client, librari
     section = re.search(r'<details class="library-roots">.*?</details>', fragment, re.S).group(0)
     assert section in client.get("/models").text  # the page shows the partial its fragment endpoint renders
     summary = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", section.split("</summary>")[0])).split())
-    assert summary == "Libraries: HF cache 1 · Folder 1 · LM Studio 3 · Ollama 1 · text-generation-webui 0 (6 copies in 5 places)"
+    assert summary == ("Libraries: HF cache 1 · Folder 1 · LM Studio 3 · Ollama 1 · text-generation-webui 0 +1 linked "
+                       "(6 copies in 5 places)")
     assert section.count('<tr class="root-row') == 5 and "broken.gguf" in section and "+1 missing" in section
 
 
