@@ -31,7 +31,7 @@ REPORT_FORMAT = "modelhub-compatibility-report"
 # model's load_config history (config_history) and the version each run ran (config_version), the
 # environments runs ran in (environments, environment_fingerprint) and what a load really was
 # (environment_status, load_report, warnings); version 1 files, without them, are still read. Auto-configure
-# runs (autoconfigure_runs, and on runs failure_kind, peaks...) came within version 2: a reader without them
+# runs (autoconfigure_runs, and on runs failure_kind, peaks...) and the copy a run read (copy_path) came within version 2: a reader without them
 # refuses such a file (unknown fields), it cannot misread it.
 REGISTRY_VERSION = 2
 REPORT_VERSION = 1
@@ -124,6 +124,8 @@ class _RunFields(Schema):
     environment_fingerprint = Text(max_length=64, allow_none=True, metadata={
         "description": "The environment it ran in: one of the document's environments (null: before environments)."})
     predicted_peak = JsonValue(allow_none=True, metadata={"description": "Preflight's prediction when it began."})
+    copy_path = Text(max_length=CACHE_PATH_MAX, allow_none=True, metadata={
+        "description": "The copy of the model's files it read (a folder, or a GGUF file), on the host it ran on."})
 
 
 class AttemptEntry(_RunFields):
