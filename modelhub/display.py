@@ -143,6 +143,15 @@ def short_path(path: str | None) -> str:
     return "~" + path[len(home):] if home and (path == home or path.startswith(home + "/")) else path
 
 
+def copy_named(copies, path: str | None) -> str:
+    """The copy a run loaded, as the modal names it: "LM Studio: publisher/repo/file.gguf", "HF cache:
+    models--org--name/snapshots/…"; a path that is no longer one of the copies, as it is."""
+    copy = next((copy for copy in copies if copy.path == path), None)
+    if copy is None:
+        return short_path(path)
+    return f"{of_copy(copy).name}: {copy.label or path_in_library(copy)}"
+
+
 def library_of(copy) -> Library:
     """The library a copy lives in (from its row; older rows: from its location)."""
     return of_copy(copy)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from modelhub.app import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.gguf_files import gguf_model_files  # noqa: F401, F811 (a fixture)
 from tests.support import LiveServer
 from tests.views import library_copies
@@ -49,6 +49,14 @@ def page(browser, machine):
     yield page
     context.close()
     assert not errors, f"uncaught script errors: {errors}"
+
+
+def modal_shot(page, name: str) -> None:
+    """A screenshot of the open modal that leaves the page as it was: Playwright hides the caret by
+    setting each field's style and leaves ``style=""`` behind, which htmx copies onto the fields of the
+    next form swapped in (attributesToSettle): an inline style the page's CSP then refuses."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), caret="initial")
 
 
 def card(page, name):
@@ -168,7 +176,7 @@ def test_rescan_finds_the_libraries_and_a_chosen_gguf_copy_loads(browser, scanne
         "also linked from text-generation-webui: ~/text-generation-webui/user_data/models/tiny-qwen2.Q8_0.gguf")
     expect(lmstudio.locator(".copy-format")).to_contain_text("GGUF Q8_0")
     table.evaluate("table => table.scrollIntoView({block: 'start'})")
-    screenshot(page, "libraries-rescanned-modal", full_page=False)
+    modal_shot(page, "libraries-rescanned-modal")
 
     ollama.get_by_role("button", name="Load this copy").click()
     expect(qwen.locator(".loaded-badge")).to_have_text("Loaded", timeout=LOAD_TIMEOUT_MS)
@@ -176,6 +184,13 @@ def test_rescan_finds_the_libraries_and_a_chosen_gguf_copy_loads(browser, scanne
         (copy_path, report) = connection.execute("SELECT copy_path, load_report FROM load_attempt").fetchone()
     assert copy_path == str(paths["blob"])
     assert '"gguf"' in report and "Q4_0" in report
+    page.locator('.model-name[data-model-name="tiny-org/qwen2"]').click()  # the modal says which copy it loaded
+    attempt = page.locator(".attempts-table tbody tr").first
+    expect(attempt.locator(".attempt-copy")).to_have_text("From Ollama: hf.co/tiny-org/qwen2:Q4_0")
+    expect(attempt.locator(".attempt-loaded-as")).to_contain_text("GGUF Q4_0, dequantized to")
+    attempt.scroll_into_view_if_needed()
+    screenshot(page, "libraries-loaded-copy-attempt", full_page=False)
+    page.keyboard.press("Escape")
     qwen.get_by_role("button", name="Unload").click()
     expect(qwen.get_by_role("button", name="Load", exact=True)).to_be_visible()
     context.close()
