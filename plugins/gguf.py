@@ -76,11 +76,17 @@ def _named_gguf(path: str):
 
 
 def _report(model, loaded) -> dict:
-    """The attempt's load_report facts of a GGUF load: which file, its type, what it was unpacked to."""
+    """The attempt's load_report facts of a GGUF load: which file, its type, what it was unpacked to. (With
+    the ``kernels`` package, transformers' own GGUF loader keeps some layers packed instead: counted apart.)"""
     dtype = str(loaded.dtype).removeprefix("torch.")
     quantization = model.gguf["quantization"]
-    return {"gguf": {"file": model.gguf["file"], "quantization": quantization, "dequantized_to": dtype},
-            "quantization": {"method": "gguf", "bits": None, "summary": f"GGUF {quantization}, dequantized to {dtype}"}}
+    packed = len(getattr(getattr(loaded, "hf_quantizer", None), "packed_modules", None) or ())
+    summary = f"GGUF {quantization}, dequantized to {dtype}"
+    facts = {"file": model.gguf["file"], "quantization": quantization, "dequantized_to": dtype}
+    if packed:
+        facts["packed_modules"] = packed
+        summary += f" but for {packed} layers kept packed"
+    return {"gguf": facts, "quantization": {"method": "gguf", "bits": None, "summary": summary}}
 
 
 @hookimpl
