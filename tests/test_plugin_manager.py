@@ -18,7 +18,7 @@ def plugin_module(name: str, **functions) -> types.ModuleType:
 
 def test_every_built_in_plugin_loads_from_its_entry_point():
     host = create_plugin_host()
-    built_in = {"default_loader", "legacy_keys", "rocm_eager_attention", "bitsandbytes", "device_map", "gptq", "safety"}
+    built_in = {"default_loader", "legacy_keys", "rocm_eager_attention", "bitsandbytes", "device_map", "gptq", "gguf", "safety"}
     loaded = {r.name for r in host.plugin_reports() if r.loaded}
     assert built_in <= loaded
 
