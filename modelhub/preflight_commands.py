@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from marshmallow import ValidationError
 
 from modelhub import preflight, registry
-from modelhub.exceptions import ModelNotFound
+from modelhub.exceptions import CopyMissing, ModelNotFound, UnknownCopy
 from modelhub.schemas import PreflightQuerySchema
 
 EXIT_STATUS = {"fits": 0, "tight": 0, "wont_fit": 1, "cannot_load": 1, "unknown": 3}
@@ -31,9 +31,11 @@ class BadInput(click.ClickException):
 @click.option("--config", "load_config", metavar="JSON",
               help="A load_config to check instead of the saved one (JSON object; '' for the system defaults).")
 @click.option("--context", type=int, metavar="N", help="Tokens of context to size the KV cache for.")
+@click.option("--copy", "copy_id", type=click.IntRange(min=1), metavar="ID",
+              help="Check this copy of its files (an id of GET /api/models/NAME/copies; default: its cache_path).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /api/models/{name}/preflight).")
 @with_appcontext
-def preflight_command(model_name, load_config, context, as_json):
+def preflight_command(model_name, load_config, context, copy_id, as_json):
     """Will a model load here? Predicted peak memory per device, term by term, against what is free now,
     the verdict and its reason, and a config that would fit. Nothing is loaded.
 
@@ -43,8 +45,11 @@ def preflight_command(model_name, load_config, context, as_json):
         model = registry.get_model(model_name)
     except ModelNotFound as error:
         raise BadInput(str(error)) from None
-    result = preflight.check(current_app, model, load_config=query.get("load_config"),
-                             context_tokens=query.get("context"))
+    try:
+        result = preflight.check(current_app, model, load_config=query.get("load_config"),
+                                 context_tokens=query.get("context"), copy_id=copy_id)
+    except (UnknownCopy, CopyMissing) as error:
+        raise BadInput(str(error)) from None
     if as_json:
         from modelhub.api.preflight import PreflightSchema  # here: only --json needs the API's schema
 
@@ -72,7 +77,10 @@ def describe(result: dict) -> list[str]:
     given = "the load_config given" if result["config_source"] == "given" else "its saved load_config"
     config = json.dumps(result["load_config"]) if result.get("load_config") else "system defaults"
     lines = [f"{result['model_name']}: {VERDICT_WORDS.get(result['verdict'], result['verdict'])}: {result['reason']}",
-             f"  for {given} ({config}), batch 1, {result['context_tokens']:,} tokens of context", ""]
+             f"  for {given} ({config}), batch 1, {result['context_tokens']:,} tokens of context"]
+    if result.get("copy"):
+        lines.append(f"  {copy_line(result['copy'])}")
+    lines.append("")
     for device in result["devices"]:
         lines.extend(_device_lines(device))
     if result.get("total_bytes") is not None:
@@ -91,6 +99,14 @@ def describe(result: dict) -> list[str]:
         lines.append(f"    --config '{json.dumps(result['fitting_config'])}'")
     lines.extend(f"  note: {note}" for note in result.get("notes") or [])
     return lines
+
+
+def copy_line(copy: dict) -> str:
+    """The copy that was checked: "copy 3: GGUF Q4_0, LM Studio (/home/…/tiny-qwen2.Q4_0.gguf)"."""
+    if copy.get("id") is None:
+        return f"files: {copy['path']}"
+    missing = ", missing" if copy.get("missing") else ""
+    return f"copy {copy['id']}: {copy['text']}{missing} ({copy['path']})"
 
 
 def _device_lines(device: dict) -> list[str]:

@@ -7,7 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from modelhub.cli import main
+from tests.discovery.test_scan_api import scan
+from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.header_only import build_llama
+from tests.library_machine import NAME, library_machine, scanned_copies  # noqa: F401  (a fixture)
 
 GIB = 2**30
 
@@ -99,3 +102,47 @@ def test_an_unknown_model_exits_2(run):
     result = run("preflight", "acme/nothing")
     assert result.exit_code == 2
     assert "No model named 'acme/nothing' in the registry." in result.output
+
+
+# Which copy: a model found in three libraries (tests/library_machine.py), one copy checked at a time.
+
+
+@pytest.fixture
+def scanned(run, app, client, library_machine, monkeypatch):  # noqa: F811
+    """The command line reading the registry the scan wrote: the model's copies by library."""
+    copies = scanned_copies(client)
+    monkeypatch.setenv("MODELHUB_DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
+    return copies
+
+
+def test_copy_checks_that_copy_and_says_which(run, scanned):
+    primary, gguf = scanned["huggingface"], scanned["lmstudio"]
+    lines = run("preflight", NAME).output.splitlines()
+    assert lines[2] == f"  copy {primary['id']}: safetensors, HF cache ({primary['path']})"
+    assert not any("dequantized" in line for line in lines)
+
+    result = run("preflight", NAME, "--copy", str(gguf["id"]))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"{NAME}: fits: ")
+    assert lines[2] == f"  copy {gguf['id']}: GGUF Q4_0, LM Studio ({gguf['path']})"
+    assert any("dequantized from GGUF Q4_0 to float32" in line for line in lines), result.output
+
+    body = json.loads(run("preflight", NAME, "--copy", str(scanned["ollama"]["id"]), "--json").output)
+    assert (body["copy"]["id"], body["copy"]["text"]) == (scanned["ollama"]["id"], "GGUF Q8_0, Ollama")
+    assert body["metadata"]["source"] == f"GGUF file: {scanned['ollama']['path']}"
+
+
+def test_a_copy_that_is_none_of_the_models_or_missing_exits_2(run, scanned, client, library_machine):  # noqa: F811
+    ids = ", ".join(str(copy_id) for copy_id in sorted(copy["id"] for copy in scanned.values()))
+    result = run("preflight", NAME, "--copy", "999999")
+    assert result.exit_code == 2
+    assert f"Error: {NAME!r} has no copy 999999; its copies (GET /api/models/{NAME}/copies): {ids}." in result.output
+    result = run("preflight", NAME, "--copy", "0")
+    assert result.exit_code == 2 and "Invalid value for '--copy'" in result.output
+
+    library_machine.blob.unlink()
+    assert scan(client)["state"] == "finished"
+    result = run("preflight", NAME, "--copy", str(scanned["ollama"]["id"]))
+    assert result.exit_code == 2
+    assert f"Copy {scanned['ollama']['id']} of {NAME!r} ({scanned['ollama']['path']}) is missing" in result.output

@@ -3,13 +3,16 @@ one, or one not saved yet) on this host, read from its metadata only (modelhub/p
 
 from flask import current_app
 from flask.views import MethodView
+from flask_smorest import abort
 from marshmallow import Schema, fields
 
 from modelhub import preflight, registry
+from modelhub.api.copy_read import CopyReadSchema
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BUSY, NOT_FOUND, _document
+from modelhub.exceptions import UnknownCopy
 from modelhub.fields import Choice
-from modelhub.schemas import PreflightQuerySchema
+from modelhub.preflight.schemas import PreflightCopyQuerySchema
 
 blp = Blueprint("preflight", __name__, url_prefix="/api",
                 description="Will it load here: a model's predicted peak memory per device against this host, "
@@ -19,6 +22,7 @@ VERDICTS = ("fits", "tight", "wont_fit", "cannot_load", "unknown")
 TERMS = ("weights", "kv_cache", "activations", "overhead", "calibration")
 PROBLEM_KINDS = ("missing_package", "refused", "capability")
 CONFIG_SOURCES = ("saved", "given")
+COPY_MISSING = (409, "The copy asked for (copy_id) is missing: the latest scan did not find it.")
 
 
 class PreflightTermSchema(Schema):
@@ -78,6 +82,9 @@ class PreflightSchema(Schema):
     config_source = Choice(CONFIG_SOURCES, component="PreflightConfigSource", metadata={
         "description": "saved: the model's load_config; given: the one sent in the query."})
     context_tokens = fields.Integer(metadata={"description": "The context the KV cache was sized for."})
+    copy = fields.Nested(CopyReadSchema, allow_none=True, metadata={
+        "description": "The copy of the model's files that was checked: the one copy_id names, else the model's "
+                       "cache_path (or, without one, the hub cache's snapshot); null: no local files to check."})
     verdict = Choice(VERDICTS, component="PreflightVerdict", metadata={
         "description": "fits; tight (under 10% headroom on a device); wont_fit; cannot_load (a missing package, a "
                        "refused setting, a capability the device lacks); unknown (nothing to predict from)."})
@@ -101,14 +108,18 @@ class PreflightSchema(Schema):
 @blp.route("/models/<path:model_name>/preflight")
 class ModelPreflight(MethodView):
     @blp.doc(operationId="getModelPreflight")
-    @blp.arguments(PreflightQuerySchema(), location="query")
+    @blp.arguments(PreflightCopyQuerySchema(), location="query")
     @blp.response(200, PreflightSchema)
-    @_document(NOT_FOUND, BUSY)
+    @_document(NOT_FOUND, COPY_MISSING, BUSY)
     def get(self, query, model_name):
         """Whether the model would load here with its load_config, or with the one given (not saved): the
         predicted peak memory per device, term by term, against what is free on this host now; the
         verdict with its reason, what stops it loading, and a config that would fit when one exists.
-        Reads the model's metadata only; nothing is loaded and nothing is written."""
+        Checks one copy of its files (copy_id; default its cache_path) and says which. Reads the model's
+        metadata only; nothing is loaded and nothing is written."""
         model = registry.get_model(model_name)
-        return preflight.check(current_app, model, load_config=query.get("load_config"),
-                               context_tokens=query.get("context"))
+        try:
+            return preflight.check(current_app, model, load_config=query.get("load_config"),
+                                   context_tokens=query.get("context"), copy_id=query.get("copy_id"))
+        except UnknownCopy as unknown:
+            abort(422, errors={"query": unknown.messages})

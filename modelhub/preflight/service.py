@@ -4,7 +4,10 @@ against its measured peak). Reads metadata only; never imports torch or transfor
 
 import json
 import logging
+import os
 
+from modelhub.loading.copy_read import copy_read
+from modelhub.loading import copies
 from modelhub.preflight import calibration, checkpoint as checkpoints, estimate, host as host_facts, planner, verdict
 from modelhub.preflight.devices import Inputs, place
 from modelhub.preflight.estimate import Term, gib
@@ -77,28 +80,50 @@ def _saved_config(row) -> dict:
 
 
 def check(app, model_row, load_config: dict | None = None, context_tokens: int | None = None, *,
-          host: dict | None = None) -> dict:
+          host: dict | None = None, copy_id: int | None = None) -> dict:
     """Will ``model_row`` load here with ``load_config`` (None: its saved one)? See docs/preflight in
-    the API for the shape. ``host`` replaces this host's facts (tests, what-if)."""
+    the API for the shape. ``host`` replaces this host's facts (tests, what-if). ``copy_id``: which of
+    the model's copies to check (default its cache_path, as a load reads); an id that is none of its
+    copies raises UnknownCopy, a copy the latest scan did not find CopyMissing, before anything is read."""
+    path = copies.chosen_path(model_row, copy_id)
     config = _saved_config(model_row) if load_config is None else dict(load_config)
     host = host if host is not None else host_facts.facts(app)
     context = int(context_tokens or DEFAULT_CONTEXT)
     answer = {"model_name": model_row.model_name, "load_config": config,
               "config_source": "saved" if load_config is None else "given", "context_tokens": context,
+              "copy": _copy_checked(model_row, path),
               "verdict": "unknown", "reason": None, "devices": [], "total_bytes": None, "raw_total_bytes": None,
               "calibration": None, "problems": [], "fitting_config": None, "fitting_reason": None, "notes": [],
               "metadata": None, "host": {key: host.get(key) for key in HOST_KEYS}}
     try:
-        checkpoint = checkpoints.read(model_row.cache_path, model_row.hf_path)
+        checkpoint = _read(model_row, path, chosen=copy_id is not None)
     except checkpoints.NoCheckpoint as error:
         answer["reason"] = str(error)
         return answer
+    if path is None or not os.path.exists(path):  # the hub cache's snapshot, found in place of a cache_path
+        answer["copy"] = _copy_checked(model_row, checkpoint.directory)
     answer["metadata"] = _metadata(checkpoint)
     evaluation = _Evaluation(app, model_row, config, context, context, host, checkpoint)
     answer.update(_describe(evaluation))
     if evaluation.verdict in ("wont_fit", "cannot_load"):
         answer["fitting_config"], answer["fitting_reason"] = _fitting(app, model_row, config, evaluation, host, checkpoint)
     return answer
+
+
+def _copy_checked(model_row, path: str | None) -> dict | None:
+    found = copy_read(model_row.id, path)
+    return found.as_dict() if found is not None else None
+
+
+def _read(model_row, path: str | None, *, chosen: bool):
+    """The checkpoint at ``path``. The model's own cache_path falls back to the hub cache's snapshot, as
+    the worker's does; a copy asked for by its id is that copy or nothing (a check of other files would
+    answer for the wrong copy)."""
+    if chosen and not os.path.exists(path):
+        raise checkpoints.NoCheckpoint(f"The copy asked for is not on disk now ({path}): deleted or moved since "
+                                       "the latest scan, or its disk is not mounted. Scan again, or check another "
+                                       "copy.")
+    return checkpoints.read(path, model_row.hf_path)
 
 
 def _describe(evaluation: _Evaluation) -> dict:

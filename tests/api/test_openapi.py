@@ -43,7 +43,7 @@ EXPECTED = {
     ("/api/models/{model_name}/configs/{number}", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/configs/{number}/restore", "post"): {"201", "404", "409", "412", "422", "503"},
     ("/api/models/{model_name}/compatibility", "get"): {"200", "404", "503"},
-    ("/api/models/{model_name}/preflight", "get"): {"200", "404", "422", "503"},
+    ("/api/models/{model_name}/preflight", "get"): {"200", "404", "409", "422", "503"},
     ("/api/models/{model_name}/autoconfigure", "get"): {"200", "404", "503"},
     ("/api/models/{model_name}/autoconfigure", "post"): {"202", "400", "404", "409", "413", "415", "422", "503"},
     ("/api/models/{model_name}/autoconfigure", "delete"): {"200", "404", "409", "503"},

@@ -12,7 +12,8 @@ from modelhub.preflight import host as host_facts
 from tests.preflight.conftest import host
 
 KEYS = {"model_name", "load_config", "config_source", "context_tokens", "verdict", "reason", "devices", "total_bytes",
-        "raw_total_bytes", "calibration", "problems", "fitting_config", "fitting_reason", "notes", "metadata", "host"}
+        "raw_total_bytes", "calibration", "problems", "fitting_config", "fitting_reason", "notes", "metadata", "host",
+        "copy"}
 
 
 def check(app, model_id, *args, **kwargs):
