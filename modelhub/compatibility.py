@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 
 from modelhub import environments
+from modelhub.loading.copy_read import CopyRead, copies_read
 from modelhub.exceptions import EnvironmentNotFound
 from modelhub.extensions import db
 from modelhub.loading import status_rules
@@ -139,6 +140,14 @@ class EnvironmentResult:
     stale: bool  # an older environment of its host: the host has changed since
     counted: bool  # whether the registry's status (the summary) counts it
     this_host: bool  # an environment of this host (the current one, or an older one)
+    # The copy of the model's files its newest result read (a folder, a GGUF file), as the registry knows
+    # it now: "compatible here" learned from the Q4_K_M GGUF says nothing yet of the safetensors folder.
+    # None: that attempt recorded no copy (before copies were recorded, or loaded from the hub by id).
+    copy: CopyRead | None = None
+
+    @property
+    def copy_path(self) -> str | None:
+        return self.latest.copy_path
 
     @property
     def description(self) -> str:
@@ -202,6 +211,7 @@ def results(app, model: ModelRegistry) -> list[EnvironmentResult]:
     found = {row.id: row for row in db.session.scalars(select(Environment).where(Environment.id.in_(
         [key for key in groups if key is not None])))}
     numbers = _version_numbers(attempt.config_version_id for attempt in latest.values())
+    read = copies_read(model.id, [attempt.copy_path for attempt in latest.values()])
     current, newest = environments.current_id(app), _newest_per_host(found.values())
     this_host = environments.host_name(app.config)
     rows = []
@@ -213,7 +223,8 @@ def results(app, model: ModelRegistry) -> list[EnvironmentResult]:
             successes=group.outcomes.count("success"), failures=group.outcomes.count("failure"),
             here=key is not None and key == current, counted=key in counted,
             this_host=environment is not None and environment.host == this_host,
-            stale=environment is not None and _stale(environment, this_host, current, newest)))
+            stale=environment is not None and _stale(environment, this_host, current, newest),
+            copy=read.get(attempt.copy_path)))
     return sorted(rows, key=lambda row: (not row.here, -row.latest.id))
 
 

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from modelhub import compatibility, registry
+from modelhub.api.copy_read import CopyReadSchema
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.fields import Choice, UtcDateTime
@@ -47,6 +48,12 @@ class EnvironmentResultSchema(Schema):
         "description": "The number of the load_config version it ran (GET /api/models/{name}/configs)."})
     config_version_id = fields.Integer(allow_none=True)
     load_config = fields.String(allow_none=True, metadata={"description": "The load_config text it ran."})
+    copy_path = fields.String(allow_none=True, metadata={
+        "description": "The copy of the model's files that newest attempt loaded (a folder, or a GGUF file); null: "
+                       "not recorded (attempts before copies were, or files the worker took from the hub by id)."})
+    copy = fields.Nested(CopyReadSchema, allow_none=True, metadata={
+        "description": "That copy as the registry knows it now (its id, library, label, quantization: 'GGUF "
+                       "Q4_K_M, LM Studio'), so a status says which files it was learned from; null with copy_path."})
     successes = fields.Integer()
     failures = fields.Integer()
     here = fields.Boolean(metadata={"description": "This server's current environment."})
