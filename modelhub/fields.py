@@ -25,7 +25,8 @@ JSON_MAX_DEPTH = 32  # deeper is refused in load_config and in an import's JSON 
 # The API's per-model sub-resources (/api/models/{name}/<one of these>). A name "org/<one of these>"
 # could not be told apart from that sub-resource of model "org", so such names are refused.
 MODEL_SUBRESOURCES = ("config", "metadata", "load", "unload", "attempts", "benchmark", "measurements", "copies",
-                      "card-scores", "report", "compatibility", "configs", "preflight", "autoconfigure")
+                      "card-scores", "report", "compatibility", "configs", "preflight", "autoconfigure",
+                      "primary-copy")
 
 
 class Text(fields.String):

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from modelhub.discovery.sync import record_custom_copy
-from modelhub.exceptions import DuplicateModel, ModelNotFound, PreconditionFailed, WriteContention
+from modelhub.exceptions import (CopyMissing, DuplicateModel, ModelNotFound, PreconditionFailed, UnknownCopy,
+                                 WriteContention)
 from modelhub.extensions import db
 from modelhub.metric_catalogue import METRIC_FIELDS
 from modelhub.models import MODEL_NAME_MAX, ModelCopy, ModelRegistry
@@ -21,6 +22,8 @@ from modelhub.models import MODEL_NAME_MAX, ModelCopy, ModelRegistry
 # that fields the request named are applied on top of the newest row (and the other fields survive).
 UNGUARDED_WRITE_ATTEMPTS = 20
 
+
+LARGEST_ID = 2**31 - 1  # beyond what a database integer holds no row can exist (PostgreSQL would refuse it)
 
 # Built once: every API request looks a model up by name, and rebuilding the statement is measurable.
 _BY_NAME = select(ModelRegistry).where(ModelRegistry.model_name == bindparam("name"))
@@ -83,6 +86,27 @@ def models_with(*fields: str, highest_first: str, status: list[str] | None = Non
 def copies(model: ModelRegistry) -> list[ModelCopy]:
     """Every copy of the model's files that a scan found (or that its custom path names), oldest first."""
     return list(db.session.scalars(select(ModelCopy).where(ModelCopy.model_id == model.id).order_by(ModelCopy.id)))
+
+
+def present_copy(model: ModelRegistry, copy_id: int) -> ModelCopy:
+    """Copy ``copy_id`` of ``model``, on disk as of the latest scan. Raises UnknownCopy (422) for an id that
+    is not one of the model's copies, CopyMissing (409) for a copy the latest scan did not find."""
+    copy = db.session.get(ModelCopy, copy_id) if 0 < copy_id <= LARGEST_ID else None
+    if copy is None or copy.model_id != model.id:
+        raise UnknownCopy(model.model_name, copy_id, [row.id for row in copies(model)])
+    if copy.missing:
+        raise CopyMissing(f"Copy {copy_id} of {model.model_name!r} ({copy.path}) is missing: the latest scan did not "
+                          f"find it (deleted, moved, or its disk is not mounted). Choose another copy, or scan again "
+                          "once it is back.")
+    return copy
+
+
+def set_primary_copy(name: str, copy_id: int, *, if_match: frozenset[str] | None = None) -> ModelRegistry:
+    """Make copy ``copy_id`` the one a load that names no copy reads: the model's cache_path and
+    cache_location become the copy's (a custom copy stays custom), in one write that moves its version
+    (guarded by ``if_match`` as ``update_model``). Scans keep the choice while that copy is found."""
+    copy = present_copy(get_model(name), copy_id)
+    return update_model(name, {"cache_path": copy.path, "cache_location": copy.location}, if_match=if_match)
 
 
 def get_model(name: str, *, for_update: bool = False) -> ModelRegistry:

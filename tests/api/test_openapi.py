@@ -28,6 +28,7 @@ EXPECTED = {
     ("/api/models/{model_name}/measurements", "get"): {"200", "404", "503"},
     ("/api/scan", "get"): {"200"},
     ("/api/models/{model_name}/copies", "get"): {"200", "404", "503"},
+    ("/api/models/{model_name}/primary-copy", "put"): {"200", "400", "404", "409", "412", "413", "415", "422", "503"},
     ("/api/models/{model_name}/card-scores", "post"): {"200", "404", "503"},
     ("/api/export", "get"): {"200", "503"},
     ("/api/import", "post"): {"200", "400", "409", "413", "415", "422", "503"},
@@ -90,7 +91,8 @@ def test_request_bodies_name_the_seed_fields(spec):
 
 
 def test_guarded_writes_document_if_match(spec):
-    for path, method in [("/api/models/{model_name}/config", "patch"), ("/api/models/{model_name}", "delete")]:
+    for path, method in [("/api/models/{model_name}/config", "patch"), ("/api/models/{model_name}", "delete"),
+                         ("/api/models/{model_name}/primary-copy", "put")]:
         names = [p["name"] for p in spec["paths"][path][method].get("parameters", [])]
         assert "If-Match" in names
 
@@ -112,6 +114,7 @@ OPERATION_IDS = {
     ("/api/models/{model_name}/benchmark", "post"): "startBenchmark",
     ("/api/models/{model_name}/measurements", "get"): "listMeasurements",
     ("/api/models/{model_name}/copies", "get"): "listCopies",
+    ("/api/models/{model_name}/primary-copy", "put"): "setPrimaryCopy",
     ("/api/models/{model_name}/card-scores", "post"): "importCardScores",
     ("/api/export", "get"): "exportRegistry",
     ("/api/import", "post"): "importRegistry",
