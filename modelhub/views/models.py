@@ -98,17 +98,20 @@ def card(model_name: str, load_error: str | None = None):
                            preflight_marks=preflight_views.marks([model]), copy_badges=copy_badges([model]))
 
 
-def details(model_name: str, card_import=None, history_note: str | None = None):
+def details(model_name: str, card_import=None, history_note: str | None = None, copies_note: str | None = None,
+            copies_refused: bool = False):
     """The details form (``_model_details.html``) with its ETag; ``card_import``: the outcome of an
     "Import scores from model card" to show beside its button; ``history_note``: what a Restore in the
-    load config history did (or why it did not)."""
+    load config history did (or why it did not); ``copies_note``: why a "Make default" did nothing
+    (``copies_refused``)."""
     model = registry.get_model(model_name)
     response = make_response(render_template(
         "models/_model_details.html", model=model, model_json=json.dumps(_model_schema.dump(model)),
         state=load_states([model])[model.model_name], proof=report.proof(model), card_import=card_import,
         attempts=attempts.recent(model, limit=5), latest_failure=attempts.latest_failure(model),
         measurements=measurements.history(model, limit=5), copies=registry.copies(model),
-        config_history=config_history.history(model), history_note=history_note,
+        config_history=config_history.history(model), history_note=history_note, copies_note=copies_note,
+        copies_refused=copies_refused,
         where_it_loads=compatibility.results(current_app, model), **host_jobs.offered(model),
         **preflight_views.section_values(model),
     ))

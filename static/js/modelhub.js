@@ -256,16 +256,31 @@
     if (event.target.id === "field-load_config") event.target.form.dataset.configSource = "typed";
   });
 
-  // ---- the load config history's Restore -------------------------------------------------------
-  // A refused Restore (the model changed since the form was read, nothing to restore) answers the form
-  // as the model is now, saying why: swap it in like a success instead of dropping it.
-  const RESTORE_REFUSALS = [404, 409, 412, 422];
+  // ---- the form's guarded writes: the history's Restore, Copies on disk's Make default --------------
+  // A button marked data-if-match sends the form's ETag as If-Match, read when it is clicked: the version the
+  // form was read at, or the one its own last such write made. Make default swaps only the copies table, so
+  // its answer's ETag becomes the form's (the fields are still the model's): Save and Restore after it are
+  // guarded from that version on, not refused as if someone else had written.
+  // A refused write (the model changed since the form was read, nothing to restore, a copy gone missing)
+  // answers the form (or the copies table) as the model is now, saying why: swap it in like a success.
+  const GUARDED_REFUSALS = [404, 409, 412, 422];
+
+  document.addEventListener("htmx:configRequest", (event) => {
+    const source = event.detail.elt;
+    const form = source && source.closest ? source.closest("#model-form") : null;
+    if (form && source.hasAttribute("data-if-match")) event.detail.headers["If-Match"] = form.dataset.etag;
+  });
 
   document.addEventListener("htmx:beforeSwap", (event) => {
     const source = event.detail.requestConfig && event.detail.requestConfig.elt; // the event fires on the target
-    if (!source || !source.closest || !source.closest("[data-restore]")) return;
-    const status = event.detail.xhr.status;
-    if (RESTORE_REFUSALS.includes(status) && event.detail.xhr.responseText.includes('id="model-form"')) {
+    if (!source || !source.hasAttribute || !source.hasAttribute("data-if-match")) return;
+    const xhr = event.detail.xhr;
+    const form = document.getElementById("model-form");
+    if (xhr.status >= 200 && xhr.status < 300 && form && xhr.getResponseHeader("ETag")) {
+      form.dataset.etag = xhr.getResponseHeader("ETag");
+    }
+    const answer = xhr.responseText;
+    if (GUARDED_REFUSALS.includes(xhr.status) && (answer.includes('id="model-form"') || answer.includes('id="copies"'))) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -1,7 +1,8 @@
 """Where a model's copies live, as the user sees it in Chromium: each card's badges name the tools
 holding it (HF cache, LM Studio, Ollama, ...) with the formats there; the list beside Rescan gives each
 library's root with its copies and bytes; the modal's "Copies on disk" names each copy's library, root,
-the tool's own name, format, parameters and context, and "Load this copy" loads the one chosen."""
+the tool's own name, format, parameters and context, and "Load this copy" loads the one chosen; "Make
+default" makes a copy the one the card's plain Load reads."""
 
 import sqlite3
 
@@ -121,6 +122,50 @@ def test_the_modal_shows_each_copys_location_and_loads_the_one_chosen(page, mach
         (copy_path,) = connection.execute("SELECT copy_path FROM load_attempt").fetchone()
     assert copy_path == str(libraries.folder / "TinyLlama-1.1B-Chat-v1.0")
     screenshot(page, "libraries-copy-loaded")
+    tiny.get_by_role("button", name="Unload").click()
+    expect(tiny.get_by_role("button", name="Load", exact=True)).to_be_visible()
+
+
+def test_make_default_moves_the_mark_and_the_cards_load_reads_that_copy(page, machine):
+    server, libraries = machine
+    page.goto("/")
+    tiny = card(page, NAME)
+    expect(tiny.locator(".cache-location")).to_have_text("primary")
+    page.locator(f'.model-name[data-model-name="{NAME}"]').click()
+    table = page.locator(".copies-table")
+    hub, q4, q8, ollama, gone, folder = (table.locator(f'tr[data-copy-id="{i}"]') for i in libraries.ids[NAME])
+    expect(table.locator(".copy-default")).to_have_count(1)
+    expect(hub.locator(".copy-default")).to_have_text("used by Load")
+    expect(hub.get_by_role("button", name="Make default")).to_have_count(0)
+    expect(gone.get_by_role("button", name="Make default")).to_have_count(0)  # a missing copy cannot be chosen
+
+    # "Will it load here?" checks the copy Load now reads: the section asks again (for the editor's text).
+    with page.expect_request(lambda request: request.url.split("?")[0].endswith(f"/models/{NAME}/preflight")):
+        folder.get_by_role("button", name="Make default").click()
+    expect(folder.locator(".copy-default")).to_have_text("used by Load")
+    expect(table.locator(".copy-default")).to_have_count(1)
+    expect(hub.get_by_role("button", name="Make default")).to_be_visible()
+    expect(table.locator(".copies-note")).to_have_text("Load now reads this model from Folder: TinyLlama-1.1B-Chat-v1.0.")
+    folder_path = str(libraries.folder / "TinyLlama-1.1B-Chat-v1.0")
+    expect(page.locator(".readonly .cache-location")).to_have_text(f"secondary — {folder_path}")
+    expect(tiny.locator(".cache-location")).to_have_text("secondary")  # the card behind the modal follows
+    expect(page.locator("#model-modal")).to_be_visible()
+    table.evaluate("table => table.scrollIntoView({block: 'start'})")
+    modal_shot(page, "libraries-make-default")
+
+    # The form's next Save is guarded by the version Make default made, not refused as someone else's edit.
+    page.locator("#field-compatibility_notes").fill("loads from the second disk")
+    page.get_by_role("button", name="Save All Changes").click()
+    expect(page.locator("#model-modal")).not_to_be_visible()
+    tiny = card(page, NAME)
+    tiny.get_by_role("button", name="Load", exact=True).click()  # no copy chosen: the default one
+    expect(tiny.locator(".loaded-badge")).to_have_text("Loaded", timeout=LOAD_TIMEOUT_MS)
+    with sqlite3.connect(server.home / "models.db") as connection:
+        (copy_path,) = connection.execute("SELECT copy_path FROM load_attempt").fetchone()
+        notes, cache_path = connection.execute(
+            "SELECT compatibility_notes, cache_path FROM modelregistry WHERE model_name = ?", (NAME,)).fetchone()
+    assert copy_path == folder_path
+    assert (notes, cache_path) == ("loads from the second disk", folder_path)
     tiny.get_by_role("button", name="Unload").click()
     expect(tiny.get_by_role("button", name="Load", exact=True)).to_be_visible()
 

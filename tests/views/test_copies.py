@@ -1,6 +1,7 @@
 """Where a model's copies live, on every surface: the API's copies and scan status (each copy's library,
 root, the tool's label, GGUF facts; each root with what it holds), the cards' location badges, the
-modal's "Copies on disk" with its "Load this copy" buttons, and the list of roots beside the scan."""
+modal's "Copies on disk" with its "Load this copy" buttons, the copy a plain Load reads and "Make default",
+and the list of roots beside the scan."""
 
 import html
 import re
@@ -90,7 +91,7 @@ def test_a_card_shows_a_badge_per_library_with_the_formats_there(client, librari
 
 
 def copy_rows(text: str) -> dict[int, str]:
-    rows = re.findall(r'<tr class="copy-row copy-(\w+)" data-copy-id="(\d+)">(.*?)</tr>', text, re.S)
+    rows = re.findall(r'<tr class="copy-row copy-(\w+)" data-copy-id="(\d+)"[^>]*>(.*?)</tr>', text, re.S)
     return {int(copy_id): (state, " ".join(html.unescape(re.sub(r"<[^>]+>", " ", row)).split())) for state, copy_id, row in rows}
 
 
@@ -129,6 +130,71 @@ def test_load_this_copy_refuses_a_missing_copy_and_another_models_copy_on_the_ca
     card = html.unescape(client.post(f"/models/{NAME}/copies/{other}/load").text)
     assert f"has no copy {other}" in card
     assert client.get(f"/api/models/{NAME}/attempts").json["items"] == []  # nothing was started
+
+
+def used_by_load(text: str) -> list[int]:
+    """The rows marked as the copy a plain Load reads."""
+    return [int(i) for i in re.findall(r'<tr class="copy-row copy-\w+" data-copy-id="(\d+)" aria-current="true">', text)]
+
+
+def make_default_buttons(text: str) -> list[str]:
+    return re.findall(r'<button type="button" class="small make-default" data-if-match\s+hx-post="([^"]+)"', text)
+
+
+def test_the_modal_marks_the_copy_load_reads_and_offers_the_others(client, libraries):
+    hub, q4, q8, ollama, gone, folder = libraries.ids[NAME]
+    details = client.get(f"/models/{NAME}/details").text
+    assert used_by_load(details) == [hub]  # the model's cache_path: the HF cache's snapshot
+    assert "used by Load" in copy_rows(details)[hub][1] and "Make default" not in copy_rows(details)[hub][1]
+    assert make_default_buttons(details) == [f"/models/{NAME}/copies/{i}/primary" for i in (q4, q8, ollama, folder)]
+    assert 'id="copies"' in details and 'id="cache-location"' in details
+
+
+def test_make_default_moves_the_mark_and_gives_the_form_the_new_etag(client, libraries):
+    hub, q4, q8, ollama, gone, folder = libraries.ids[NAME]
+    etag = client.get(f"/models/{NAME}/details").headers["ETag"]
+    response = client.post(f"/models/{NAME}/copies/{q8}/primary", headers={"If-Match": etag, "HX-Request": "true"})
+    assert response.status_code == 200
+    answer = html.unescape(response.text)
+    assert answer.lstrip().startswith('<table class="copies-table" id="copies">')  # the table, swapped in place
+    assert used_by_load(answer) == [q8]
+    assert make_default_buttons(answer) == [f"/models/{NAME}/copies/{i}/primary" for i in (hub, q4, ollama, folder)]
+    label = libraries.copies[NAME][2]["label"]
+    assert f'<span class="copies-note" role="status">Load now reads this model from LM Studio: {label}.</span>' in answer
+    q8_path = libraries.copies[NAME][2]["path"]
+    assert (f'<dd id="cache-location" class="cache-location" hx-swap-oob="true">secondary — <code>{q8_path}</code></dd>'
+            in answer)  # the form's Cache Location, out of band
+    model = client.get(f"/api/models/{NAME}")
+    assert (model.json["cache_location"], model.json["cache_path"]) == ("secondary", q8_path)
+    assert response.headers["ETag"] == model.headers["ETag"] != etag  # the form's next Save is guarded by it
+    assert set(response.headers["HX-Trigger"].split(", ")) == {"modelsChanged", "primaryCopyChanged"}
+    assert used_by_load(client.get(f"/models/{NAME}/details").text) == [q8]
+    assert '<span class="cache-location">secondary</span>' in client.get(f"/models/{NAME}/card").text
+
+
+def test_make_default_refusals_say_why_and_change_nothing(client, libraries):
+    hub, q4, q8, ollama, gone, folder = libraries.ids[NAME]
+    etag = client.get(f"/models/{NAME}/details").headers["ETag"]
+    missing = client.post(f"/models/{NAME}/copies/{gone}/primary", headers={"If-Match": etag})
+    assert missing.status_code == 409
+    assert f"Not changed: Copy {gone} of {NAME!r}" in html.unescape(missing.text) and "is missing" in missing.text
+    assert missing.text.lstrip().startswith('<table class="copies-table" id="copies">')
+    assert '<span class="copies-note refused" role="status">' in missing.text
+    other = libraries.ids[GGUF_ONLY][0]
+    unknown = client.post(f"/models/{NAME}/copies/{other}/primary", headers={"If-Match": etag})
+    assert unknown.status_code == 422 and f"has no copy {other}" in html.unescape(unknown.text)
+
+    assert client.patch(f"/api/models/{NAME}/config", json={"compatibility_notes": "someone else"}).status_code == 200
+    stale = client.post(f"/models/{NAME}/copies/{q4}/primary", headers={"If-Match": etag})
+    assert stale.status_code == 412
+    assert (stale.headers["HX-Retarget"], stale.headers["HX-Reswap"]) == ("#model-form", "outerHTML")
+    form = html.unescape(stale.text)
+    assert form.lstrip().startswith('<form id="model-form"') and "someone else</textarea>" in form  # as it is now
+    assert ('<span class="copies-note refused" role="status">Not changed: someone else changed this model since this '
+            'form was read.') in form
+    assert stale.headers["ETag"] == client.get(f"/api/models/{NAME}").headers["ETag"]
+    assert used_by_load(form) == [hub]
+    assert client.get(f"/api/models/{NAME}").json["cache_path"] == libraries.copies[NAME][0]["path"]
 
 
 def finished_scan(app, problems: list[dict]) -> None:
