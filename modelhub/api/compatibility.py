@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from modelhub import compatibility, registry
-from modelhub.api.copy_read import CopyReadSchema
+from modelhub.loading.schemas import CopyReadSchema
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.fields import Choice, UtcDateTime

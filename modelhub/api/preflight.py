@@ -7,7 +7,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 
 from modelhub import preflight, registry
-from modelhub.api.copy_read import CopyReadSchema
+from modelhub.loading.schemas import CopyReadSchema
 from modelhub.api.http import Blueprint
 from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.exceptions import UnknownCopy
