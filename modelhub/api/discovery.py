@@ -12,7 +12,8 @@ from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, PRECONDITION, _doc
 from modelhub.discovery import locations_summary
 from modelhub.exceptions import UnknownCopy
 from modelhub.fields import StrictInteger
-from modelhub.schemas import ModelCopySchema, ModelSchema, ScanStatusSchema
+from modelhub.discovery.schemas import ModelCopySchema, ScanStatusSchema
+from modelhub.schemas import ModelSchema
 
 blp = Blueprint("discovery", __name__, url_prefix="/api", description="Discovering models on disk.")
 

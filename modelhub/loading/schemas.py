@@ -6,7 +6,8 @@ from marshmallow import Schema, fields, validate
 
 from modelhub import models as m
 from modelhub.fields import Choice, StrictInteger, Text, UtcDateTime
-from modelhub.schemas import LoadRequestSchema, cache_location, library
+from modelhub.discovery.schemas import library
+from modelhub.schemas import LoadRequestSchema, cache_location
 
 
 def host_job_state(**kwargs) -> Choice:
