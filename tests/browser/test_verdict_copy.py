@@ -104,6 +104,16 @@ def test_the_copy_picked_is_the_copy_checked_and_the_copy_a_load_read_is_named(p
     expect(picker).to_have_value(str(lmstudio["id"]))  # the section came back with the pick kept
     (sent,) = [url for url in page.sent if "/preflight" in url]  # one request: the copy, with the editor's text
     assert f"copy_id={lmstudio['id']}" in sent and "load_config=" in sent
+
+    # Typing in the editor checks the text being typed against the copy picked, not the default's.
+    page.sent.clear()
+    dialog.locator("#field-load_config").fill('{"dtype": "float16"}')
+    expect(section.locator(".preflight-basis")).to_contain_text("not saved yet")
+    expect(section.locator(".preflight-copy")).to_have_text("Checked: GGUF Q4_0, LM Studio")
+    expect(section.get_by_label("Check copy")).to_have_value(str(lmstudio["id"]))
+    assert any(f"copy_id={lmstudio['id']}" in url for url in page.sent if "/preflight" in url)
+    dialog.locator("#field-load_config").fill("")
+    expect(section.locator(".preflight-basis")).to_contain_text("For the saved load config")
     section.evaluate("element => element.scrollIntoView({block: 'start'})")
     shot(page, "verdict-copy-preflight")
 

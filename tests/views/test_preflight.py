@@ -52,8 +52,10 @@ def test_the_editor_sends_its_text_debounced(client, models):
     details = client.get(f"/models/{NAME}/details").text
     textarea = re.search(r'<textarea id="field-load_config".*?>', details, re.S).group(0)
     assert f'hx-get="/models/{NAME}/preflight"' in textarea
-    assert 'hx-trigger="input changed delay:400ms"' in textarea
-    assert 'hx-target="#preflight"' in textarea and 'hx-params="load_config"' in textarea
+    assert 'hx-trigger="input changed delay:400ms, primaryCopyChanged from:body"' in textarea
+    assert 'hx-target="#preflight"' in textarea
+    # the copy picked in the section's "Check copy" stays picked while the user types
+    assert 'hx-include="#preflight [name=copy_id]"' in textarea and 'hx-params="load_config,copy_id"' in textarea
 
 
 def test_a_config_being_typed_is_checked_and_not_saved(client, models, stored):
