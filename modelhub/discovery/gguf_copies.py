@@ -127,3 +127,5 @@ def _read(path: str):
         return read_facts(path)
     except GgufError as error:
         raise UnreadableGguf(f"cannot read the GGUF header: {error}") from error
+    except Exception as error:  # noqa: BLE001 - a reader bug on one odd file must not end the whole scan
+        raise UnreadableGguf(f"cannot read the GGUF header ({type(error).__name__}: {error})") from error

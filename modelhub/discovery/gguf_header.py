@@ -125,7 +125,7 @@ class _Header:
         self.tensor_count, self.kv_count = tensor_count, kv_count
         try:
             return self._read_from(24, 0, {}, guessed=False)
-        except struct.error as error:  # a read past the end of the file
+        except (struct.error, OverflowError) as error:  # a read past the end of the file (or of any file)
             raise GgufError(f"{self.path} is truncated or corrupt: its header runs past the end ({error})") from None
 
     def _check_count(self, count: int, least_bytes: int, position: int, what: str) -> None:
@@ -148,7 +148,7 @@ class _Header:
                     for end in self._guessed_ends(position, count, key):
                         try:
                             return self._read_from(end, index + 1, dict(metadata), guessed=True)
-                        except (_Mismatch, GgufError, struct.error, UnicodeDecodeError):
+                        except (_Mismatch, GgufError, struct.error, OverflowError, UnicodeDecodeError):
                             pass  # not there: walk it
                 position = self._skip_array(position, element_type, count, key)
             else:
