@@ -10,8 +10,9 @@ from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 from marshmallow import ValidationError
 
-from modelhub import __version__, config_history, registry
+from modelhub import __version__, config_history, library_catalogue, registry
 from modelhub.autoconfigure import runs as autoconfigure_runs
+from modelhub.discovery import locations_summary
 from modelhub.discovery.service import scan_and_record, summary_dict
 from modelhub.exceptions import DuplicateModel, LoadConflict, ModelNotFound, UnknownCopy
 from modelhub.measuring import measurements
@@ -159,12 +160,15 @@ def bench(model_name, force, copy_id, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (as GET /api/scan).")
 @with_appcontext
 def scan(as_json):
-    """Find models in the Hugging Face cache and the secondary roots; update the registry."""
+    """Find models in the Hugging Face cache, the secondary roots and the libraries of LM Studio, Ollama and
+    text-generation-webui; update the registry."""
     summary = _run_scan(show_progress=sys.stderr.isatty() and not as_json)
+    problems = summary_dict(summary)["problems"]
     if as_json:
-        click.echo(json.dumps(summary_dict(summary), indent=2))
+        click.echo(json.dumps({**summary_dict(summary), "roots": locations_summary.roots(problems)}, indent=2))
     else:
         _report_scan(summary)
+        _report_roots(locations_summary.roots(problems))
 
 
 def _run_scan(show_progress: bool):
@@ -188,6 +192,25 @@ def _report_scan(summary) -> None:
         click.echo(f"  missing: {name}")
     for problem in summary.problems:
         click.echo(f"  could not read {problem.path}: {problem.message}", err=True)
+
+
+def _report_roots(roots: list[dict]) -> None:
+    """Each place looked in, what it holds now (as GET /api/scan's roots)."""
+    click.echo("Where:")
+    width = max((len(library_catalogue.BY_ID[root["library"]].name) for root in roots), default=0)
+    for root in roots:
+        name = library_catalogue.BY_ID[root["library"]].name
+        held = f"{root['copies']} cop{'y' if root['copies'] == 1 else 'ies'}, {_size(root['size_bytes'])}"
+        extra = "".join(f", {root[key]} {key}" for key in ("linked", "missing") if root[key])
+        state = "" if root["exists"] else " (not there)"
+        click.echo(f"  {name:<{width}}  {root['root'] or '(custom paths)'}: {held}{extra}{state}")
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
 
 
 @click.command()

@@ -1,6 +1,7 @@
 """Discovery end to end: POST /api/scan and ``modelhub scan`` on real cache trees, then a model found
 by the scan loads; the registry follows the files as they go and come back."""
 
+import json
 import shutil
 import socket
 import subprocess
@@ -235,3 +236,20 @@ def test_a_custom_path_may_be_a_gguf_file_or_a_folder_of_them(client, tmp_path, 
 
     file.unlink()
     assert scan(client)["summary"]["went_missing"] == ["me/tiny"]
+
+
+@pytest.mark.slow
+def test_modelhub_scan_says_where_it_looked_and_what_each_place_holds(tmp_path, tool_libraries):
+    home, lmstudio, ollama, models = tool_libraries
+    command = [MODELHUB, "--data-dir", str(tmp_path / "data"), "scan"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Scan done: 3 new model(s)" in result.stdout
+    where = result.stdout.split("Where:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in where] == ["HF", "LM", "Ollama", "text-generation-webui"]
+    assert f"LM Studio              {lmstudio}: 2 copies" in where[1]
+    assert where[2].startswith(f"  Ollama                 {ollama}: 2 copies")
+    assert f"{models}: 1 copy" in where[3]
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120)
+    roots = {root["library"]: root for root in json.loads(as_json.stdout)["roots"]}
+    assert (roots["lmstudio"]["root"], roots["lmstudio"]["copies"]) == (str(lmstudio), 2)
