@@ -5,13 +5,18 @@ server start, and reconfiguring logging there would silence the server's own log
 """
 
 import logging
+import warnings
 
 from alembic import context
 from flask import current_app
+from sqlalchemy.exc import SAWarning
 
 import modelhub.models  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
+# SQLite's batch migrations copy each table, reflecting it first; SQLAlchemy cannot reflect the expression
+# indexes on lower(model_name) and says so at every fresh start, though the migrations re-create them (0002).
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index", category=SAWarning)
 logger = logging.getLogger("alembic.env")
 migrate_ext = current_app.extensions["migrate"]
 target_metadata = migrate_ext.db.metadata
