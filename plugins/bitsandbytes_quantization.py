@@ -187,9 +187,9 @@ def _mode(load_config):
 
 
 def _can_quantize(model, environment) -> bool:
-    """Not a checkpoint quantized already (GPTQ, AWQ: bitsandbytes cannot quantize it again), and the
-    packages there, as far as the last worker saw."""
-    already = model is not None and model.quantization_method is not None
+    """Not a checkpoint quantized already (GPTQ, AWQ: bitsandbytes cannot quantize it again; a GGUF file: the
+    gguf plugin refuses bitsandbytes on it), and the packages there, as far as the last worker saw."""
+    already = model is not None and (model.quantization_method is not None or model.gguf is not None)
     return not already and rules.is_installed(environment, "bitsandbytes") and rules.is_installed(environment, "accelerate")
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from modelhub import environments
+from modelhub.discovery.gguf_header import is_gguf
 from modelhub.extensions import db
-from modelhub.loading.types import ModelInfo
+from modelhub.loading.model_files import gguf_facts
+from modelhub.loading.types import LoadRefused, ModelInfo
 from modelhub.models import Environment, LoadAttempt, ModelRegistry
 
 
@@ -17,7 +19,13 @@ def model_info(model: ModelRegistry) -> ModelInfo:
     location = model.cache_path or model.hf_path
     info = ModelInfo(name=model.model_name, hf_path=model.hf_path, location=location)
     folder = Path(location) if model.cache_path else None
-    if folder is not None and folder.is_dir():
+    if folder is not None and folder.is_file() and is_gguf(folder):  # a GGUF copy: its header, as the worker reads it
+        try:
+            info.gguf = gguf_facts(folder)
+        except LoadRefused:
+            return info  # damaged: the try says so
+        info.location, info.files = str(folder.parent), [folder.name]
+    elif folder is not None and folder.is_dir():
         info.files = sorted(path.name for path in folder.iterdir())
         try:
             config = json.loads((folder / "config.json").read_text())

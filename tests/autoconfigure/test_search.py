@@ -112,6 +112,17 @@ def test_an_already_quantized_checkpoint_is_not_quantized_again(plugins):
     assert search.after_failure(oom()) is None
 
 
+def test_a_gguf_file_is_not_quantized_by_bitsandbytes(plugins):
+    """transformers dequantizes a GGUF file; the gguf plugin refuses bitsandbytes on top of it, so a search
+    must not spend tries on it."""
+    gguf = ModelInfo(name="g", hf_path="g", location="/lmstudio/org/g-GGUF", files=["g.Q4_K_M.gguf"],
+                     gguf={"file": "/lmstudio/org/g-GGUF/g.Q4_K_M.gguf", "architecture": "llama", "model_type": "llama",
+                           "quantization": "Q4_K_M"})
+    search = Search(gguf, {"device_map": "auto", "max_memory": {"cpu": "1GiB"}}, CPU, plugins)
+    search.first()
+    assert search.after_failure(oom()) is None
+
+
 @pytest.mark.parametrize("kind", ["attention", "non_finite"])
 def test_attention_and_nan_go_to_eager_first(plugins, kind):
     search = Search(LLAMA, {"dtype": "float16", "attn_implementation": "sdpa"}, CPU, plugins)
