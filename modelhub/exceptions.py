@@ -116,11 +116,12 @@ class NotLoaded(ModelhubError):
     status = 409
 
 
-class UnknownCopy(ModelhubError, ValueError):
-    """A load or a measurement asked for a copy the model does not have; ``messages`` are per field
-    (the API answers them as ``errors.json.copy_id``)."""
+class UnknownCopy(ModelhubError, LookupError):
+    """A load, a measurement, a preflight or the primary-copy choice named a copy the model does not have:
+    no such copy, so 404 (a well-formed id, like a model name that is not registered); ``messages`` are per
+    field (the API answers them as ``errors.json.copy_id``, or ``errors.query.copy_id``)."""
 
-    status = 422
+    status = 404
 
     def __init__(self, model_name: str, copy_id, copy_ids: list[int]):
         ids = ", ".join(str(known) for known in copy_ids) or "none (it has no copy on record)"

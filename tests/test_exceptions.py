@@ -27,6 +27,8 @@ RAISED = [
     exceptions.ScanInProgress("A scan is already running."),
     exceptions.EnvironmentNotFound(7),
     exceptions.UnknownHost("laptop", ["desktop"]),
+    exceptions.UnknownCopy("org/m", 9, [3, 4]),
+    exceptions.CopyMissing("Copy 3 of 'org/m' (/models/m) is missing: the latest scan did not find it."),
     exceptions.HostJobNotFound(7),
     exceptions.HostJobConflict("Job 7 was already claimed by desktop."),
     exceptions.RetestConflict("A retest is already running on this host."),

@@ -8,7 +8,7 @@ from marshmallow import Schema, validate
 
 from modelhub import registry
 from modelhub.api.http import Blueprint, if_match
-from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, PRECONDITION, _document, _model_response
+from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, NOT_FOUND_OR_COPY, PRECONDITION, _document, _model_response
 from modelhub.discovery import locations_summary
 from modelhub.exceptions import UnknownCopy
 from modelhub.fields import StrictInteger
@@ -56,7 +56,7 @@ class PrimaryCopySchema(Schema):
 
     copy_id = StrictInteger(required=True, validate=validate.Range(min=1), metadata={
         "description": "One of the ids of GET /api/models/{name}/copies, present on disk. Another model's copy, or "
-                       "an unknown id, is a 422 naming the model's copies; a copy the latest scan did not find is a "
+                       "an unknown id, is a 404 naming the model's copies; a copy the latest scan did not find is a "
                        "409."})
 
 
@@ -68,7 +68,7 @@ class PrimaryCopy(MethodView):
     @blp.doc(operationId="setPrimaryCopy")
     @blp.arguments(PrimaryCopySchema())
     @blp.response(200, ModelSchema)
-    @_document(*BODY_ERRORS, NOT_FOUND, COPY_MISSING, PRECONDITION, BUSY, guarded=True)
+    @_document(*BODY_ERRORS, NOT_FOUND_OR_COPY, COPY_MISSING, PRECONDITION, BUSY, guarded=True)
     def put(self, body, model_name):
         """Choose which copy a load (or a measurement) reads when its request names no copy_id: the model's
         cache_path and cache_location become that copy's, one write that moves its version (ETag). A rescan
@@ -77,5 +77,5 @@ class PrimaryCopy(MethodView):
         try:
             model = registry.set_primary_copy(model_name, body["copy_id"], if_match=if_match())
         except UnknownCopy as unknown:
-            abort(422, errors={"json": unknown.messages})
+            abort(unknown.status, errors={"json": unknown.messages})
         return _model_response(model)

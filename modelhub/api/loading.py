@@ -7,7 +7,7 @@ from flask_smorest import abort
 
 from modelhub import registry
 from modelhub.api.http import Blueprint
-from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
+from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, NOT_FOUND_OR_COPY, _document
 from modelhub.exceptions import UnknownCopy, UnknownHost
 from modelhub.loading import attempts, host_jobs
 from modelhub.loading.schemas import (
@@ -45,7 +45,7 @@ class Load(MethodView):
     @blp.arguments(StartLoadSchema(), required=False)
     @blp.response(202, LOAD_ANSWER, description="The attempt started here; with another host's name, the job "
                                                  "queued for that host (its modelhub picks it up).")
-    @_document(*BODY_ERRORS, UNKNOWN_HOST, NOT_FOUND, CONFLICT, BUSY)
+    @_document(*BODY_ERRORS, UNKNOWN_HOST, NOT_FOUND_OR_COPY, CONFLICT, BUSY)
     def post(self, options, model_name):
         """Start loading the model in a worker process (follow it with GET .../attempts), or ask another host
         sharing this registry to load it (follow the job with GET /api/host-jobs/{id})."""
@@ -65,12 +65,12 @@ class Load(MethodView):
 
 
 def with_copy_checked(start):
-    """``start()`` a load or a measurement; a copy_id that names none of the model's copies is a 422 on
-    that field, in the shape of every validation error."""
+    """``start()`` a load or a measurement; a copy_id that names none of the model's copies is a 404 with
+    the message on that field, in the shape of every validation error."""
     try:
         return start()
     except UnknownCopy as unknown:
-        abort(422, errors={"json": unknown.messages})
+        abort(unknown.status, errors={"json": unknown.messages})
 
 
 def _answer(body: dict, location: str):

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from modelhub import preflight, registry
 from modelhub.loading.schemas import CopyReadSchema
 from modelhub.api.http import Blueprint
-from modelhub.api.models import BUSY, NOT_FOUND, _document
+from modelhub.api.models import BUSY, NOT_FOUND_OR_COPY, _document
 from modelhub.exceptions import UnknownCopy
 from modelhub.fields import Choice
 from modelhub.preflight.schemas import PreflightCopyQuerySchema
@@ -110,7 +110,7 @@ class ModelPreflight(MethodView):
     @blp.doc(operationId="getModelPreflight")
     @blp.arguments(PreflightCopyQuerySchema(), location="query")
     @blp.response(200, PreflightSchema)
-    @_document(NOT_FOUND, COPY_MISSING, BUSY)
+    @_document(NOT_FOUND_OR_COPY, COPY_MISSING, BUSY)
     def get(self, query, model_name):
         """Whether the model would load here with its load_config, or with the one given (not saved): the
         predicted peak memory per device, term by term, against what is free on this host now; the
@@ -122,4 +122,4 @@ class ModelPreflight(MethodView):
             return preflight.check(current_app, model, load_config=query.get("load_config"),
                                    context_tokens=query.get("context"), copy_id=query.get("copy_id"))
         except UnknownCopy as unknown:
-            abort(422, errors={"query": unknown.messages})
+            abort(unknown.status, errors={"query": unknown.messages})
