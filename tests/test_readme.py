@@ -3,7 +3,6 @@ against one running server and one registry, works as written (the set-up lines 
 are covered by the packaging tests, which install the built wheel into fresh venvs)."""
 
 import json
-import os
 import re
 import subprocess
 import time
