@@ -77,6 +77,11 @@ def unsupported_reason(facts) -> str | None:
     kind = facts.general_type
     if kind not in (None, "model"):
         return f"it is a {kind} file (general.type), not a model"
+    parts = facts.metadata.get("split.count")
+    if isinstance(parts, int) and parts > 1:  # llama.cpp's gguf-split: transformers reads one file's tensors only
+        return (f"it is part {facts.metadata.get('split.no', 0) + 1} of a model split into {parts} GGUF files, and "
+                f"transformers {TRANSFORMERS_VERSION} loads a single file: merge the parts first "
+                "(llama.cpp: llama-gguf-split --merge FIRST-PART OUTPUT.gguf)")
     architecture = facts.architecture
     if architecture is None:
         return "its header names no architecture (general.architecture)"

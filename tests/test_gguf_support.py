@@ -84,6 +84,9 @@ def test_files_that_are_no_model_transformers_loads(tmp_path):
     assert reason(architecture="qwen2", file_type=None, tensors=[("x.weight", (64, 64), "Q5_0")]) is None
     assert "states no tokenizer (tokenizer.ggml.model)" in reason(tokens=[])
     assert "gemma4, gpt2, llama, t5" in reason(tokens=[])
+    split = reason(metadata={"split.no": 1, "split.count": 3, "split.tensors.count": 291})  # llama-gguf-split's keys
+    assert split.startswith("it is part 2 of a model split into 3 GGUF files") and "llama-gguf-split --merge" in split
+    assert reason(metadata={"split.no": 0, "split.count": 1}) is None  # a "split" into one file is the model
 
 
 def _weights_map_accepts(model_type: str) -> bool:
