@@ -220,6 +220,15 @@ def tiny_models(tmp_path_factory):
     return build_all(tmp_path_factory.mktemp("tiny-models"))
 
 
+@pytest.fixture(scope="session")
+def gguf_model_files(tmp_path_factory):
+    """A tiny Qwen2 and real GGUF files of it (several types, and two transformers refuses), written by the
+    gguf package: tests/gguf_files.py. Built once per session."""
+    from tests.gguf_files import build_all
+
+    return build_all(tmp_path_factory.mktemp("gguf-models"))
+
+
 PLUGIN_PACKAGES = Path(__file__).resolve().parent / "plugin_packages"
 
 

@@ -7,13 +7,12 @@ Two files transformers must refuse: a Command-R (an architecture it does not rea
 weights are Q1_0 (a type it cannot dequantize). ``write_header_only`` writes a GGUF of any size and metadata
 whose tensor data is a hole in a sparse file, for discovery and benches.
 
-Tests get them from the ``gguf_model_files`` fixture (import it into the test module); building takes about
+Tests get them from the ``gguf_model_files`` fixture (tests/conftest.py); building takes about
 a second, once per process."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from tests.tiny_models import build_tokenizer
 
@@ -171,17 +170,6 @@ def build_all(root: Path) -> GgufModelFiles:
         unsupported_type=write_gguf(source, odd / "tiny-qwen2.Q1_0.gguf", weight_type="Q1_0",
                                     file_type="MOSTLY_Q1_0"),
     )
-
-
-_built: dict[str, GgufModelFiles] = {}
-
-
-@pytest.fixture(scope="session")
-def gguf_model_files(tmp_path_factory) -> GgufModelFiles:
-    """The tiny Qwen2 and its GGUF files, built once per process (whichever modules import this fixture)."""
-    if "files" not in _built:
-        _built["files"] = build_all(tmp_path_factory.mktemp("gguf-models"))
-    return _built["files"]
 
 
 # Header-only files: a real GGUF header (written by the gguf package), the tensor data a hole.

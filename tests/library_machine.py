@@ -12,7 +12,6 @@ import pytest
 
 from tests.discovery.test_scan_api import scan
 from tests.discovery.trees import add_hub_repo, add_lmstudio, add_ollama, place, read_files, textgen_install
-from tests.gguf_files import gguf_model_files  # noqa: F401  (the fixture)
 
 NAME = "tiny-org/qwen2"
 
@@ -26,7 +25,7 @@ class LibraryMachine:
 
 
 @pytest.fixture
-def library_machine(tmp_path, monkeypatch, gguf_model_files) -> LibraryMachine:  # noqa: F811
+def library_machine(tmp_path, monkeypatch, gguf_model_files) -> LibraryMachine:
     files = gguf_model_files.files
     hub = tmp_path / "hf" / "hub"
     add_hub_repo(hub, NAME, read_files(gguf_model_files.source))

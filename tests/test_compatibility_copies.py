@@ -10,7 +10,6 @@ from modelhub import compatibility, registry
 from modelhub.extensions import db
 from modelhub.loading import attempts
 from modelhub.models import ModelCopy
-from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.library_machine import NAME, library_machine, scanned_copies  # noqa: F401  (a fixture)
 from tests.test_compatibility import on_host
 

@@ -7,7 +7,7 @@ from modelhub.discovery.gguf_header import read_facts
 from modelhub.gguf_support import (NOT_CAUSAL, OWN_LOADER_ARCHITECTURES, OWN_LOADER_QUANT_TYPES,
                                    SUPPORTED_ARCHITECTURES, SUPPORTED_QUANT_TYPES, SUPPORTED_TOKENIZERS,
                                    TRANSFORMERS_VERSION, load_dtype, model_type, unsupported_reason)
-from tests.gguf_files import gguf_model_files, write_header_only  # noqa: F401  (the fixture)
+from tests.gguf_files import write_header_only
 
 PROMPT = "The quick brown fox jumps over the lazy dog."
 
@@ -27,7 +27,7 @@ def _logits(model, input_ids):
 
 
 @pytest.fixture(scope="module")
-def source(gguf_model_files):  # noqa: F811
+def source(gguf_model_files):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_model_files.source)
@@ -36,7 +36,7 @@ def source(gguf_model_files):  # noqa: F811
 
 
 @pytest.mark.parametrize("label, tolerance", [("F32", 1e-5), ("F16", 5e-3), ("BF16", 2e-2), ("Q8_0", 5e-2)])
-def test_a_gguf_file_computes_what_its_source_model_computes(gguf_model_files, source, label, tolerance):  # noqa: F811
+def test_a_gguf_file_computes_what_its_source_model_computes(gguf_model_files, source, label, tolerance):
     input_ids, expected = source
     model, tokenizer = _load(gguf_model_files.files[label])
     assert tokenizer(PROMPT, return_tensors="pt").input_ids.tolist() == input_ids.tolist()
@@ -47,7 +47,7 @@ def test_a_gguf_file_computes_what_its_source_model_computes(gguf_model_files, s
 
 
 @pytest.mark.parametrize("label", ["Q8_0", "Q5_0", "Q4_0"])
-def test_a_quantized_gguf_file_loads_dequantized_and_generates(gguf_model_files, source, label):  # noqa: F811
+def test_a_quantized_gguf_file_loads_dequantized_and_generates(gguf_model_files, source, label):
     import torch
 
     input_ids, _ = source
@@ -58,7 +58,7 @@ def test_a_quantized_gguf_file_loads_dequantized_and_generates(gguf_model_files,
     assert isinstance(tokenizer.decode(output[0]), str)
 
 
-def test_transformers_refuses_the_unsupported_files_for_the_reason_given(gguf_model_files):  # noqa: F811
+def test_transformers_refuses_the_unsupported_files_for_the_reason_given(gguf_model_files):
     for path in gguf_model_files.files.values():
         assert unsupported_reason(read_facts(path)) is None
     reason = unsupported_reason(read_facts(gguf_model_files.unsupported_architecture))
@@ -197,7 +197,7 @@ def test_the_dtype_a_file_loads_in(tmp_path, types):
         assert load_dtype(read_facts(path)) == expected
 
 
-def test_a_first_loader_file_loads_in_float32_whatever_its_type(gguf_model_files):  # noqa: F811
+def test_a_first_loader_file_loads_in_float32_whatever_its_type(gguf_model_files):
     import torch
     from transformers import AutoModelForCausalLM
 

@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from modelhub.cli import main
 from tests.discovery.test_scan_api import scan
-from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.header_only import build_llama
 from tests.library_machine import NAME, library_machine, scanned_copies  # noqa: F401  (a fixture)
 

@@ -9,7 +9,6 @@ import pytest
 
 from modelhub.discovery.gguf_header import read_facts
 from modelhub.preflight import host as host_facts
-from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.library_machine import NAME, library_machine, scanned_copies  # noqa: F401  (a fixture)
 
 API = f"/api/models/{NAME}/preflight"

@@ -3,10 +3,9 @@ worker reads it, so the plugins' proposals can take it into account (no bitsandb
 
 from modelhub.autoconfigure.model_facts import model_info
 from modelhub.models import ModelRegistry
-from tests.gguf_files import gguf_model_files  # noqa: F401
 
 
-def test_a_gguf_copy_is_known_by_its_header(gguf_model_files):  # noqa: F811
+def test_a_gguf_copy_is_known_by_its_header(gguf_model_files):
     path = gguf_model_files.files["Q8_0"]
     info = model_info(ModelRegistry(model_name="tiny/qwen2", hf_path="tiny/qwen2", cache_path=str(path)))
     assert (info.location, info.files) == (str(path.parent), [path.name])
@@ -14,7 +13,7 @@ def test_a_gguf_copy_is_known_by_its_header(gguf_model_files):  # noqa: F811
     assert info.gguf["unsupported"] is None
 
 
-def test_a_folder_copy_is_known_by_its_config(gguf_model_files):  # noqa: F811
+def test_a_folder_copy_is_known_by_its_config(gguf_model_files):
     source = gguf_model_files.source
     info = model_info(ModelRegistry(model_name="tiny/qwen2", hf_path="tiny/qwen2", cache_path=str(source)))
     assert info.gguf is None and info.model_type == "qwen2" and "config.json" in info.files

@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 
 from modelhub.app import create_app
 from tests.browser.conftest import ARTIFACTS, screenshot
-from tests.gguf_files import gguf_model_files  # noqa: F401, F811 (a fixture)
 from tests.support import LiveServer
 from tests.views import library_copies
 from tests.views.library_copies import GGUF_ONLY, NAME
@@ -171,7 +170,7 @@ def test_make_default_moves_the_mark_and_the_cards_load_reads_that_copy(page, ma
 
 
 @pytest.fixture
-def scanned_machine(tmp_path, monkeypatch, gguf_model_files):  # noqa: F811 (the fixture)
+def scanned_machine(tmp_path, monkeypatch, gguf_model_files):
     """A real machine's layout, for Rescan to find: a tiny Qwen2 in the HF cache (safetensors), its Q8_0
     GGUF in LM Studio (hard-linked into text-generation-webui's models), its Q4_0 pulled by Ollama from
     the hub (``hf.co/tiny-org/qwen2:Q4_0``); every library in its default place under the home folder."""

@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.discovery.trees import add_hub_repo, add_lmstudio, add_ollama, read_files
-from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -21,7 +20,7 @@ LOAD_TIMEOUT_MS = 60_000  # a load starts a Python process that imports torch: s
 
 
 @pytest.fixture
-def machine(tmp_path, monkeypatch, gguf_model_files):  # noqa: F811
+def machine(tmp_path, monkeypatch, gguf_model_files):
     """A tiny Qwen2 in the HF cache (float32 safetensors), its Q4_0 GGUF in LM Studio and its Q8_0 pulled by
     Ollama, in their default places under the home folder; a server that has scanned them."""
     home = tmp_path / "machine"

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from modelhub.discovery.gguf_header import FILE_TYPES, GGML_TYPES, GgufError, is_gguf, read_facts
-from tests.gguf_files import (LLAMA3_8B, LOADABLE_TYPES, gguf_model_files, llama_tensors,  # noqa: F401
-                              vocabulary, write_header_only)
+from tests.gguf_files import LLAMA3_8B, LOADABLE_TYPES, llama_tensors, vocabulary, write_header_only
 
 
 def _reference(path):
@@ -35,7 +34,7 @@ def _mine(facts):
 
 
 @pytest.mark.parametrize("label", list(LOADABLE_TYPES))
-def test_the_facts_of_a_real_gguf_file_are_the_gguf_packages(gguf_model_files, label):  # noqa: F811
+def test_the_facts_of_a_real_gguf_file_are_the_gguf_packages(gguf_model_files, label):
     path = gguf_model_files.files[label]
     facts = read_facts(path)
     assert _mine(facts) == _reference(path)
@@ -48,7 +47,7 @@ def test_the_facts_of_a_real_gguf_file_are_the_gguf_packages(gguf_model_files, l
     assert facts.parameter_count == 2 * 1000 * 128 + 2 * layer + 128
 
 
-def test_the_files_transformers_refuses_are_read_too(gguf_model_files):  # noqa: F811
+def test_the_files_transformers_refuses_are_read_too(gguf_model_files):
     command_r = read_facts(gguf_model_files.unsupported_architecture)
     assert (command_r.architecture, command_r.quant_label, command_r.context_length) == ("command-r", "Q8_0", 256)
     q1 = read_facts(gguf_model_files.unsupported_type)

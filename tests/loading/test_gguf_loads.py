@@ -9,7 +9,6 @@ import time
 import pytest
 
 from tests.discovery.trees import add_ollama
-from tests.gguf_files import gguf_model_files  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -21,7 +20,7 @@ def _gguf_of(attempt) -> dict:
     return attempt["load_report"]["gguf"]
 
 
-def test_gguf_files_load_dequantized_and_record_it(loader, gguf_model_files):  # noqa: F811
+def test_gguf_files_load_dequantized_and_record_it(loader, gguf_model_files):
     for label in ("Q8_0", "Q4_0"):
         path = gguf_model_files.files[label]
         loader.register(f"tiny/qwen2-{label}", path)
@@ -36,7 +35,7 @@ def test_gguf_files_load_dequantized_and_record_it(loader, gguf_model_files):  #
 
 
 @SQLITE_ONLY
-def test_a_load_configs_dtype_is_what_the_file_is_dequantized_to(loader, gguf_model_files):  # noqa: F811
+def test_a_load_configs_dtype_is_what_the_file_is_dequantized_to(loader, gguf_model_files):
     loader.register("tiny/qwen2-f16", gguf_model_files.files["F16"])
     assert _gguf_of(loader.load_and_wait("tiny/qwen2-f16"))["dequantized_to"] == "float32"  # even from F16
     response = loader.client.patch("/api/models/tiny/qwen2-f16/config", json={"load_config": {"dtype": "bfloat16"}})
@@ -50,7 +49,7 @@ def test_a_load_configs_dtype_is_what_the_file_is_dequantized_to(loader, gguf_mo
     ("unsupported_architecture", "does not load GGUF files of architecture 'command-r'; it loads bloom, falcon"),
     ("unsupported_type", "cannot dequantize Q1_0 tensors (this file is Q1_0); for 'qwen2' it dequantizes BF16, F16"),
 ])
-def test_a_file_transformers_cannot_load_is_refused_before_any_weight_is_read(loader, gguf_model_files, which, said):  # noqa: F811
+def test_a_file_transformers_cannot_load_is_refused_before_any_weight_is_read(loader, gguf_model_files, which, said):
     path = getattr(gguf_model_files, which)
     loader.register("tiny/odd", path)
     attempt = loader.load_and_wait("tiny/odd")
@@ -64,7 +63,7 @@ def test_a_file_transformers_cannot_load_is_refused_before_any_weight_is_read(lo
 
 
 @SQLITE_ONLY
-def test_bitsandbytes_on_a_gguf_file_is_refused_with_a_suggestion(loader, gguf_model_files):  # noqa: F811
+def test_bitsandbytes_on_a_gguf_file_is_refused_with_a_suggestion(loader, gguf_model_files):
     loader.register("tiny/qwen2", gguf_model_files.files["Q8_0"], load_config={"load_in_8bit": True})
     attempt = loader.load_and_wait("tiny/qwen2")
     assert attempt["outcome"] == "failure" and attempt["failure_kind"] == "refused"
@@ -73,7 +72,7 @@ def test_bitsandbytes_on_a_gguf_file_is_refused_with_a_suggestion(loader, gguf_m
 
 
 @SQLITE_ONLY
-def test_an_ollama_blob_found_by_a_scan_loads(loader, gguf_model_files, tmp_path, monkeypatch):  # noqa: F811
+def test_an_ollama_blob_found_by_a_scan_loads(loader, gguf_model_files, tmp_path, monkeypatch):
     models = tmp_path / "ollama"
     blob = add_ollama(models, "tiny-qwen2:q8", gguf_model_files.files["Q8_0"])
     monkeypatch.setenv("MODELHUB_OLLAMA_MODELS", str(models))
@@ -93,7 +92,7 @@ def test_an_ollama_blob_found_by_a_scan_loads(loader, gguf_model_files, tmp_path
 
 @SQLITE_ONLY
 def test_a_model_with_a_safetensors_folder_and_a_gguf_file_loads_the_copy_asked_for(
-        loader, gguf_model_files, tmp_path):  # noqa: F811
+        loader, gguf_model_files, tmp_path):
     folder = shutil.copytree(gguf_model_files.source, tmp_path / "tiny-qwen2")
     gguf = shutil.copy(gguf_model_files.files["Q4_0"], folder / "tiny-qwen2.Q4_0.gguf")
     loader.register("tiny/qwen2", folder)
@@ -112,7 +111,7 @@ def test_a_model_with_a_safetensors_folder_and_a_gguf_file_loads_the_copy_asked_
 
 
 @SQLITE_ONLY
-def test_a_gguf_copy_is_measured(loader, gguf_model_files):  # noqa: F811
+def test_a_gguf_copy_is_measured(loader, gguf_model_files):
     loader.register("tiny/qwen2", gguf_model_files.files["Q8_0"])
     quick = {"time_to_first_token": {"prompt_lengths": [8], "repeats": 1, "warmup": 0},
              "throughput": {"new_tokens": 4, "batch_sizes": [1], "repeats": 1, "warmup": 0}}

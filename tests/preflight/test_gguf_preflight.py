@@ -8,7 +8,7 @@ from modelhub import preflight
 from modelhub.discovery.gguf_header import read_facts
 from modelhub.extensions import db
 from modelhub.models import ModelRegistry
-from tests.gguf_files import gguf_model_files, llama_tensors, write_gguf, write_header_only  # noqa: F401
+from tests.gguf_files import llama_tensors, write_gguf, write_header_only
 from tests.loading.conftest import Loader
 from tests.preflight.conftest import host
 
@@ -27,7 +27,7 @@ def weights_term(answer) -> dict:
     return next(term for term in answer["devices"][0]["terms"] if term["name"] == "weights")
 
 
-def test_a_gguf_file_counts_its_parameters_dequantized_not_its_size(app, register, gguf_model_files):  # noqa: F811
+def test_a_gguf_file_counts_its_parameters_dequantized_not_its_size(app, register, gguf_model_files):
     path = gguf_model_files.files["Q4_0"]
     parameters = read_facts(path).parameter_count
     model_id = register("tiny/qwen2", path)
@@ -48,7 +48,7 @@ def test_a_gguf_file_counts_its_parameters_dequantized_not_its_size(app, registe
     assert "dequantized from GGUF Q4_0 to float16" in weights_term(half)["detail"]
 
 
-def test_the_shape_facts_come_from_the_header(app, register, gguf_model_files):  # noqa: F811
+def test_the_shape_facts_come_from_the_header(app, register, gguf_model_files):
     model_id = register("tiny/qwen2", gguf_model_files.files["Q8_0"])
     answer = check(app, model_id, context_tokens=100_000)
     assert answer["context_tokens"] == 256  # the header's qwen2.context_length bounds it
@@ -79,7 +79,7 @@ def test_an_eight_billion_q4_k_m_file_needs_its_dequantized_size(app, register, 
 
 @pytest.mark.parametrize("which, said", [("unsupported_architecture", "architecture 'command-r'"),
                                          ("unsupported_type", "cannot dequantize Q1_0 tensors")])
-def test_a_file_transformers_cannot_load_cannot_load(app, register, gguf_model_files, which, said):  # noqa: F811
+def test_a_file_transformers_cannot_load_cannot_load(app, register, gguf_model_files, which, said):
     path = getattr(gguf_model_files, which)
     answer = check(app, register("tiny/odd", path))
     assert answer["verdict"] == "cannot_load"
@@ -87,14 +87,14 @@ def test_a_file_transformers_cannot_load_cannot_load(app, register, gguf_model_f
     assert problem["message"].startswith(f"The GGUF file {path} cannot be loaded: ") and said in problem["message"]
 
 
-def test_bitsandbytes_on_a_gguf_file_cannot_load(app, register, gguf_model_files):  # noqa: F811
+def test_bitsandbytes_on_a_gguf_file_cannot_load(app, register, gguf_model_files):
     model_id = register("tiny/qwen2", gguf_model_files.files["Q8_0"])
     answer = check(app, model_id, {"load_in_4bit": True})
     assert answer["verdict"] == "cannot_load"
     assert any("cannot quantize it again with bitsandbytes" in p["message"] for p in answer["problems"])
 
 
-def test_a_gguf_without_the_gguf_package_here_needs_it(app, register, gguf_model_files):  # noqa: F811
+def test_a_gguf_without_the_gguf_package_here_needs_it(app, register, gguf_model_files):
     model_id = register("tiny/qwen2", gguf_model_files.files["Q8_0"])
     answer = check(app, model_id, host=host(packages={"gguf": None}))
     (problem,) = answer["problems"]

@@ -14,7 +14,6 @@ from modelhub import registry
 from modelhub.loading import attempts
 from modelhub.preflight import host as host_facts
 from tests.discovery.test_scan_api import scan
-from tests.gguf_files import gguf_model_files  # noqa: F401  (a fixture)
 from tests.library_machine import NAME, library_machine, scanned_copies  # noqa: F401  (a fixture)
 from tests.test_compatibility import on_host
 
