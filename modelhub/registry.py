@@ -155,7 +155,7 @@ def update_model(name: str, changes: dict, *, if_match: frozenset[str] | None = 
         except StaleDataError:
             # The UPDATE's "WHERE version = <what we read>" matched nothing: a concurrent write won.
             db.session.rollback()
-            if if_match is not None:
+            if _names_a_version(if_match):
                 raise PreconditionFailed(get_model(name)) from None
     raise WriteContention(f"Model {name!r} is being written by too many clients at once; retry shortly.")
 
@@ -177,14 +177,26 @@ def commit_on_newest(write, what: str):
 
 
 def delete_model(name: str, *, if_match: frozenset[str] | None = None) -> None:
-    row = get_model(name, for_update=True)
-    _check_precondition(row, if_match)
-    db.session.delete(row)
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise PreconditionFailed(get_model(name)) from None
+    """Delete one model. With ``if_match`` naming versions, only if the stored one is still among them (else
+    PreconditionFailed). Without it (or with ``"*"``) a write that lands between the read and the delete
+    (a load finishing, a scan) does not refuse the delete: it is read again and deleted."""
+    for _ in range(UNGUARDED_WRITE_ATTEMPTS):
+        row = get_model(name, for_update=True)
+        _check_precondition(row, if_match)
+        db.session.delete(row)
+        try:
+            db.session.commit()
+            return
+        except StaleDataError:
+            db.session.rollback()
+            if _names_a_version(if_match):
+                raise PreconditionFailed(get_model(name)) from None
+    raise WriteContention(f"Model {name!r} is being written by too many clients at once; retry shortly.")
+
+
+def _names_a_version(if_match: frozenset[str] | None) -> bool:
+    """Whether the request's If-Match names versions (a stale one is a 412), not none or ``*`` (any)."""
+    return if_match is not None and "*" not in if_match
 
 
 def _with_provenance(row: ModelRegistry, changes: dict) -> dict:

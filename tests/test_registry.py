@@ -81,6 +81,31 @@ def test_guarded_write_after_someone_else_changed_the_row_is_refused(ctx, other_
     assert tuple(stored_row(other_connection)) == (None, "from elsewhere", 2)
 
 
+@pytest.mark.parametrize("if_match", [None, frozenset({"*"})], ids=["no If-Match", "If-Match *"])
+def test_an_unconditional_delete_is_not_refused_by_a_concurrent_writer(ctx, concurrent_writer, other_connection, if_match):
+    """A load finishing (its status written) between a DELETE's read and its delete must not make an
+    unconditional DELETE a 412: the stateful fuzzer met exactly that."""
+    registry.delete_model("microsoft/phi-2", if_match=if_match)
+    concurrent_writer[0].join(timeout=30)
+    with other_connection.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM modelregistry")).scalar() == 0
+
+
+def test_a_delete_naming_a_version_someone_else_changed_is_refused(ctx, other_connection):
+    etag = registry.get_model("microsoft/phi-2").etag
+    with other_connection.begin() as connection:
+        connection.execute(OTHER_WRITE)
+    with pytest.raises(PreconditionFailed):
+        registry.delete_model("microsoft/phi-2", if_match=frozenset({etag}))
+    assert tuple(stored_row(other_connection)) == (None, "from elsewhere", 2)
+
+
+def test_an_unconditional_update_with_a_star_retries_as_without_if_match(ctx, concurrent_writer, other_connection):
+    registry.update_model("microsoft/phi-2", {"mmlu_score": 72.5}, if_match=frozenset({"*"}))
+    concurrent_writer[0].join(timeout=30)
+    assert tuple(stored_row(other_connection)) == (72.5, "from elsewhere", 3)
+
+
 def test_an_unchanged_value_is_not_a_new_version(ctx):
     before = registry.get_model("microsoft/phi-2").version
     row = registry.update_model("microsoft/phi-2", {"compatibility_notes": "original"})
