@@ -4,6 +4,7 @@ Declared once here (the metrics' labels and formats in modelhub.metric_catalogue
 the details modal and the filter bar stay in step.
 """
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -26,12 +27,22 @@ STATUS_HINTS = {
 }
 assert tuple(STATUS_HINTS) == COMPATIBILITY_STATUSES
 
-LOAD_CONFIG_PLACEHOLDER = """{
-    "torch_dtype": "bfloat16",
-    "attn_implementation": "eager",
-    "device_map": "auto",
-    "low_cpu_mem_usage": true
-}"""
+# What an empty load config field says: no config is a real state (the loader's defaults), not a value to copy.
+LOAD_CONFIG_PLACEHOLDER = "Using system defaults (empty = no custom settings)"
+
+
+def load_config_text(text: str | None) -> str:
+    """A saved load config as the modal's field shows it: pretty-printed (indent 2, keys in the saved
+    order), however it was typed. Only the field is formatted: the registry keeps the text exactly as
+    saved, and the form sends that text back when the field was not edited (``data-saved``), so saving
+    it unchanged makes no load_config version. A text that is not JSON is shown as it is."""
+    if not text or not text.strip():
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
 
 # (value of ?sort=, label) for the filter bar: better-first for every metric.
 SORTS = [

@@ -44,6 +44,12 @@
     console.log("Modal should now be visible");
   });
 
+  // Sized once shown (a closed dialog has no layout), and again whenever the form is re-rendered.
+  document.addEventListener("htmx:afterSettle", () => {
+    const form = document.getElementById("model-form");
+    if (form && modal().open) autogrowAll(form);
+  });
+
   document.addEventListener("htmx:responseError", (event) => {
     if (!opensModal(event)) return;
     const name = event.target.dataset.modelName;
@@ -54,6 +60,112 @@
 
   function closeModal() {
     if (modal() && modal().open) modal().close();
+  }
+
+  // ---- drafts: closing with unsaved changes asks first (in the modal, not window.confirm) -----------
+  // "Unsaved" = a field differs from what the form was rendered with: the browser keeps that as each
+  // field's default (defaultValue, defaultSelected), which a re-rendered form (Restore, Import) resets.
+
+  function changed(field) {
+    if (field.tagName === "SELECT") {
+      const options = Array.from(field.options);
+      const initial = options.find((o) => o.defaultSelected) || options[0];
+      return Boolean(initial) && !initial.selected;
+    }
+    return field.value !== field.defaultValue;
+  }
+
+  function hasUnsavedChanges() {
+    const form = document.getElementById("model-form");
+    return Boolean(form) && Array.from(form.querySelectorAll("[data-part]")).some(changed);
+  }
+
+  function unsavedBar() {
+    return modal() && modal().querySelector(".unsaved-bar");
+  }
+
+  // The field the user was last in, where Keep editing takes them back (Cancel or the x took the focus).
+  let lastField = null;
+  document.addEventListener("focusin", (event) => {
+    if (event.target.closest && event.target.closest("#model-form [data-part]")) lastField = event.target;
+  });
+
+  // The x, Cancel, a click outside and Escape: close at once when nothing was changed, else ask; asked
+  // already (the bar shows), a second request closes and drops the draft.
+  function requestClose() {
+    const bar = unsavedBar();
+    if (!hasUnsavedChanges() || !bar || !bar.hidden) {
+      closeModal();
+      return;
+    }
+    bar.hidden = false;
+    bar.querySelector("[data-keep-editing]").focus();
+  }
+
+  function keepEditing() {
+    unsavedBar().hidden = true;
+    const form = document.getElementById("model-form");
+    const back = lastField && form && form.contains(lastField) ? lastField : form && form.querySelector("[autofocus]");
+    if (back) back.focus();
+  }
+
+  // ---- the toast: a save that went through says so briefly, after the dialog has closed -------------
+  let toastTimer = null;
+
+  function showToast(message) {
+    const toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.textContent = message;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => {
+      toast.textContent = "";
+    }, 3000);
+  }
+
+  // ---- the notes and config boxes grow with their content -------------------------------------------
+  // Through the rows attribute, not an inline style: htmx copies a style attribute onto the element that
+  // replaces it, which the Content-Security-Policy refuses. From 3 rows up to ~60% of the viewport, then
+  // the box scrolls.
+  const MIN_ROWS = 3;
+
+  function autogrow(field) {
+    const style = getComputedStyle(field);
+    const line = parseFloat(style.lineHeight) || 20;
+    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+    const most = Math.max(MIN_ROWS, Math.floor((window.innerHeight * 0.6 - padding) / line));
+    field.rows = MIN_ROWS; // measured from the smallest box, so it shrinks when lines are removed
+    const needed = Math.ceil((field.scrollHeight - padding) / line - 0.25); // scrollHeight is rounded
+    field.rows = Math.min(most, Math.max(MIN_ROWS, needed));
+  }
+
+  function autogrowAll(root) {
+    root.querySelectorAll("textarea[data-autogrow]").forEach(autogrow);
+  }
+
+  // ---- the load config's Format button -------------------------------------------------------------
+  function formatJson(button) {
+    const form = button.closest("form");
+    const field = form.querySelector(button.dataset.formatJson);
+    const error = form.querySelector("#error-" + CSS.escape(field.name));
+    error.hidden = true;
+    error.textContent = "";
+    field.removeAttribute("aria-invalid");
+    if (!field.value.trim()) return;
+    let parsed;
+    try {
+      parsed = JSON.parse(field.value);
+    } catch (e) {
+      showFieldError(form, field.name, "Invalid JSON, not formatted: " + e.message);
+      return;
+    }
+    const formatted = JSON.stringify(parsed, null, 2);
+    if (formatted !== field.value) {
+      const source = form.dataset.configSource; // re-indenting is not typing a new config
+      field.value = formatted;
+      checkAgain(field);
+      if (source) form.dataset.configSource = source;
+    }
+    autogrow(field);
   }
 
   // ---- reading the form -------------------------------------------------------------------
@@ -98,6 +210,9 @@
     const errors = {};
     form.querySelectorAll("[data-part]").forEach((input) => {
       let value = input.value;
+      // The field shows the saved config pretty-printed: left as shown, the text saved is sent back as it
+      // was, so the registry keeps it and no load_config version is made.
+      if (input.dataset.saved !== undefined && !changed(input)) value = input.dataset.saved;
       if (input.name === "load_config" && value.trim()) {
         try {
           JSON.parse(value);
@@ -144,6 +259,7 @@
       });
       if (response.ok) {
         closeModal();
+        showToast("Saved " + form.dataset.modelName);
         await refreshCard(form.dataset.cardUrl, form.dataset.modelName);
         return;
       }
@@ -219,7 +335,7 @@
       if (value === null) delete config[key];
       else config[key] = value;
     }
-    field.value = JSON.stringify(config, null, 4);
+    field.value = JSON.stringify(config, null, 2);
     checkAgain(field);
     // Saved as it is, the new version says it came from the suggestion; typing in the field makes it typed.
     form.dataset.configSource = "suggestion";
@@ -237,7 +353,7 @@
   function applyFittingConfig(button) {
     const form = button.closest("form");
     const field = form.querySelector("#field-load_config");
-    field.value = JSON.stringify(JSON.parse(button.dataset.applyFittingConfig), null, 4);
+    field.value = JSON.stringify(JSON.parse(button.dataset.applyFittingConfig), null, 2);
     checkAgain(field);
     field.focus();
   }
@@ -254,6 +370,7 @@
 
   document.addEventListener("input", (event) => {
     if (event.target.id === "field-load_config") event.target.form.dataset.configSource = "typed";
+    if (event.target.matches && event.target.matches("textarea[data-autogrow]")) autogrow(event.target);
   });
 
   // ---- the form's guarded writes: the history's Restore, Copies on disk's Make default --------------
@@ -315,12 +432,29 @@
       applyFittingConfig(fitting);
       return;
     }
-    if (event.target.closest("[data-close-modal]")) {
+    const format = event.target.closest("[data-format-json]");
+    if (format) {
+      formatJson(format);
+      return;
+    }
+    if (event.target.closest("[data-keep-editing]")) {
+      keepEditing();
+      return;
+    }
+    if (event.target.closest("[data-discard]")) {
       closeModal();
       return;
     }
+    // The x and Cancel ask first when there are unsaved changes; the buttons that act and then close
+    // (Load, Unload, Make default: their request is already sent) close at once.
+    const close = event.target.closest("[data-close-modal]");
+    if (close) {
+      if (close.dataset.closeModal === "ask") requestClose();
+      else closeModal();
+      return;
+    }
     // A click on the backdrop lands on the <dialog> itself (its content fills .modal-frame).
-    if (event.target === modal()) closeModal();
+    if (event.target === modal()) requestClose();
   });
 
   document.addEventListener("submit", (event) => {
@@ -333,7 +467,23 @@
   document.addEventListener("DOMContentLoaded", () => {
     const dialog = modal();
     if (!dialog) return;
+    // Escape: handled on keydown, so the first one asks whatever Chromium's close-request rules would do
+    // with a cancel event; "cancel" itself still asks when a close request comes another way.
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      event.preventDefault();
+      requestClose();
+    });
+    dialog.addEventListener("cancel", (event) => {
+      const bar = unsavedBar();
+      if (hasUnsavedChanges() && bar && bar.hidden) {
+        event.preventDefault();
+        requestClose();
+      }
+    });
     dialog.addEventListener("close", () => {
+      const bar = unsavedBar();
+      if (bar) bar.hidden = true; // the draft is dropped: the next open reads the model again
       // The body stays until the next open: a Load button in it may still have a request in flight.
       // Focus returns to the model's name button, looked up now: its card may have been re-rendered meanwhile.
       const form = document.getElementById("model-form");

@@ -95,7 +95,7 @@ def test_find_a_working_config_watch_the_tries_and_apply_the_result(page, plugin
     found.get_by_role("button", name="Apply").click()
 
     editor = page.get_by_label("Custom Load Configuration (JSON)")
-    expect(editor).to_have_value(json.dumps({**START, "attn_implementation": "eager"}))
+    expect(editor).to_have_value(json.dumps({**START, "attn_implementation": "eager"}, indent=2))  # shown pretty-printed
     history = page.locator("#config-history")
     expect(history.locator(".history-note")).to_contain_text("as version 2: it is the load config in force now")
     newest = history.locator('.config-version[data-version="2"]')

@@ -19,6 +19,11 @@ SECOND = '{\n    "attn_implementation": "eager",\n    "torch_dtype": "bfloat16"\
 THIRD = '{\n    "torch_dtype": "float16",\n    "device_map": "auto"\n}'
 
 
+def pretty(text: str) -> str:
+    """A saved config as the modal's field shows it (modelhub.display.load_config_text)."""
+    return json.dumps(json.loads(text), indent=2)
+
+
 def open_modal(page, name: str = NAME):
     page.locator(f'.model-name[data-model-name="{name}"]').click()
     dialog = page.locator("#model-modal")
@@ -74,7 +79,7 @@ def test_edit_twice_see_the_history_with_diffs_and_restore_the_first(page, regis
 
     expect(page.locator(".history-note")).to_have_text(
         "Restored version 1 as version 4: it is the load config in force now.")
-    expect(page.get_by_label("Custom Load Configuration (JSON)")).to_have_value(FIRST)
+    expect(page.get_by_label("Custom Load Configuration (JSON)")).to_have_value(pretty(FIRST))
     restored = version_item(page, 4)
     expect(restored).to_contain_text("restored version 1 via page")
     expect(restored).to_contain_text("in force")
@@ -111,7 +116,7 @@ def test_a_restore_after_someone_else_changed_the_model_is_refused_and_says_so(p
 
     expect(page.locator(".history-note")).to_contain_text("Not restored: someone else changed this model")
     expect(page.get_by_label("Compatibility Notes")).to_have_value("edited elsewhere meanwhile")  # as it is now
-    expect(page.get_by_label("Custom Load Configuration (JSON)")).to_have_value(SECOND)
+    expect(page.get_by_label("Custom Load Configuration (JSON)")).to_have_value(pretty(SECOND))
     assert registry.row(NAME)["load_config"] == SECOND and len(versions(registry)) == 2
     expect(page.locator("#flash")).to_be_hidden()
     # The form was re-read: restoring again now works.
