@@ -66,7 +66,7 @@ def nothing_clipped(page, selector: str) -> None:
     assert not clipped, f"cut off: {clipped}"
 
 
-@pytest.mark.parametrize("viewport", WIDTHS)
+@pytest.mark.parametrize("viewport", [*WIDTHS, pytest.param({"width": 360, "height": 740}, id="360")])
 def test_models_page_never_scrolls_sideways(browser, server, long_models, viewport):
     context, page = open_at(browser, server, viewport)
     try:
@@ -141,7 +141,9 @@ def test_desktop_filters_stay_open(browser, server, long_models):
     context, page = open_at(browser, server, DESKTOP)
     try:
         page.goto("/")
+        expect(page.locator(".filters-toggle > summary")).to_have_count(1)  # the fold is there, its button hidden
         expect(page.locator(".filters-toggle > summary")).to_be_hidden()
+        expect(page.get_by_label("Search")).to_be_visible()
         expect(page.get_by_label("Status")).to_be_visible()
         expect(page.get_by_label("Sort by")).to_be_visible()
     finally:
