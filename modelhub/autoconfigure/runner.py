@@ -88,11 +88,8 @@ class AutoconfigureRunner:
             raise AutoconfigureConflict(f"Auto-configure run {run_id} found no config that loads; nothing to apply.")
         if run.applied_version_id is not None:
             raise AutoconfigureConflict(f"Auto-configure run {run_id}'s config was applied already.")
-        name = runs.model_name_of(run)
-        with config_history.made_by("auto-configure", via=via):
-            model = registry.update_model(name, {"load_config": run.result_config,
-                                                 "compatibility_status": run.result_status})
-        runs.record_applied(run.id, model.id)
+        version_id = _write_result(runs.model_name_of(run), run.result_config, run.result_status, via)
+        runs.record_applied(run.id, version_id)
         return runs.get(run.id)
 
     # ---- the search itself ----------------------------------------------------------------------
@@ -172,10 +169,15 @@ class AutoconfigureRunner:
     def _succeeded(self, run_id: int, model_name: str, candidate, attempt) -> None:
         runs.update_try(run_id, outcome="success", status=attempt.environment_status)
         reason = attempts.degraded_reason(attempt) or given_up(candidate)
-        run = runs.finish(run_id, "succeeded", result_config=json.dumps(candidate.config),
-                          result_status=attempt.environment_status, result_reason=reason)
-        if run is not None and run.apply:
-            self.apply(run_id, via="server")
+        result = {"result_config": json.dumps(candidate.config), "result_status": attempt.environment_status,
+                  "result_reason": reason}
+        run = runs.get(run_id)
+        if run.apply and run.state == "running" and not run.stop_requested:
+            # Applied before the run is closed, and closed with the version: a reader never sees a
+            # succeeded run of apply=True without the version it made (a race the suite met on PostgreSQL).
+            result["applied_version_id"] = _write_result(model_name, result["result_config"], result["result_status"],
+                                                         "server")
+        runs.finish(run_id, "succeeded", **result)
         # Loaded with a config that is not the model's own (or was not until now): leave the host as it
         # was. After the run is closed: the worker's exit (torch tearing down) takes seconds, the answer not.
         try:
@@ -192,6 +194,13 @@ class AutoconfigureRunner:
                           for number, entry in enumerate(tried, start=1))
         runs.finish(run_id, "failed", result_status="incompatible" if last_attempt is not None else None,
                     result_reason=f"{ended} {chain}".strip())
+
+
+def _write_result(model_name: str, config_text: str, status: str | None, via: str) -> int:
+    """Make a run's result the model's load_config (a new version, source "auto-configure"); its version id."""
+    with config_history.made_by("auto-configure", via=via):
+        model = registry.update_model(model_name, {"load_config": config_text, "compatibility_status": status})
+    return runs.newest_version_id(model.id)
 
 
 def given_up(candidate) -> str | None:

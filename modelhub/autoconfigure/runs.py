@@ -136,10 +136,14 @@ def finish(run_id: int, state: str, **values) -> AutoconfigureRun | None:
     return db.session.get(AutoconfigureRun, run_id, populate_existing=True) if closed.rowcount else None
 
 
-def record_applied(run_id: int, model_id: int) -> None:
-    """The model's newest load_config version is the run's result: link it."""
-    version_id = db.session.scalar(select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model_id)
-                                   .order_by(LoadConfigVersion.number.desc()).limit(1))
+def newest_version_id(model_id: int) -> int | None:
+    """The id of the model's newest load_config version (what applying a result just made)."""
+    return db.session.scalar(select(LoadConfigVersion.id).where(LoadConfigVersion.model_id == model_id)
+                             .order_by(LoadConfigVersion.number.desc()).limit(1))
+
+
+def record_applied(run_id: int, version_id: int | None) -> None:
+    """Link the run to the load_config version its result became."""
     db.session.execute(update(AutoconfigureRun).where(AutoconfigureRun.id == run_id)
                        .values(applied_version_id=version_id))
     db.session.commit()
