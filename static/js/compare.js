@@ -1,0 +1,1 @@
+// compare: filled in by issue 16.

@@ -1,0 +1,1 @@
+// connection: filled in by issue 16.

@@ -1,0 +1,1 @@
+// inventory: filled in by issue 16.
