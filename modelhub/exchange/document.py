@@ -157,6 +157,19 @@ def parse(text: str | bytes, max_bytes: int) -> tuple[str, dict]:
     return validate(raw)
 
 
+def _format_found(raw: dict) -> str:
+    """What the file's "format" field holds, in words: a file without one is not "None" to a user."""
+    if "format" not in raw:
+        return "this file has no \"format\" field: is it a modelhub export?"
+    kind = raw["format"]
+    if kind is None:
+        return "this file's \"format\" is null"
+    if isinstance(kind, str):
+        return f"this file says {kind!r}"
+    shown = json.dumps(kind)
+    return f"this file's \"format\" is {shown if len(shown) <= 40 else shown[:40] + '…'}, not a text"
+
+
 def validate(raw) -> tuple[str, dict]:
     """Check an already parsed document: its format and version first (a different kind of file gets
     one clear message, not a list of every field it lacks), then every field."""
@@ -166,7 +179,7 @@ def validate(raw) -> tuple[str, dict]:
     if not isinstance(kind, str) or kind not in FORMATS:  # {"format": {}} is not hashable
         raise InvalidDocument({"format": [
             f"Must be {REGISTRY_FORMAT!r} (a registry export) or {REPORT_FORMAT!r} (a compatibility report); "
-            f"this file says {kind!r}."]})
+            f"{_format_found(raw)}."]})
     version = raw.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > VERSIONS[kind]:
         raise InvalidDocument({"version": [

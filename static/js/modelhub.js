@@ -191,6 +191,19 @@
     return true;
   }
 
+  // Focus the first invalid field and bring its message into view: focusing scrolls only the field, and
+  // a message under a field near the bottom would sit behind the sticky Save bar (scroll-margin in
+  // editing.css keeps it clear of the bar).
+  function revealFirstError(form) {
+    const invalid = form.querySelector("[aria-invalid]");
+    if (!invalid) return;
+    const details = invalid.closest("details");
+    if (details) details.open = true;
+    invalid.focus();
+    const message = form.querySelector("#error-" + CSS.escape(invalid.name));
+    if (message && !message.hidden) message.scrollIntoView({ block: "nearest" });
+  }
+
   function showBanner(form, message, action) {
     const banner = form.querySelector(".form-banner");
     banner.replaceChildren(document.createTextNode(message));
@@ -240,7 +253,7 @@
     const { body, errors } = readForm(form);
     if (errors) {
       for (const [field, message] of Object.entries(errors)) showFieldError(form, field, message);
-      form.querySelector("[aria-invalid]").focus();
+      revealFirstError(form);
       return;
     }
     const submit = form.querySelector("button[type=submit]");
@@ -292,12 +305,7 @@
         }
       }
       if (unplaced.length) showBanner(form, unplaced.join("; "));
-      const invalid = form.querySelector("[aria-invalid]");
-      if (invalid) {
-        const details = invalid.closest("details");
-        if (details) details.open = true;
-        invalid.focus();
-      }
+      revealFirstError(form);
       return;
     }
     showBanner(form, problem.message || "Saving failed (" + response.status + "). Your edits are still here; try again.");

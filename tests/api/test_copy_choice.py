@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from modelhub.cli import main
+from tests.discovery.test_scan_api import scan
 from tests.discovery.trees import add_hub_repo, read_files
 from tests.loading.conftest import Loader
 
@@ -46,7 +47,7 @@ def scanned(database_url, tmp_path, two_copies):
 
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "MODELHUB_LOAD_TIMEOUT": 120})
     loader = Loader(app)
-    _scan(loader.client)
+    scan(loader.client)
     copies = {copy["location"]: copy for copy in loader.client.get(f"/api/models/{NAME}/copies").json}
     assert sorted(copies) == ["primary", "secondary"], copies
     yield loader, copies
@@ -54,14 +55,6 @@ def scanned(database_url, tmp_path, two_copies):
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
 
-
-def _scan(client) -> dict:
-    assert client.post("/api/scan").status_code == 202
-    deadline = time.monotonic() + 60
-    while (status := client.get("/api/scan").json)["state"] == "running":
-        assert time.monotonic() < deadline, "the scan did not finish"
-        time.sleep(0.05)
-    return status
 
 
 def test_a_load_reads_the_copy_asked_for_and_records_it(scanned):
@@ -110,7 +103,7 @@ def test_an_unknown_copy_is_a_404_naming_the_models_copies_and_nothing_starts(sc
 def test_a_missing_copy_is_a_409_saying_so(scanned, two_copies):
     loader, copies = scanned
     shutil.rmtree(two_copies)
-    _scan(loader.client)
+    scan(loader.client)
     secondary = next(copy for copy in loader.client.get(f"/api/models/{NAME}/copies").json
                      if copy["id"] == copies["secondary"]["id"])
     assert secondary["missing"] is True

@@ -3,6 +3,7 @@ loopback. Where the browser is missing these tests fail under CI (they must run 
 elsewhere with the command that installs it."""
 
 import os
+from contextlib import contextmanager
 import sqlite3
 from pathlib import Path
 
@@ -125,9 +126,11 @@ class PageWatch:
         return [r for r in self.requests if r[0] in ("PATCH", "POST", "PUT", "DELETE")]
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
+@contextmanager
+def watched_page(browser, base_url: str, width: int = 1200, height: int = 900):
+    """A page of a fresh context on ``base_url``, watched (``page.watch``); an uncaught script error in it
+    fails the test once the page is closed."""
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=base_url)
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.watch = PageWatch(page)
@@ -135,6 +138,12 @@ def page(browser, server):
     errors = page.watch.errors
     context.close()
     assert not errors, f"uncaught script errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, server):
+    with watched_page(browser, server.url) as page:
+        yield page
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:

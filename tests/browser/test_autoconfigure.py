@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, watched_page
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -36,14 +36,8 @@ def plugins_server(with_test_plugins, tmp_path, tiny_models):
 
 @pytest.fixture
 def page(browser, plugins_server):
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=plugins_server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    yield page
-    context.close()
-    assert not errors, f"uncaught script errors: {errors}"
+    with watched_page(browser, plugins_server.url) as page:
+        yield page
 
 
 def shoot(page, locator, name: str) -> None:

@@ -183,3 +183,33 @@ def test_notes_and_config_boxes_grow_with_their_content(page, registry):
     screenshot(page, "drafts-autogrow")
     notes(page).fill("short")
     expect(notes(page)).to_have_attribute("rows", "3")
+
+
+def test_a_refused_score_shows_its_whole_message_above_the_save_bar_on_a_phone(browser, registry):
+    """The message under a field near the bottom of the sheet would sit behind the sticky Save bar: the
+    modal brings it into view above the bar."""
+    from tests.browser.conftest import watched_page
+
+    registry.add(model_name=NAME)
+    with watched_page(browser, registry.server.url, width=390, height=844) as page:
+        page.goto("/")
+        open_modal(page)
+        page.get_by_text("📊 Benchmark Metrics").click()
+        field = page.get_by_label("TruthfulQA")
+        field.fill("150")
+        # The field just above the Save bar, as a user scrolling down to it would leave it.
+        field.evaluate("""(input) => {
+          let box = input.parentElement;
+          while (box && !(box.scrollHeight > box.clientHeight && getComputedStyle(box).overflowY !== "visible")) box = box.parentElement;
+          const barTop = document.querySelector("#model-modal .form-actions").getBoundingClientRect().top;
+          box.scrollTop += input.getBoundingClientRect().bottom - barTop + 4;
+        }""")
+        page.locator("#model-modal button[type=submit]").click()
+
+        error = page.locator("#error-truthfulqa_score")
+        expect(error).to_contain_text("less than or equal to 100")
+        page.wait_for_timeout(300)  # the scroll settles
+        bar_top = page.locator("#model-modal .form-actions").bounding_box()["y"]
+        message = error.bounding_box()
+        assert message["y"] + message["height"] <= bar_top + 1, (message, bar_top)
+        screenshot(page, "modal-phone-score-error")

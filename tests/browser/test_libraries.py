@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from modelhub.app import create_app
-from tests.browser.conftest import ARTIFACTS, screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot, watched_page
 from tests.support import LiveServer
 from tests.views import library_copies
 from tests.views.library_copies import GGUF_ONLY, NAME
@@ -40,15 +40,8 @@ def machine(tmp_path, tiny_models, monkeypatch):
 
 @pytest.fixture
 def page(browser, machine):
-    server, _ = machine
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    yield page
-    context.close()
-    assert not errors, f"uncaught script errors: {errors}"
+    with watched_page(browser, machine[0].url) as page:
+        yield page
 
 
 def modal_shot(page, name: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, watched_page
 from tests.discovery.trees import add_hub_repo, add_lmstudio, add_ollama, read_files
 from tests.support import LiveServer
 
@@ -49,15 +49,8 @@ def machine(tmp_path, monkeypatch, gguf_model_files):
 
 @pytest.fixture
 def page(browser, machine):
-    server, _ = machine
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, base_url=server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    yield page
-    context.close()
-    assert not errors, f"uncaught script errors: {errors}"
+    with watched_page(browser, machine[0].url) as page:
+        yield page
 
 
 def shot(page, name: str) -> None:

@@ -17,8 +17,9 @@ from tests.support import MODELHUB, LiveServer
 
 
 def scan(client) -> dict:
+    """Start a scan through the API and wait for its end (60 s: a loaded CI machine); its final status."""
     assert client.post("/api/scan").status_code == 202
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status = client.get("/api/scan").json
         if status["state"] != "running":

@@ -68,7 +68,11 @@ def _set(path, value):
 
 
 BAD_DOCUMENTS = [
-    ("wrong format", _set(["format"], "something-else"), ["format"], "modelhub-registry"),
+    ("wrong format", _set(["format"], "something-else"), ["format"], "this file says 'something-else'"),
+    # A file without a format is told so in words, not "this file says None".
+    ("no format", lambda d: d.pop("format"), ["format"], 'has no \\"format\\" field'),
+    ("null format", _set(["format"], None), ["format"], 'this file\'s \\"format\\" is null'),
+    ("format not a text", _set(["format"], {"a": 1}), ["format"], "not a text"),
     ("newer version", _set(["version"], 3), ["version"], "newer modelhub"),
     ("version as text", _set(["version"], "1"), ["version"], "integer"),
     ("unknown top-level field", _set(["exported_at"], "today"), ["exported_at"], "Unknown field"),

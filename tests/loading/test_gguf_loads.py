@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.discovery.test_scan_api import scan
 from tests.discovery.trees import add_ollama
 
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def test_an_ollama_blob_found_by_a_scan_loads(loader, gguf_model_files, tmp_path
     monkeypatch.setenv("MODELHUB_LIBRARIES", "ollama")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hub"))
     before = sorted(path.name for path in blob.parent.iterdir())
-    _scan(loader.client)
+    assert scan(loader.client)["state"] == "finished"
     (name,) = [model["model_name"] for model in loader.client.get("/api/models").json["items"]]
     (copy,) = loader.client.get(f"/api/models/{name}/copies").json
     assert copy["path"] == str(blob) and not blob.name.endswith(".gguf")
@@ -124,12 +125,3 @@ def test_a_gguf_copy_is_measured(loader, gguf_model_files):
     assert latest["copy_path"] == str(gguf_model_files.files["Q8_0"])
     assert latest["results"]["perplexity"]["perplexity"] > 1
 
-
-def _scan(client) -> dict:
-    assert client.post("/api/scan").status_code == 202
-    deadline = time.monotonic() + 60
-    while (status := client.get("/api/scan").json)["state"] == "running":
-        assert time.monotonic() < deadline, "the scan did not finish"
-        time.sleep(0.05)
-    assert status["state"] == "finished", status
-    return status

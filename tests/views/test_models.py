@@ -31,12 +31,13 @@ def test_filters_that_match_nothing_say_so_rather_than_the_empty_registry_text(c
     assert "No models registered yet" not in text
 
 
-@pytest.mark.parametrize("query", ["sort=password", "status=broken", "page=0", "q=a%00b"])
-def test_invalid_filter_in_the_address_is_a_400_page_that_names_it(client, query):
+@pytest.mark.parametrize("query, control", [("sort=password", "Sort by"), ("status=broken", "Status"), ("page=0", "Page"),
+                                            ("q=a%00b", "Search")])
+def test_invalid_filter_in_the_address_is_a_400_page_that_names_it(client, query, control):
     response = client.get(f"/models?{query}")
     assert response.status_code == 400
     assert "That address holds an invalid filter" in response.text
-    assert query.split("=")[0] in response.text
+    assert f"<li>{control}: " in response.text  # named as the filter bar names it
 
 
 def test_more_returns_the_next_cards_and_a_sentinel_while_more_remain(client):
@@ -105,3 +106,13 @@ def test_a_wrong_method_on_a_page_is_a_page_that_says_what_is_allowed(client):
     response = client.delete("/models")
     assert response.status_code == 405 and response.mimetype == "text/html"
     assert set(response.headers["Allow"].split(", ")) >= {"GET"}
+
+
+def test_a_choice_not_in_its_menu_is_named_not_answered_with_every_choice(client):
+    response = client.get("/models?q=llama&sort=password&status=compatible&status=broken")
+    assert response.status_code == 400
+    assert "Sort by: “password” is not one of its choices." in response.text
+    assert "Status: “broken” is not one of its choices." in response.text
+    assert "mmlu_score" not in response.text  # not the wall of every sortable field
+    # The way out keeps what was valid: the search, not the bad sort and status.
+    assert 'href="/models?q=llama"' in response.text
