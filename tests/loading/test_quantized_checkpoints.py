@@ -6,7 +6,6 @@ checkpoint is refused before any weight is read, naming what to install, and pre
 
 import math
 import shutil
-import time
 
 import pytest
 
@@ -14,7 +13,8 @@ from modelhub import preflight
 from modelhub.extensions import db
 from modelhub.models import ModelRegistry
 from modelhub.preflight import host as host_facts
-from tests.loading.test_measure import QUICK
+from tests.discovery.test_scan_api import scan
+from tests.loading.test_measure import measure
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
@@ -40,33 +40,13 @@ def quantized(tmp_path_factory, tiny_models):
     return build_all(tmp_path_factory.mktemp("quantized"), tiny_models["llama"])
 
 
-def measure(loader, name) -> dict:
-    response = loader.client.post(f"/api/models/{name}/benchmark", json={"settings": QUICK})
-    assert response.status_code == 202, response.json
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        latest = loader.client.get(f"/api/models/{name}/measurements").json[0]
-        if latest["outcome"] != "running":
-            return latest
-        time.sleep(0.1)
-    raise AssertionError(f"the measurement of {name} did not finish")
-
-
-def scan(loader) -> None:
-    assert loader.client.post("/api/scan").status_code == 202
-    deadline = time.monotonic() + 60
-    while loader.client.get("/api/scan").json["state"] == "running":
-        assert time.monotonic() < deadline, "the scan did not finish"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("kind", ["gptq", "awq", "bnb-8bit", "bnb-4bit"])
 def test_a_quantized_checkpoint_is_found_loaded_and_measured(loader, quantized, kind, tmp_path, monkeypatch):
     disk = tmp_path / "disk2"
     shutil.copytree(quantized[kind], disk / "tiny" / f"llama-{kind}")
     monkeypatch.setenv("MODELHUB_SECONDARY_CACHE", str(disk))
     name = f"tiny/llama-{kind}"
-    scan(loader)
+    scan(loader.client)
     model = loader.client.get(f"/api/models/{name}").json
     assert (model["cache_location"], model["quantization"]) == ("secondary", DISCOVERED[kind])
 
