@@ -28,14 +28,16 @@ _LIBRARY_ORDER = case(*((COPY_LIBRARY == library, index) for index, library in e
 
 _OF_THE_MODEL = ModelCopy.model_id == ModelRegistry.id
 _PRESENT = ModelCopy.missing.is_(False)
-# The copy a card names first: the one a load reads (the model's cache_path), then the oldest present one.
-_PRIMARY_FIRST = (case((ModelCopy.path == ModelRegistry.cache_path, 0), else_=1), ModelCopy.id)
 
 
 def _of_primary_copy(value, *where):
-    """``value`` of the model's primary present copy (with ``where``), as a correlated scalar subquery."""
-    query = select(value).where(_OF_THE_MODEL, _PRESENT, *where).order_by(*_PRIMARY_FIRST).limit(1)
-    return query.correlate(ModelRegistry).scalar_subquery()
+    """``value`` of the model's primary present copy (with ``where``): the copy a load reads (the model's
+    cache_path), else the oldest present one, as correlated scalar subqueries. (Two lookups rather than one
+    ordered by "is it the cache_path": SQLite cannot see the outer row from a subquery's ORDER BY.)"""
+    def first(*more):
+        query = select(value).where(_OF_THE_MODEL, _PRESENT, *where, *more).order_by(ModelCopy.id).limit(1)
+        return query.correlate(ModelRegistry).scalar_subquery()
+    return func.coalesce(first(ModelCopy.path == ModelRegistry.cache_path), first())
 
 
 # Bytes on disk: the present copies' sizes added (NULL without any, so it sorts last either way).
