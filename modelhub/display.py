@@ -250,4 +250,10 @@ def exact_time(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def iso_time(moment) -> str:
+    """A moment for a <time datetime>: UTC, to the second, "2026-11-30T14:05:09Z"."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 TEST_OUTCOMES = {"success": "Loaded", "failure": "Failed"}

@@ -59,6 +59,11 @@ def list_models(
     return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
 
 
+def count_models(**filters) -> int:
+    """How many models ``list_models`` would list with these filters."""
+    return db.session.scalar(select(func.count()).select_from(filtered_ids(**filters).subquery()))
+
+
 def filtered_ids(**filters):
     """The ids of the models ``list_models`` would list with these filters, as a subquery (for totals)."""
     return _filtered(select(ModelRegistry.id), **filters)

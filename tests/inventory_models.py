@@ -29,7 +29,7 @@ HOSTS = ("gpu-box", "laptop")
 
 
 def rows(count: int = 200) -> tuple[list[dict], list[dict], list[dict]]:
-    """(models, copies, attempts) for ``count`` models, ids from 1; attempts name environments 1 and 2."""
+    """(models, copies, attempts) for ``count`` models, ids from 1; attempts name ENVIRONMENTS 1 and 2."""
     models, copies, attempts = [], [], []
     for i in range(count):
         org, name, params, architecture = FAMILIES[i % len(FAMILIES)]
@@ -81,25 +81,26 @@ def _copy(model_id, location, library, root, path, size, weights, quantization, 
 
 
 ENVIRONMENTS = [
-    {"id": 1, "fingerprint": "f" * 64, "host": "gpu-box", "facts": {
+    {"fingerprint": "f" * 64, "host": "gpu-box", "facts": {
         "accelerator": {"devices": [{"name": "AMD Radeon RX 7900 XTX", "architecture": "gfx1100"}]},
         "runtime": "rocm6.4", "wsl": True, "libraries": {"transformers": "5.24.0"}}},
-    {"id": 2, "fingerprint": "e" * 64, "host": "laptop", "facts": {"libraries": {"transformers": "5.24.0"}}},
+    {"fingerprint": "e" * 64, "host": "laptop", "facts": {"libraries": {"transformers": "5.24.0"}}},
 ]
 
 
 def seed(connection, count: int = 200) -> None:
     """Insert ``count`` models with their copies and attempts (and the two environments) on ``connection``."""
     models, copies, attempts = rows(count)
-    if connection.execute(select(Environment.id).limit(1)).first() is None:
-        connection.execute(insert(Environment), ENVIRONMENTS)
+    connection.execute(insert(Environment), ENVIRONMENTS)  # beside the one a server records for itself
+    ids = [connection.scalar(select(Environment.id).where(Environment.fingerprint == e["fingerprint"])) for e in ENVIRONMENTS]
+    attempts = [{**attempt, "environment_id": ids[attempt["environment_id"] - 1]} for attempt in attempts]
     connection.execute(insert(ModelRegistry), models)
     if copies:
         connection.execute(insert(ModelCopy), copies)
     if attempts:
         connection.execute(insert(LoadAttempt), attempts)
     if connection.dialect.name == "postgresql":  # ids were given: the sequences must go on after them
-        for table in ("modelregistry", "environment"):
+        for table in ("modelregistry",):
             connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
 
 

@@ -51,7 +51,7 @@ def models_page():
         return bad_request(error)
     page = registry.list_models(**_list_query(query))
     context = {**results_context(page, query), "has_models": page.total > 0 or registry.has_models(),
-               "totals": inventory.totals(page.total, **_filters(query))}
+               "totals_url": url_for("views.models.totals", **_address_args(query, LIST_ARGS))}
     if request.headers.get("HX-Request"):
         response = make_response(render_template("models/_model_results.html", **context))
     else:
@@ -76,6 +76,18 @@ def more_models():
     return render_template(template, **results_context(page, query))
 
 
+@bp.route("/models/totals")
+def totals():
+    """The totals above the results (``_totals.html``), asked for by the results once shown: they add up
+    every filtered model's copies, which costs more as the registry grows, so the list does not wait for them."""
+    try:
+        query = _page_query()
+    except ValidationError as error:
+        return bad_request(error)
+    filters = _filters(query)
+    return render_template("models/_totals.html", totals=inventory.totals(registry.count_models(**filters), **filters))
+
+
 def results_context(page, query: dict) -> dict:
     """What the results (cards or rows, and their "load more") show of a page of models."""
     summaries = inventory.summaries(page.items)
@@ -87,8 +99,12 @@ def results_context(page, query: dict) -> dict:
 
 def more_url(query: dict, number: int) -> str:
     """The address of page ``number`` of these results, as the "load more" sentinel asks for it."""
-    args = {key: query.get(key) for key in (*LIST_ARGS, "sort", "view")}
-    return url_for("views.models.more_models", page=number, **{k: v for k, v in args.items() if v})
+    return url_for("views.models.more_models", page=number, **_address_args(query, (*LIST_ARGS, "sort", "view")))
+
+
+def _address_args(query: dict, keys) -> dict:
+    """The arguments of ``query`` named by ``keys`` that are set, for url_for."""
+    return {key: query[key] for key in keys if query.get(key)}
 
 
 def _page_query() -> dict:

@@ -23,7 +23,7 @@ def test_a_card_shows_size_format_model_copies_and_last_load(seeded):
     card = text[text.index('id="model-1"'):text.index("</li>", text.index('id="model-1"'))]
     assert "16.1 GB" in card and "safetensors" in card and "LlamaForCausalLM · 8B" in card
     assert 'class="badge copy-badge library-huggingface' in card
-    assert "Loaded" in card and "on gpu-box" in card and 'datetime="2026-11-30T11:00:00' in card
+    assert "Loaded" in card and "on gpu-box" in card and 'datetime="2026-11-30T11:00:00Z"' in card
     assert "AMD Radeon RX 7900 XTX" in card  # the environment, in the last load's title
 
 
@@ -34,12 +34,17 @@ def test_the_whole_note_is_rendered(client):
 
 
 def test_totals_sit_above_the_results_and_follow_the_filters(seeded):
-    everything = seeded.get("/models", headers=HX).text
+    # The results say the count at once and ask for the rest (adding up every copy) with the same filters.
+    results = seeded.get("/models?library=ollama&tested=untested", headers=HX).text
+    assert '<span class="result-count">8 models</span>' in results
+    assert 'hx-get="/models/totals?library=ollama&amp;tested=untested"' in results
+    everything = seeded.get("/models/totals").text
     assert '<span class="result-count">60 models</span>' in everything
-    assert "never tested" in everything and "Folder /mnt/d/models" in everything and "HF cache" in everything
-    ollama = seeded.get("/models?library=ollama", headers=HX).text
-    assert '<span class="result-count">12 models</span>' in ollama
+    assert "40 never tested" in everything and "Folder /mnt/d/models" in everything and "HF cache" in everything
+    ollama = seeded.get("/models/totals?library=ollama").text
+    assert '<span class="result-count">12 models</span>' in ollama and "12 never tested" not in ollama
     assert '<span class="place-name">Ollama</span>' in ollama and "HF cache" not in ollama
+    assert seeded.get("/models/totals?tested=sometimes").status_code == 400
 
 
 def test_the_table_view_is_in_the_address_and_remembered_by_a_cookie(seeded):
