@@ -79,11 +79,11 @@ def _copy(i, location, library, path, size, weights, quantization, params) -> di
 ROOTS = {"huggingface": "/hf/hub", "lmstudio": "/lms", "folder": "/mnt/d/models"}
 
 
-def fake_attempts(count: int) -> list[dict]:
+def fake_attempts(count: int, environment_id: int) -> list[dict]:
     """A finished load for one model in three, on one host."""
     now = datetime.now(UTC)
     return [{"model_id": i + 1, "outcome": "failure" if i % 2 else "success", "previous_status": "unknown",
-             "started_at": now - timedelta(hours=i % 500), "environment_id": 1} for i in range(0, count, 3)]
+             "started_at": now - timedelta(hours=i % 500), "environment_id": environment_id} for i in range(0, count, 3)]
 
 
 def fake_models(count: int) -> list[dict]:
@@ -124,8 +124,9 @@ def run_size(url: str, size: int, repeat: int) -> dict:
         if size:
             db.session.execute(insert(ModelRegistry), fake_models(size))
             db.session.execute(insert(ModelCopy), fake_copies(size))
-            db.session.execute(insert(Environment), [{"id": 1, "fingerprint": "f" * 64, "host": "gpu-box", "facts": {}}])
-            db.session.execute(insert(LoadAttempt), fake_attempts(size))
+            environment = db.session.scalar(insert(Environment).returning(Environment.id),
+                                            [{"fingerprint": "f" * 64, "host": "gpu-box", "facts": {}}])
+            db.session.execute(insert(LoadAttempt), fake_attempts(size, environment))
             db.session.commit()
             if db.engine.dialect.name == "postgresql":
                 # A registry that has lived a while has planner statistics; a bulk-loaded one not yet.
