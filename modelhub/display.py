@@ -8,9 +8,10 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC
 
-from modelhub.library_catalogue import BY_ID, LIBRARY_IDS, Library, of_copy
-from modelhub.metric_catalogue import METRICS
+from modelhub.library_catalogue import BY_ID, LIBRARIES, LIBRARY_IDS, Library, of_copy
+from modelhub.metric_catalogue import BY_FIELD, METRICS
 from modelhub.models import COMPATIBILITY_STATUSES
 
 # The details modal's two groups of metric fields.
@@ -44,12 +45,23 @@ def load_config_text(text: str | None) -> str:
         return text
 
 
-# (value of ?sort=, label) for the filter bar: better-first for every metric.
+def _best_first(metric) -> str:
+    """A metric's sort entry, saying its direction: "MMLU (highest first)", "Perplexity (lowest first)"."""
+    name = (metric.sort_label or metric.label).split(" (")[0]
+    return f"{name} ({'highest' if metric.higher_is_better else 'lowest'} first)"
+
+
+# (value of ?sort=, label) for the filter bar: each label says which end comes first; best-first for every metric.
 SORTS = [
-    ("model_name", "Name"),
-    ("compatibility_status", "Status"),
-    ("-updated_at", "Recently changed"),
-    *[(f"-{m.field}" if m.higher_is_better else m.field, m.sort_label or m.label) for m in METRICS],
+    ("model_name", "Name (A–Z)"),
+    ("compatibility_status", "Status (A–Z)"),
+    ("-updated_at", "Recently changed (newest first)"),
+    ("-last_tested", "Last tested (recent first)"),
+    ("-size_bytes", "Size (largest first)"),
+    ("-parameters", "Parameters (most first)"),
+    ("format", "Format (A–Z)"),
+    ("library", "Location (HF cache first)"),
+    *[(f"-{m.field}" if m.higher_is_better else m.field, _best_first(m)) for m in METRICS],
 ]
 
 
@@ -57,15 +69,21 @@ def badges(model, copy_badges=()) -> list[str]:
     """The benchmark badges of a model card: one per metric that is set, then the quantization unless a
     location badge (``copy_badges``) already says it ("LM Studio GGUF Q8_0" beside "GGUF Q8_0")."""
     values = [(m, getattr(model, m.field)) for m in METRICS]
-    texts = [m.badge.format(value=_number(value)) for m, value in values if value is not None]
+    texts = [m.badge.format(value=number(value)) for m, value in values if value is not None]
     if model.quantization and not any(model.quantization in badge.format_list for badge in copy_badges):
         texts.append(model.quantization)
     return texts
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
     """72.5 -> "72.5", 38.0 -> "38", 8.1234 -> "8.12": badges are read at a glance."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+# The filter bar's location menu: every library a copy can live in, in the catalogue's order.
+LOCATION_CHOICES = LIBRARIES
+# The table view's score columns, (metric, header): the ones a user scans a long list by.
+TABLE_METRICS = [(BY_FIELD["mmlu_score"], "MMLU"), (BY_FIELD["humaneval_score"], "HumanEval"),
+                 (BY_FIELD["max_throughput_tokens_sec"], "tok/s")]
 
 
 def here_mark(model, here) -> tuple[str, str] | None:
@@ -197,3 +215,45 @@ def parameters(count: int | None) -> str:
             value = count / unit
             return (f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}") + suffix
     return str(count)
+
+
+_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+
+
+def human_bytes(count: int | None) -> str:
+    """4_100_000_000 -> "4.1 GB": sizes as LM Studio and ``ollama list`` show them (decimal units)."""
+    if count is None:
+        return ""
+    value, unit = float(count), 0
+    while value >= 1000 and unit < len(_BYTE_UNITS) - 1:
+        value, unit = value / 1000, unit + 1
+    if unit == 0:
+        return f"{count} B"
+    return (f"{value:.1f}".removesuffix(".0") if value < 100 else f"{value:.0f}") + f" {_BYTE_UNITS[unit]}"
+
+
+def relative_time(moment, now) -> str:
+    """How long ago ``moment`` was, at a glance: "just now", "5 min ago", "3 h ago", "2 d ago", "4 mo ago"."""
+    if moment.tzinfo is None:  # SQLite gives back naive UTC
+        moment = moment.replace(tzinfo=now.tzinfo)
+    seconds = max(0, (now - moment).total_seconds())
+    for limit, size, unit in ((60, 1, None), (3600, 60, "min"), (86400, 3600, "h"), (86400 * 45, 86400, "d"),
+                              (86400 * 365, 86400 * 30, "mo")):
+        if seconds < limit:
+            return "just now" if unit is None else f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds // (86400 * 365))} y ago"
+
+
+def exact_time(moment) -> str:
+    """The exact moment, for the title beside a relative time: "2026-11-30 14:05 UTC"."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment  # SQLite gives back naive UTC
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_time(moment) -> str:
+    """A moment for a <time datetime>: UTC, to the second, "2026-11-30T14:05:09Z"."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+TEST_OUTCOMES = {"success": "Loaded", "failure": "Failed"}

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from modelhub import inventory_query
 from modelhub.discovery.sync import record_custom_copy
 from modelhub.exceptions import (CopyMissing, DuplicateModel, ModelNotFound, PreconditionFailed, UnknownCopy,
                                  WriteContention)
@@ -45,24 +46,44 @@ class Page:
 
 
 def list_models(
-    *, status: list[str] | None = None, q: str | None = None, sort: str = "model_name", page: int = 1, per_page: int = 50
+    *, status: list[str] | None = None, q: str | None = None, format: list[str] | None = None,
+    library: list[str] | None = None, tested: str | None = None, sort: str = "model_name", page: int = 1,
+    per_page: int = 50,
 ) -> Page:
-    """Filter by status, search the name, sort by any column (``-col`` descending, empty values last)."""
-    query = _filtered(select(ModelRegistry), status=status, q=q)
+    """Filter (status, name, the copies' format and library, tested or not), sort by any column or
+    inventory value (``-col`` descending, empty values last), one page."""
+    query = _filtered(select(ModelRegistry), status=status, q=q, format=format, library=library, tested=tested)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    column = getattr(ModelRegistry, sort.lstrip("-"))
-    if column.type.python_type is str:
-        column = func.lower(column)  # "gpt2" sorts beside "Gemma", not after every capital
-    order = column.desc() if sort.startswith("-") else column.asc()
+    order = _sort_key(sort)
     query = query.order_by(order.nulls_last(), ModelRegistry.model_name).limit(per_page).offset((page - 1) * per_page)
     return Page(items=list(db.session.scalars(query)), total=total, page=page, per_page=per_page)
 
 
-def all_models(*, status: list[str] | None = None, q: str | None = None, sort: str = "model_name") -> list[ModelRegistry]:
+def count_models(**filters) -> int:
+    """How many models ``list_models`` would list with these filters."""
+    return db.session.scalar(select(func.count()).select_from(filtered_ids(**filters).subquery()))
+
+
+def filtered_ids(**filters):
+    """The ids of the models ``list_models`` would list with these filters, as a subquery (for totals)."""
+    return _filtered(select(ModelRegistry.id), **filters)
+
+
+def _sort_key(sort: str):
+    name = sort.lstrip("-")
+    column = inventory_query.SORT_KEYS.get(name)
+    if column is None:
+        column = getattr(ModelRegistry, name)
+        if column.type.python_type is str:
+            column = func.lower(column)  # "gpt2" sorts beside "Gemma", not after every capital
+    return column.desc() if sort.startswith("-") else column.asc()
+
+
+def all_models(*, sort: str = "model_name", **filters) -> list[ModelRegistry]:
     """Every model that ``list_models`` would list with these filters, in its order, on one list."""
     rows, page = [], 1
     while True:
-        result = list_models(status=status, q=q, sort=sort, page=page, per_page=500)
+        result = list_models(**filters, sort=sort, page=page, per_page=500)
         rows.extend(result.items)
         if page >= result.pages:
             return rows
@@ -74,13 +95,13 @@ def has_models() -> bool:
     return db.session.scalar(select(ModelRegistry.id).limit(1)) is not None
 
 
-def models_with(*fields: str, highest_first: str, status: list[str] | None = None, q: str | None = None,
-                limit: int) -> list[ModelRegistry]:
-    """The models (filtered as ``list_models`` does) that have a value in every one of ``fields``, at
-    most ``limit``, the highest ``highest_first`` first."""
+def models_with(*fields: str, highest_first: str, limit: int, status: list[str] | None = None, q: str | None = None,
+                **filters) -> list[ModelRegistry]:
+    """The models (filtered as ``list_models`` does: ``filters`` are its other filters) that have a value in
+    every one of ``fields``, at most ``limit``, the highest ``highest_first`` first."""
     query = select(ModelRegistry).where(*(getattr(ModelRegistry, name).is_not(None) for name in fields))
     order = getattr(ModelRegistry, highest_first).desc(), ModelRegistry.model_name
-    return list(db.session.scalars(_filtered(query, status=status, q=q).order_by(*order).limit(limit)))
+    return list(db.session.scalars(_filtered(query, status=status, q=q, **filters).order_by(*order).limit(limit)))
 
 
 def copies(model: ModelRegistry) -> list[ModelCopy]:
@@ -210,12 +231,16 @@ def _with_provenance(row: ModelRegistry, changes: dict) -> dict:
     return {**changes, "metric_sources": {k: v for k, v in row.metric_sources.items() if k not in typed} or None}
 
 
-def _filtered(query, *, status: list[str] | None, q: str | None):
-    """``query`` narrowed by the filter bar's two filters: any of these statuses, a name containing ``q``."""
+def _filtered(query, *, status: list[str] | None = None, q: str | None = None, format: list[str] | None = None,
+              library: list[str] | None = None, tested: str | None = None):
+    """``query`` narrowed by the filter bar's filters: any of these statuses, a name containing ``q``, a
+    present copy in one of these formats / libraries, tested or never tested (modelhub/inventory_query.py)."""
     if status:
         query = query.where(ModelRegistry.compatibility_status.in_(status))
     if q:
         query = query.where(ModelRegistry.model_name.icontains(q, autoescape=True))
+    for condition in inventory_query.filters(format=format, library=library, tested=tested):
+        query = query.where(condition)
     return query
 
 

@@ -9,7 +9,9 @@ from modelhub.fields import (
     LOAD_CONFIG_MAX_CHARS, Choice, HubId, LoadConfig, ModelDirectory, ModelName, StrictBoolean, StrictFloat, Text,
     UtcDateTime,
 )
+from modelhub.inventory_query import TESTED_STATES
 from modelhub.metric_catalogue import METRICS, Metric
+from modelhub.library_catalogue import LIBRARY_IDS
 
 NOTES_MAX = 10_000
 CACHE_PATH_MAX = 4096
@@ -141,6 +143,9 @@ class ModelSchema(Schema):
 
 
 SORTABLE = tuple(name for name in ModelSchema._declared_fields if name not in ("version", "missing", "metric_sources"))
+# What the inventory sorts by beyond the model's own fields (modelhub/inventory_query.py).
+INVENTORY_SORTS = ("size_bytes", "format", "library", "parameters", "last_tested")
+FORMAT_MAX = 64
 
 
 class ModelListQuerySchema(Schema):
@@ -149,10 +154,22 @@ class ModelListQuerySchema(Schema):
         metadata={"description": "Only these statuses (repeat the parameter for several)."},
     )
     q = Text(max_length=m.MODEL_NAME_MAX, metadata={"description": "Case-insensitive substring of the name."})
+    format = fields.List(Text(max_length=FORMAT_MAX), metadata={
+        "description": "Only models with a copy on disk in one of these formats (repeat for several): a weight format "
+                       "(safetensors, pickle, gguf: every GGUF quantization) or a quantization (\"GGUF Q4_K_M\", GPTQ, "
+                       "AWQ, \"bitsandbytes 4-bit\"), case ignored."})
+    library = fields.List(Choice(LIBRARY_IDS, component="Library"), metadata={
+        "description": "Only models with a copy on disk in one of these libraries (repeat for several)."})
+    tested = Choice(TESTED_STATES, component="TestedState", metadata={
+        "description": "tested: a load of it has succeeded or failed; untested: never (or only interrupted)."})
     sort = fields.String(
         load_default="model_name",
-        validate=validate.OneOf(SORTABLE + tuple(f"-{name}" for name in SORTABLE)),
-        metadata={"description": "A column; prefix with '-' for descending. Text sorts ignoring case; empty values sort last."},
+        validate=validate.OneOf(
+            [*SORTABLE, *INVENTORY_SORTS, *(f"-{name}" for name in SORTABLE + INVENTORY_SORTS)],
+            error="Not a sort this list offers: {input}. Name a column (model_name, -mmlu_score, -size_bytes, "
+                  "-last_tested, ...), with '-' first for descending."),
+        metadata={"description": "A column, or size_bytes (on disk), format, library, parameters, last_tested; prefix "
+                                 "with '-' for descending. Text sorts ignoring case; empty values sort last."},
     )
     page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=500))

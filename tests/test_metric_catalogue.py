@@ -46,7 +46,7 @@ def test_the_sort_menu_offers_every_metric_best_first():
     for metric in METRICS:
         best_first = f"-{metric.field}" if metric.higher_is_better else metric.field
         assert best_first in sorts, metric.field
-    assert sorts["perplexity"] == "Perplexity (lowest)" and sorts["-mmlu_score"] == "MMLU"
+    assert sorts["perplexity"] == "Perplexity (lowest first)" and sorts["-mmlu_score"] == "MMLU (highest first)"
 
 
 def test_the_export_writes_the_metrics_in_the_catalogue_order(client):

@@ -4,7 +4,7 @@ for a page address holding an invalid one."""
 from urllib.parse import urlencode
 
 from flask import render_template, request
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from modelhub.messages import flatten_messages
 
@@ -16,10 +16,11 @@ ONE_OF = "Must be one of:"
 
 def filter_form_query(schema, per_page: int) -> dict:
     """The request's filter-form arguments loaded with ``schema``. An empty field of the form means
-    "no filter", not "filter on nothing"; every argument but ``status`` is single-valued."""
+    "no filter", not "filter on nothing"; the schema's list fields (status, format, library) take every value
+    given, the others the first."""
     raw = {key: values for key, values in request.args.lists() if any(values)}
     for key, values in raw.items():
-        raw[key] = [v for v in values if v] if key == "status" else values[0]
+        raw[key] = [v for v in values if v] if isinstance(schema.fields.get(key), fields.List) else values[0]
     raw.setdefault("per_page", per_page)
     return schema.load(raw)
 

@@ -2,10 +2,12 @@
 
 import json
 
-from flask import Blueprint, current_app, make_response, render_template, request
-from marshmallow import EXCLUDE, ValidationError
+from datetime import UTC, datetime
 
-from modelhub import compatibility, config_history, display, registry
+from flask import Blueprint, current_app, make_response, render_template, request, url_for
+from marshmallow import EXCLUDE, ValidationError, fields, validate
+
+from modelhub import compatibility, config_history, inventory, registry
 from modelhub.api.http import if_match
 from modelhub.discovery import locations_summary
 from modelhub.exceptions import ConfigVersionNotFound, NothingToRestore, PreconditionFailed, RestoreRefused
@@ -19,10 +21,24 @@ from modelhub.views.filters import bad_request, filter_form_query
 bp = Blueprint("models", __name__)
 
 PAGE_SIZE = 50
-_query_schema = ModelListQuerySchema(unknown=EXCLUDE)
+VIEWS = ("cards", "table")
+# The Cards/Table choice, remembered per browser: set whenever a request names it, read when one does not,
+# so the first render of a bare address is already the user's view (no flash of the other one).
+VIEW_COOKIE = "modelhub_view"
+VIEW_COOKIE_SECONDS = 400 * 24 * 3600  # Chromium's cap on a cookie's lifetime
+
+
+class ModelsPageQuerySchema(ModelListQuerySchema):
+    """The Models page's address: the list's query plus how it is shown (the API has no ``view``)."""
+
+    view = fields.String(validate=validate.OneOf(VIEWS))
+
+
+_query_schema = ModelsPageQuerySchema(unknown=EXCLUDE)
 _model_schema = ModelSchema()
 STALE_FORM = ("someone else changed this model since this form was read. It now shows the model as it is: "
               "restore again if you still want to.")
+LIST_ARGS = ("status", "q", "format", "library", "tested")
 
 
 @bp.route("/")
@@ -30,40 +46,93 @@ STALE_FORM = ("someone else changed this model since this form was read. It now 
 def models_page():
     """The Models page; with ``HX-Request`` (the filter bar), only the results are rendered."""
     try:
-        query = filter_form_query(_query_schema, PAGE_SIZE)
+        query = _page_query()
     except ValidationError as error:
         return bad_request(error)
-    page = registry.list_models(**query)
-    context = {"page": page, "query": query, "has_models": page.total > 0 or registry.has_models(),
-               "load_states": load_states(page.items), "here_marks": here_marks(page.items),
-               "preflight_marks": preflight_views.marks(page.items), "copy_badges": copy_badges(page.items)}
+    page = registry.list_models(**_list_query(query))
+    context = {**results_context(page, query), "has_models": page.total > 0 or registry.has_models(),
+               "totals_url": url_for("views.models.totals", **_address_args(query, LIST_ARGS))}
     if request.headers.get("HX-Request"):
         response = make_response(render_template("models/_model_results.html", **context))
     else:
         response = make_response(render_template(
-            "models/models.html", **context,
+            "models/models.html", **context, format_choices=inventory.format_choices(),
             scan=locations_summary.with_roots(current_app.extensions["modelhub.scanner"].status),
             plugin_reports=current_app.extensions["modelhub.plugins"].plugin_reports()))
     response.vary.add("HX-Request")
-    return response
+    response.vary.add("Cookie")
+    return _remember_view(response, query)
 
 
 @bp.route("/models/more")
 def more_models():
-    """The next page of cards, asked for by the "load more" sentinel at the end of the list."""
+    """The next page of cards (or table rows), asked for by the "load more" sentinel at the end of the list."""
     try:
-        query = filter_form_query(_query_schema, PAGE_SIZE)
+        query = _page_query()
     except ValidationError as error:
         return bad_request(error)
-    page = registry.list_models(**query)
-    return render_template("models/_model_cards.html", page=page, query=query, load_states=load_states(page.items),
-                           here_marks=here_marks(page.items), preflight_marks=preflight_views.marks(page.items),
-                           copy_badges=copy_badges(page.items))
+    page = registry.list_models(**_list_query(query))
+    template = "models/_model_rows.html" if query["view"] == "table" else "models/_model_cards.html"
+    return render_template(template, **results_context(page, query))
+
+
+@bp.route("/models/totals")
+def totals():
+    """The totals above the results (``_totals.html``), asked for by the results once shown: they add up
+    every filtered model's copies, which costs more as the registry grows, so the list does not wait for them."""
+    try:
+        query = _page_query()
+    except ValidationError as error:
+        return bad_request(error)
+    filters = _filters(query)
+    return render_template("models/_totals.html", totals=inventory.totals(registry.count_models(**filters), **filters))
+
+
+def results_context(page, query: dict) -> dict:
+    """What the results (cards or rows, and their "load more") show of a page of models."""
+    summaries = inventory.summaries(page.items)
+    return {"page": page, "query": query, "load_states": load_states(page.items), "here_marks": here_marks(page.items),
+            "preflight_marks": preflight_views.marks(page.items), "summaries": summaries,
+            "copy_badges": {model_id: summary.badges for model_id, summary in summaries.items()},
+            "now": datetime.now(UTC), "more_url": lambda number: more_url(query, number)}
+
+
+def more_url(query: dict, number: int) -> str:
+    """The address of page ``number`` of these results, as the "load more" sentinel asks for it."""
+    return url_for("views.models.more_models", page=number, **_address_args(query, (*LIST_ARGS, "sort", "view")))
+
+
+def _address_args(query: dict, keys) -> dict:
+    """The arguments of ``query`` named by ``keys`` that are set, for url_for."""
+    return {key: query[key] for key in keys if query.get(key)}
+
+
+def _page_query() -> dict:
+    """The request's query, with the view it names, else the one this browser chose last, else cards."""
+    query = filter_form_query(_query_schema, PAGE_SIZE)
+    remembered = request.cookies.get(VIEW_COOKIE)
+    query["view_named"] = "view" in query
+    query.setdefault("view", remembered if remembered in VIEWS else "cards")
+    return query
+
+
+def _list_query(query: dict) -> dict:
+    return {key: value for key, value in query.items() if key not in ("view", "view_named")}
+
+
+def _filters(query: dict) -> dict:
+    return {key: query.get(key) for key in LIST_ARGS}
+
+
+def _remember_view(response, query: dict):
+    if query["view_named"] and request.cookies.get(VIEW_COOKIE) != query["view"]:
+        response.set_cookie(VIEW_COOKIE, query["view"], max_age=VIEW_COOKIE_SECONDS, samesite="Lax", httponly=True)
+    return response
 
 
 @bp.route("/models/<path:model_name>/card")
 def model_card(model_name):
-    """One card, re-rendered after the modal saved it."""
+    """One card (or, for a table row, the row: htmx names its target), re-rendered after the modal saved it."""
     return card(model_name)
 
 
@@ -91,11 +160,15 @@ def restore_config(model_name, number):
 
 
 def card(model_name: str, load_error: str | None = None):
-    """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused."""
+    """One model's card (``_model_card.html``) as it is now; ``load_error``: why a Load was refused. When htmx
+    asks for it to replace a table row (``HX-Target`` names one), the row (``_model_row.html``)."""
     model = registry.get_model(model_name)
-    return render_template("models/_model_card.html", model=model, state=load_states([model])[model.model_name],
-                           load_error=load_error, here_marks=here_marks([model]),
-                           preflight_marks=preflight_views.marks([model]), copy_badges=copy_badges([model]))
+    summaries = inventory.summaries([model])
+    context = {"model": model, "state": load_states([model])[model.model_name], "load_error": load_error,
+               "here_marks": here_marks([model]), "preflight_marks": preflight_views.marks([model]),
+               "summaries": summaries, "copy_badges": {model.id: summaries[model.id].badges}, "now": datetime.now(UTC)}
+    row = request.headers.get("HX-Target", "").startswith("model-row-")
+    return render_template("models/_model_row.html" if row else "models/_model_card.html", **context)
 
 
 def details(model_name: str, card_import=None, history_note: str | None = None, copies_note: str | None = None,
@@ -123,12 +196,6 @@ def load_states(models) -> dict[str, dict]:
     """Each model's load state (``_load_controls.html``), every lease read once for the whole page."""
     state_of = current_app.extensions["modelhub.supervisor"].states()
     return {model.model_name: state_of(model.model_name) for model in models}
-
-
-def copy_badges(models) -> dict[int, list[display.CopyBadge]]:
-    """Each card's location badges (``_copy_badges.html``): its copies read in one query for the whole page."""
-    copies = locations_summary.copies_by_model([model.id for model in models])
-    return {model.id: display.copy_badges(copies[model.id]) for model in models}
 
 
 def here_marks(models) -> dict[int, compatibility.Here]:

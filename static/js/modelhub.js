@@ -318,7 +318,7 @@
   // The card re-rendered by htmx from the same fragment the page shows (its buttons processed by htmx).
   async function refreshCard(cardUrl, name) {
     const button = cardButton(name);
-    const card = button && button.closest(".model-card");
+    const card = button && button.closest(".model-card, .model-row"); // a table row is re-rendered as a row
     if (!card) return;
     await htmx.ajax("GET", cardUrl, { target: card, swap: "outerHTML" }); // resolves once swapped
     const fresh = cardButton(name);
