@@ -1,1 +1,186 @@
-// compare: filled in by issue 16.
+// The Compare page (templates/compare/): the sticky header copy that follows the table's sideways
+// scroll, the chart's dots as buttons that open a model's details, the name of an unlabelled dot on
+// hover and focus, and keeping the reader's place (focus, sideways scroll) when the results re-render.
+// No style is ever set from here (the Content-Security-Policy and htmx's attribute copying): only
+// scroll positions, attributes and text.
+"use strict";
+
+(function () {
+  function results() {
+    return document.getElementById("compare-results");
+  }
+
+  // ---- the sticky header follows the table sideways -------------------------------------------------
+  // Scroll events do not bubble: listened for in the capture phase, so a re-rendered table needs no wiring.
+  document.addEventListener("scroll", (event) => {
+    const scroller = event.target;
+    if (!scroller.matches || !scroller.matches("[data-table-scroll]")) return;
+    const head = scroller.parentElement.querySelector("[data-compare-head]");
+    if (head) head.scrollLeft = scroller.scrollLeft;
+  }, true);
+
+  // ---- the chart's dots open the details, as a name in the table does --------------------------------
+  // The same request as the name button's hx-get; static/js/modelhub.js shows the dialog when it arrives.
+  function openDetails(point) {
+    htmx.ajax("GET", point.dataset.details, { source: point, target: "#modal-body", swap: "innerHTML" });
+  }
+
+  document.addEventListener("click", (event) => {
+    const point = event.target.closest && event.target.closest(".point-link");
+    if (point) openDetails(point);
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const point = event.target.closest && event.target.closest(".point-link");
+    if (!point || (event.key !== "Enter" && event.key !== " ")) return;
+    event.preventDefault(); // Space would scroll the page
+    openDetails(point);
+  });
+
+  // ---- the callout: an unlabelled dot's name on hover and on keyboard focus --------------------------
+  function showCallout(point) {
+    const svg = point.ownerSVGElement;
+    const callout = svg && svg.querySelector(".chart-callout");
+    if (!callout) return;
+    svg.querySelectorAll(".point-link.is-active").forEach((p) => p.classList.remove("is-active"));
+    point.classList.add("is-active");
+    if (point.querySelector(".point-label")) {
+      callout.setAttribute("visibility", "hidden"); // its label already names it
+      return;
+    }
+    const dot = point.querySelector("circle");
+    const cx = Number(dot.getAttribute("cx"));
+    const cy = Number(dot.getAttribute("cy"));
+    const gap = Number(dot.getAttribute("r")) + 4;
+    callout.textContent = point.dataset.modelName;
+    const width = callout.getComputedTextLength();
+    const right = cx + gap + width <= svg.viewBox.baseVal.width - 4;
+    callout.setAttribute("x", String(right ? cx + gap : cx - gap));
+    callout.setAttribute("text-anchor", right ? "start" : "end");
+    callout.setAttribute("y", String(cy + 4));
+    callout.setAttribute("visibility", "visible");
+  }
+
+  function hideCallout(point) {
+    const svg = point.ownerSVGElement;
+    point.classList.remove("is-active");
+    const callout = svg && svg.querySelector(".chart-callout");
+    if (callout) callout.setAttribute("visibility", "hidden");
+  }
+
+  for (const [on, off] of [["pointerover", "pointerout"], ["focusin", "focusout"]]) {
+    document.addEventListener(on, (event) => {
+      const point = event.target.closest && event.target.closest(".point-link");
+      if (point) showCallout(point);
+    });
+    document.addEventListener(off, (event) => {
+      const point = event.target.closest && event.target.closest(".point-link");
+      if (point && !point.contains(event.relatedTarget)) hideCallout(point);
+    });
+  }
+
+  // ---- keeping the reader's place ----------------------------------------------------------------------
+  // What had the focus, as a selector that finds its counterpart in re-rendered results.
+  function focusKey(element) {
+    if (!element || !element.closest || !element.closest("#compare-results")) return null;
+    const name = element.dataset && element.dataset.modelName;
+    if (element.matches("[data-sort-field]")) return `[data-compare-head] [data-sort-field="${CSS.escape(element.dataset.sortField)}"]`;
+    if (name && element.matches(".compare-name")) return `.compare-name[data-model-name="${CSS.escape(name)}"]`;
+    if (name && element.matches(".point-link")) return `.point-link[data-model-name="${CSS.escape(name)}"]`;
+    return null;
+  }
+
+  function shown(element) {
+    return element.getClientRects().length > 0; // the hidden chart (wide or compact) has none
+  }
+
+  function focusShown(selector) {
+    const target = Array.from(document.querySelectorAll(selector)).find(shown);
+    if (target) target.focus({ preventScroll: true });
+    return Boolean(target);
+  }
+
+  // A sort, a page, a filter or a refresh after a save replaces the results: the table keeps its sideways
+  // scroll, and a keyboard user stays on the header, name or dot they were on.
+  let place = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.target !== results()) return;
+    const scroller = results().querySelector("[data-table-scroll]");
+    place = { left: scroller ? scroller.scrollLeft : 0, focus: focusKey(document.activeElement) };
+  });
+
+  document.addEventListener("htmx:afterSettle", () => {
+    if (!place || !results()) return;
+    const { left, focus } = place;
+    place = null;
+    const scroller = results().querySelector("[data-table-scroll]");
+    if (scroller) scroller.scrollLeft = left; // the header copy follows (its scroll listener)
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (focus && lost) focusShown(focus);
+  });
+
+  // ---- the modal on this page --------------------------------------------------------------------
+  // modelhub.js gives the focus back to the model's name button when the dialog closes, scrolling to it;
+  // opened from a dot, it goes back to that dot, the page where it was.
+  let opener = null;
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (!results() || event.detail.target !== document.getElementById("modal-body")) return;
+    opener = { element: event.detail.elt, x: window.scrollX, y: window.scrollY };
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const dialog = document.getElementById("model-modal");
+    if (!dialog || !results()) return;
+    dialog.addEventListener("close", () => {
+      if (!opener || !opener.element.isConnected || document.activeElement === opener.element) return;
+      window.scrollTo(opener.x, opener.y);
+      opener.element.focus({ preventScroll: true });
+    });
+  });
+
+  // The modal's Load / Unload / Load this copy answer a Models-page card, aimed at the card's id: here
+  // there is no card, so htmx would send nothing. Sent anyway, the answer goes to a hidden box; what it
+  // says (a refusal, or the load started) shows as the toast, and the results re-render.
+  function sink() {
+    let box = document.getElementById("compare-load-answer");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "compare-load-answer";
+      box.hidden = true;
+      document.body.append(box);
+    }
+    return box;
+  }
+
+  function say(message) {
+    const toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.textContent = message;
+    setTimeout(() => {
+      if (toast.textContent === message) toast.textContent = "";
+    }, 4000);
+  }
+
+  const LOAD_STATES = { loading: "Loading {name}…", loaded: "{name} is loaded" };
+
+  function outcome(url, state) {
+    if (LOAD_STATES[state]) return LOAD_STATES[state];
+    return url.endsWith("/unload") ? "Unloaded {name}" : "{name} is not loaded";
+  }
+
+  document.addEventListener("htmx:targetError", (event) => {
+    const source = event.target;
+    const url = source.getAttribute && source.getAttribute("hx-post");
+    if (!results() || !url || !source.closest("#model-modal")) return;
+    const form = source.closest("#model-form");
+    const name = form ? form.dataset.modelName : "";
+    htmx.ajax("POST", url, { source, target: sink(), swap: "innerHTML" }).then(() => {
+      const refusal = sink().querySelector(".load-error");
+      const controls = sink().querySelector(".load-controls");
+      const state = controls ? controls.dataset.loadState : "";
+      say(refusal ? refusal.textContent.trim() : outcome(url, state).replace("{name}", name));
+      sink().replaceChildren();
+      htmx.trigger(document.body, "modelsChanged");
+    });
+  });
+})();

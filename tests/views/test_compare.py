@@ -21,11 +21,17 @@ def cells(text, field):
 
 
 def row_names(text):
-    return re.findall(r'class="compare-name"[^>]*>([^<]+)</a>', text)
+    return re.findall(r'class="model-name compare-name"[^>]*>([^<]+)</button>', text)
 
 
-def circles(text):
-    return re.findall(r"<circle\b[^>]*>\s*<title>(.*?)</title>", text)
+def chart_svg(text, css_class="chart"):
+    """The wide chart's SVG (css_class="chart-compact": the phone's) out of a page or fragment."""
+    found = re.search(rf'<svg class="{css_class}".*?</svg>', text, re.S)
+    return found.group(0) if found else ""
+
+
+def circles(text, css_class="chart"):
+    return re.findall(r"<title>([^<]*)</title><circle\b", chart_svg(text, css_class))
 
 
 def test_each_value_says_whether_it_was_typed_or_from_the_card(app, client):
@@ -81,7 +87,8 @@ def test_chart_has_one_point_per_model_with_both_values_and_escapes_their_text(c
     ]
     assert "<script>Q4" not in text
     assert 'fill="#28a745"' in text and 'fill="#dc3545"' in text
-    assert ">fast</text>" in text and ">slow</text>" in text  # labels
+    assert ">org/fast</text>" in text and ">org/slow</text>" in text  # labels: the full name, org included
+    assert circles(text, "chart-compact") == titles  # the phone's chart: the same dots
     gpqa = client.get("/compare?x=gpqa_score", headers=HX).text
     assert [t.split(" · ")[0] for t in circles(gpqa)] == ["org/no-mmlu"]
     assert "GPQA score" in gpqa
