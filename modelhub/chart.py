@@ -64,23 +64,24 @@ class Layout:
 
 
 # WIDE is drawn about 1:1 from ~900 px of container up; COMPACT about 1:1 on a phone, with bigger dots
-# (a fingertip, not a pointer) and a handful of labels.
+# (a fingertip, not a pointer), taller (the crowd spreads up and down) and a handful of labels where
+# they fit: in a crowd, none, and a tap on a dot opens its details, which name it.
 WIDE = Layout(width=1000, height=440, font=11, radius=5, max_labels=40, ticks=7)
-COMPACT = Layout(width=360, height=340, font=11, radius=6.5, max_labels=6, ticks=4, left=50, right=10, bottom=46)
+COMPACT = Layout(width=360, height=400, font=11, radius=6.5, max_labels=6, ticks=5, left=50, right=10, bottom=46)
 
 
 def scatter(points: list[Point], *, x_label: str, y_label: str, title: str, layout: Layout = WIDE,
             css_class: str = "chart", id_prefix: str = "chart") -> Markup:
     """A scatter plot of ``points`` as an ``<svg>`` that fills its container's width; each dot carries a
     ``<title>`` (hover) and, with an ``href``, is a focusable button opening the model's details."""
-    x_ticks = nice_ticks(min(p.x for p in points), max(p.x for p in points), layout.ticks)
-    y_ticks = nice_ticks(0, max(p.y for p in points), layout.ticks)
+    x_low, x_high, x_ticks = _domain([p.x for p in points], layout.ticks)
+    y_low, y_high, y_ticks = _domain([p.y for p in points], layout.ticks)
 
     def sx(value):
-        return layout.left + (value - x_ticks[0]) / (x_ticks[-1] - x_ticks[0]) * layout.inner_width
+        return layout.left + (value - x_low) / (x_high - x_low) * layout.inner_width
 
     def sy(value):
-        return layout.top + layout.inner_height - (value - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * layout.inner_height
+        return layout.top + layout.inner_height - (value - y_low) / (y_high - y_low) * layout.inner_height
 
     # Left to right: the order a keyboard user tabs through the dots.
     ordered = sorted(points, key=lambda p: (p.x, -p.y))
@@ -117,6 +118,18 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     return ticks
 
 
+def _domain(values: list[float], count: int) -> tuple[float, float, list[float]]:
+    """An axis for ``values``: the data's range (not from zero: models crowd a band, which then fills the
+    chart) with a little room so that no dot sits on an axis, and the round ticks inside it."""
+    low, high = min(values), max(values)
+    if high - low < 1e-9:  # one value: a range around it, as nice_ticks makes one
+        ticks = nice_ticks(low, high, count)
+        return ticks[0], ticks[-1], ticks
+    room = (high - low) * 0.04
+    low, high = (max(0.0, low - room) if low >= 0 else low - room), high + room
+    return low, high, [t for t in nice_ticks(low, high, count) if low - 1e-9 <= t <= high + 1e-9]
+
+
 def format_number(value: float) -> str:
     """Tick and hover numbers: 1200 -> "1,200", 72.5 -> "72.5", 0.25 -> "0.25"."""
     if abs(value) >= 1000:
@@ -150,8 +163,8 @@ def text_width(text: str, font: float) -> float:
 def place_labels(anchors: list[tuple[float, float, float]], *, radius: float, font: float, bounds: Box,
                  limit: int, priority: list[int] | None = None) -> dict[int, Box]:
     """Greedy label placement. ``anchors``: each dot's centre and its label's width. Dots are taken in
-    ``priority`` order (default: as given); each label tries right of its dot, left, above, below, then
-    the four corners, and takes the first spot inside ``bounds`` that overlaps no label placed so far
+    ``priority`` order (default: as given); each label tries right of its dot, left, above and below
+    starting at the dot, then above and below ending at it, and takes the first spot inside ``bounds`` that overlaps no label placed so far
     and no dot; a label with no such spot is dropped. Returns {anchor index: the label's box}, at most
     ``limit`` of them."""
     height = font * 1.25
@@ -166,12 +179,13 @@ def place_labels(anchors: list[tuple[float, float, float]], *, radius: float, fo
         cx, cy, width = anchors[index]
         own = (cx - radius - 1, cy - radius - 1, cx + radius + 1, cy + radius + 1)
         reach = radius + gap
-        corners = radius * 0.7 + gap
+        # Each spot keeps one end of the label at its dot (a long name centred above a dot seems to
+        # belong to whichever dot is under its middle): right, left, above, below, then above and
+        # below ending at the dot.
         spots = (
             (cx + reach, cy - height / 2), (cx - reach - width, cy - height / 2),
-            (cx - width / 2, cy - reach - height), (cx - width / 2, cy + reach),
-            (cx + corners, cy - corners - height), (cx + corners, cy + corners),
-            (cx - corners - width, cy - corners - height), (cx - corners - width, cy + corners),
+            (cx - radius, cy - reach - height), (cx - radius, cy + reach),
+            (cx + radius - width, cy - reach - height), (cx + radius - width, cy + reach),
         )
         for x, y in spots:
             box = (x, y, x + width, y + height)
@@ -268,7 +282,11 @@ def _points(points, centres, labels: dict[int, Box], layout: Layout) -> list[str
                    f'<circle class="point status-{escape(p.status)}" cx="{cx:.1f}" cy="{cy:.1f}" r="{layout.radius}" fill="{colour}"/>')
         box = labels.get(index)
         if box is not None:
-            out.append(f'<text class="point-label" x="{box[0]:.1f}" y="{box[1] + baseline:.1f}" '
+            # A label left of its dot (or ending at it) is drawn from its end: the estimated width is on the
+            # generous side, and the name must end at its dot, not short of it.
+            ends_at_dot = box[0] < cx - layout.radius - 0.01
+            x, anchor = (box[2], ' text-anchor="end"') if ends_at_dot else (box[0], "")
+            out.append(f'<text class="point-label" x="{x:.1f}" y="{box[1] + baseline:.1f}"{anchor} '
                        f'aria-hidden="true">{escape(p.label)}</text>')
         out.append("</g>")
     out.append("</g>")

@@ -52,13 +52,30 @@
     const cx = Number(dot.getAttribute("cx"));
     const cy = Number(dot.getAttribute("cy"));
     const gap = Number(dot.getAttribute("r")) + 4;
+    const room = svg.viewBox.baseVal.width;
     callout.textContent = point.dataset.modelName;
-    const width = callout.getComputedTextLength();
-    const right = cx + gap + width <= svg.viewBox.baseVal.width - 4;
-    callout.setAttribute("x", String(right ? cx + gap : cx - gap));
-    callout.setAttribute("text-anchor", right ? "start" : "end");
-    callout.setAttribute("y", String(cy + 4));
+    callout.removeAttribute("font-size");
+    let width = callout.getComputedTextLength();
+    if (width > room - 8) {
+      // Longer than the chart is wide (a phone): smaller, never cut.
+      callout.setAttribute("font-size", String(Math.floor(parseFloat(getComputedStyle(callout).fontSize) * (room - 8) / width)));
+      width = callout.getComputedTextLength();
+    }
+    callout.setAttribute("text-anchor", "start");
+    if (cx + gap + width <= room - 4) {
+      moveTo(callout, cx + gap, cy + 4); // right of the dot
+    } else if (cx - gap - width >= 4) {
+      moveTo(callout, cx - gap - width, cy + 4); // left of it
+    } else {
+      // Above it, as near its middle as the edges allow.
+      moveTo(callout, Math.min(Math.max(4, cx - width / 2), room - 4 - width), cy - gap - 2);
+    }
     callout.setAttribute("visibility", "visible");
+  }
+
+  function moveTo(text, x, y) {
+    text.setAttribute("x", String(x));
+    text.setAttribute("y", String(y));
   }
 
   function hideCallout(point) {
