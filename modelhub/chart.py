@@ -91,9 +91,9 @@ def scatter(points: list[Point], *, x_label: str, y_label: str, title: str, layo
                           priority=_priority(ordered), radius=layout.radius, font=layout.font, bounds=bounds,
                           limit=layout.max_labels)
     parts = [
-        f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {layout.width} {layout.height}" '
-        f'width="100%" preserveAspectRatio="xMidYMid meet" role="group" aria-labelledby="{id_prefix}-title" '
-        f'font-size="{layout.font}">',
+        (f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {layout.width} {layout.height}" '
+         f'width="100%" preserveAspectRatio="xMidYMid meet" role="group" aria-labelledby="{id_prefix}-title" '
+         f'font-size="{layout.font}">'),
         f'<title id="{id_prefix}-title">{escape(title)}</title>',
         *_axes(layout, x_ticks, y_ticks, sx, sy, x_label, y_label),
         *_points(ordered, centres, labels, layout),

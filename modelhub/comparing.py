@@ -1,9 +1,8 @@
 """What the Compare page shows: each value as a table cell marked with where it came from, and the
 throughput-against-quality chart of the models that have both values."""
 
-from dataclasses import dataclass
-
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from markupsafe import Markup
 
