@@ -156,13 +156,14 @@
   });
 
   // The modal's Load / Unload / Load this copy answer a Models-page card, aimed at the card's id: here
-  // there is no card, so htmx would send nothing. Sent anyway, the answer goes to a hidden box; what it
-  // says (a refusal, or the load started) shows as the toast, and the results re-render.
+  // there is no card, so htmx would send nothing. Sent anyway, the answer (the card) goes to a hidden box;
+  // what it says shows as the toast, and the results re-render. While the load runs the card in the box
+  // polls itself (its own hx-trigger), and the end of the load is announced the same way.
   function sink() {
-    let box = document.getElementById("compare-load-answer");
+    let box = document.getElementById("compare-load-answers");
     if (!box) {
       box = document.createElement("div");
-      box.id = "compare-load-answer";
+      box.id = "compare-load-answers";
       box.hidden = true;
       document.body.append(box);
     }
@@ -175,14 +176,30 @@
     toast.textContent = message;
     setTimeout(() => {
       if (toast.textContent === message) toast.textContent = "";
-    }, 4000);
+    }, 5000);
   }
 
-  const LOAD_STATES = { loading: "Loading {name}…", loaded: "{name} is loaded" };
+  function outcome(box) {
+    const refusal = box.querySelector(".load-error");
+    if (refusal) return refusal.textContent.trim();
+    const name = box.dataset.name;
+    const state = box.dataset.state;
+    if (state === "loading") return "Loading " + name + "…";
+    if (state === "loaded") return name + " is loaded";
+    if (box.dataset.unload) return "Unloaded " + name;
+    const status = box.querySelector(".status-badge");
+    return "The load of " + name + " has ended" + (status ? " (status: " + status.textContent.trim() + ")" : "");
+  }
 
-  function outcome(url, state) {
-    if (LOAD_STATES[state]) return LOAD_STATES[state];
-    return url.endsWith("/unload") ? "Unloaded {name}" : "{name} is not loaded";
+  // Says what the card in BOX says now, once per change of its state; forgets it when the load is over.
+  function report(box) {
+    const controls = box.querySelector(".load-controls");
+    const state = controls ? controls.dataset.loadState : "";
+    if (box.dataset.state === state) return;
+    box.dataset.state = state;
+    say(outcome(box));
+    htmx.trigger(document.body, "modelsChanged");
+    if (state !== "loading" || box.querySelector(".load-error")) box.remove();
   }
 
   document.addEventListener("htmx:targetError", (event) => {
@@ -190,14 +207,15 @@
     const url = source.getAttribute && source.getAttribute("hx-post");
     if (!results() || !url || !source.closest("#model-modal")) return;
     const form = source.closest("#model-form");
-    const name = form ? form.dataset.modelName : "";
-    htmx.ajax("POST", url, { source, target: sink(), swap: "innerHTML" }).then(() => {
-      const refusal = sink().querySelector(".load-error");
-      const controls = sink().querySelector(".load-controls");
-      const state = controls ? controls.dataset.loadState : "";
-      say(refusal ? refusal.textContent.trim() : outcome(url, state).replace("{name}", name));
-      sink().replaceChildren();
-      htmx.trigger(document.body, "modelsChanged");
-    });
+    const box = document.createElement("div");
+    box.dataset.name = form ? form.dataset.modelName : "";
+    if (url.endsWith("/unload")) box.dataset.unload = "true";
+    sink().append(box);
+    htmx.ajax("POST", url, { source, target: box, swap: "innerHTML" }).then(() => report(box));
+  });
+
+  // The polling card replaced itself in its box.
+  document.addEventListener("htmx:afterSettle", () => {
+    document.querySelectorAll("#compare-load-answers > div[data-state]").forEach(report);
   });
 })();

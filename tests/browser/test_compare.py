@@ -302,3 +302,18 @@ def test_a_save_in_the_details_shows_in_the_row_and_the_chart(page, many_models)
     expect(page.locator(f'.compare-name[data-model-name="{name}"]')).to_be_focused()
     assert page.evaluate("document.querySelector('[data-table-scroll]').scrollLeft") == 200  # the place is kept
     assert page.evaluate("window.__sameDocument") is True
+
+
+def test_load_from_the_details_on_this_page_is_sent_and_said(page, many_models):
+    """The modal's Load answers a Models-page card, which this page has not: it is sent all the same, the
+    toast says it started, and the row shows the model being tested."""
+    page.goto("/compare?sort=-mmlu_score")
+    row = page.locator(".compare-row").nth(3)
+    name = row.get_attribute("data-model-name")
+    row.locator(".compare-name").click()
+    expect(page.locator("#model-modal")).to_be_visible()
+    page.locator("#model-form .load-controls").get_by_role("button", name="Load").click()
+    expect(page.locator("#model-modal")).to_be_hidden()
+    expect(page.locator("#toast")).to_have_text(f"Loading {name}…")
+    expect(page.locator(f'.compare-row[data-model-name="{name}"] .status-badge')).to_have_text("testing")
+    assert ("POST", f"{page.url.split('/compare')[0]}/models/{name}/load") in page.watch.writes()
