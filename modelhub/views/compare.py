@@ -80,8 +80,9 @@ def filters_of(query: dict) -> dict:
 
 
 def header(query: dict, field: str) -> dict:
-    """A column header's link: the first click sorts best-first, the next click reverses. ``state`` is
-    its aria-sort; ``order`` says in words which rows come first now, and ``next`` what a click does."""
+    """A column header's link: the first click sorts best-first, the next click reverses. ``aria_sort``
+    is its state; ``order`` says in words which rows come first now (empty: not sorted by it), ``action``
+    what a click does (the link's title)."""
     current = query["sort"]
     words = _order_words(field)
     if current.lstrip("-") == field:
