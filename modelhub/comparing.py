@@ -1,7 +1,10 @@
 """What the Compare page shows: each value as a table cell marked with where it came from, and the
 throughput-against-quality chart of the models that have both values."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from markupsafe import Markup
 
 from modelhub import chart, registry
 from modelhub.metric_catalogue import BY_FIELD
@@ -38,22 +41,39 @@ def cell(model: ModelRegistry, field: str) -> Cell:
     return Cell(text, str(entry.get("source") or "typed"), detail)
 
 
-def throughput_chart(x_field: str, *, status=None, q=None):
-    """The throughput-against-quality SVG for the models that have both values, or None if none has."""
-    models = registry.models_with(x_field, Y_FIELD, highest_first=Y_FIELD, status=status, q=q, limit=MAX_POINTS)
+@dataclass(frozen=True)
+class ThroughputChart:
+    """The same chart drawn twice: the page shows the one that fits its width (static/css/compare.css)."""
+
+    wide: Markup
+    compact: Markup
+    count: int
+
+
+def throughput_chart(x_field: str, details_url: Callable[[str], str], **filters) -> ThroughputChart | None:
+    """The throughput-against-quality chart of the models (filtered as the table is: ``filters`` are
+    ``list_models``' filters) that have both values, or None if none has. Each dot opens its model's
+    details (``details_url(name)``), like a name in the table."""
+    models = registry.models_with(x_field, Y_FIELD, highest_first=Y_FIELD, limit=MAX_POINTS, **filters)
     if not models:
         return None
     x_label = BY_FIELD[x_field].label
     points = [
         chart.Point(
-            x=getattr(m, x_field), y=m.max_throughput_tokens_sec, label=m.model_name.rsplit("/", 1)[-1],
+            x=getattr(m, x_field), y=m.max_throughput_tokens_sec, label=m.model_name,
             status=m.compatibility_status, title=_point_title(m, x_field, x_label),
+            href=details_url(m.model_name),
         )
         for m in models
     ]
-    return chart.scatter(
-        points, x_label=f"{x_label} score", y_label="Max throughput (tokens/s)",
-        title=f"Max throughput against {x_label} for {len(points)} model{'s' if len(points) != 1 else ''}",
+    options = {
+        "x_label": f"{x_label} score", "y_label": "Max throughput (tokens/s)",
+        "title": f"Max throughput against {x_label} for {len(points)} model{'s' if len(points) != 1 else ''}",
+    }
+    return ThroughputChart(
+        wide=chart.scatter(points, **options),
+        compact=chart.scatter(points, **options, layout=chart.COMPACT, css_class="chart-compact", id_prefix="chart-compact"),
+        count=len(points),
     )
 
 

@@ -273,6 +273,8 @@
       if (response.ok) {
         closeModal();
         showToast("Saved " + form.dataset.modelName);
+        // Pages without the card (Compare) re-render what shows the model on this event.
+        document.body.dispatchEvent(new CustomEvent("modelSaved", { detail: { name: form.dataset.modelName } }));
         await refreshCard(form.dataset.cardUrl, form.dataset.modelName);
         return;
       }

@@ -21,11 +21,17 @@ def cells(text, field):
 
 
 def row_names(text):
-    return re.findall(r'class="compare-name"[^>]*>([^<]+)</a>', text)
+    return re.findall(r'class="model-name compare-name"[^>]*>([^<]+)</button>', text)
 
 
-def circles(text):
-    return re.findall(r"<circle\b[^>]*>\s*<title>(.*?)</title>", text)
+def chart_svg(text, css_class="chart"):
+    """The wide chart's SVG (css_class="chart-compact": the phone's) out of a page or fragment."""
+    found = re.search(rf'<svg class="{css_class}".*?</svg>', text, re.DOTALL)
+    return found.group(0) if found else ""
+
+
+def circles(text, css_class="chart"):
+    return re.findall(r"<title>([^<]*)</title><circle\b", chart_svg(text, css_class))
 
 
 def test_each_value_says_whether_it_was_typed_or_from_the_card(app, client):
@@ -81,7 +87,8 @@ def test_chart_has_one_point_per_model_with_both_values_and_escapes_their_text(c
     ]
     assert "<script>Q4" not in text
     assert 'fill="#28a745"' in text and 'fill="#dc3545"' in text
-    assert ">fast</text>" in text and ">slow</text>" in text  # labels
+    assert ">org/fast</text>" in text and ">org/slow</text>" in text  # labels: the full name, org included
+    assert circles(text, "chart-compact") == titles  # the phone's chart: the same dots
     gpqa = client.get("/compare?x=gpqa_score", headers=HX).text
     assert [t.split(" · ")[0] for t in circles(gpqa)] == ["org/no-mmlu"]
     assert "GPQA score" in gpqa
@@ -131,3 +138,65 @@ def test_svg_text_is_escaped():
     )
     assert "a&lt;b" in svg and "x&#34;&amp;y" in svg and "&lt;x&gt;" in svg and "y&amp;" in svg and "t&lt;" in svg
     assert 'fill="#6c757d"' in svg  # an unknown status is drawn gray
+
+
+def test_every_filter_of_the_query_reaches_the_table_the_chart_and_the_links(client, monkeypatch):
+    """A filter the Models page adds to ModelListQuerySchema narrows Compare too, with no change here."""
+    from marshmallow import fields
+
+    from modelhub.views import compare
+
+    class WithNewFilter(compare.CompareQuerySchema):
+        shelf = fields.String()
+
+    seen = {}
+    real_list, real_with = registry.list_models, registry.models_with
+
+    def list_models(**kwargs):
+        seen["list_models"] = kwargs
+        return real_list(**{k: v for k, v in kwargs.items() if k != "shelf"})
+
+    def models_with(*fields_, **kwargs):
+        seen["models_with"] = kwargs
+        return real_with(*fields_, **{k: v for k, v in kwargs.items() if k != "shelf"})
+
+    monkeypatch.setattr(compare, "_query_schema", WithNewFilter(unknown="exclude"))
+    monkeypatch.setattr(registry, "list_models", list_models)
+    monkeypatch.setattr(registry, "models_with", models_with)
+    for i in range(105):
+        add(client, f"org/m{i:03d}", mmlu_score=50.0 + i / 10, max_throughput_tokens_sec=10.0)
+    text = client.get("/compare?shelf=disk-2&status=compatible&status=unknown&q=org&x=gpqa_score&sort=-mmlu_score").text
+    assert seen["list_models"] == {"shelf": "disk-2", "status": ["compatible", "unknown"], "q": "org",
+                                   "sort": "-mmlu_score", "page": 1, "per_page": 100}
+    assert seen["models_with"] == {"shelf": "disk-2", "status": ["compatible", "unknown"], "q": "org",
+                                   "highest_first": "max_throughput_tokens_sec", "limit": 2000}
+    # The header links, the pager and the refresh after a save keep it (and the statuses, repeated).
+    links = re.findall(r'(?:href|hx-get)="(/compare\?[^"]*)"', text)
+    assert links and all("shelf=disk-2" in link and "status=compatible&amp;status=unknown" in link for link in links)
+    refresh = re.search(r'data-compare-refresh hx-get="([^"]*)"', text).group(1)
+    assert "shelf=disk-2" in refresh and "x=gpqa_score" in refresh and "sort=-mmlu_score" in refresh
+
+
+def test_headers_show_the_sort_in_arrows_words_and_aria_sort(client):
+    add(client, "org/a", mmlu_score=50.0, avg_latency_ms=20.0)
+    text = client.get("/compare?sort=avg_latency_ms", headers=HX).text
+    latency_head = re.search(r'<th class="num" data-sort="ascending">\s*<a [^>]*data-sort-field="avg_latency_ms"'
+                             r'[^>]*title="([^"]*)">Avg Latency TTFT<span class="sort-arrow" aria-hidden="true">▲</span>'
+                             r'<span class="visually-hidden">, sorted lowest first</span></a>', text)
+    assert latency_head and latency_head.group(1).endswith("Sorted lowest first: click for highest first")
+    assert re.search(r'<th scope="col" aria-sort="ascending" class="num"><span class="th-label">Avg Latency TTFT'
+                     r'<span class="sort-arrow" aria-hidden="true">▲</span>', text)
+    assert ' · Sort highest first">MMLU<span class="sort-arrow" aria-hidden="true"></span>' in text
+    by_name = client.get("/compare?sort=-model_name", headers=HX).text
+    assert 'Model<span class="sort-arrow" aria-hidden="true">▼</span><span class="visually-hidden">, sorted Z–A</span>' in by_name
+
+
+def test_a_name_and_a_dot_open_the_models_details_on_this_page(client):
+    add(client, "Org/a.b_c", mmlu_score=50.0, max_throughput_tokens_sec=10.0)
+    page = client.get("/compare").text
+    assert '<div id="modal-body"></div>' in page and 'id="toast"' in page
+    assert re.search(r'<button type="button" class="model-name compare-name" data-model-name="Org/a.b_c"\s+'
+                     r'hx-get="/models/Org/a.b_c/details"\s+hx-target="#modal-body"', page)
+    assert 'data-model-name="Org/a.b_c" data-details="/models/Org/a.b_c/details"' in chart_svg(page)
+    assert 'data-model-name="Org/a.b_c" data-details="/models/Org/a.b_c/details"' in chart_svg(page, "chart-compact")
+    assert "/?q=" not in page and "models?q=" not in page  # no longer a filtered Models page
