@@ -9,8 +9,8 @@ from marshmallow import ValidationError, fields
 from modelhub.messages import flatten_messages
 
 # How the filter bar names its controls, for the 400 page: a bookmarked address is fixed in the menus.
-CONTROL_LABELS = {"q": "Search", "status": "Status", "sort": "Sort by", "x": "Chart score", "view": "View",
-                  "page": "Page", "per_page": "Models per page"}
+CONTROL_LABELS = {"q": "Search", "status": "Status", "format": "Format", "library": "Location", "tested": "Tested",
+                  "sort": "Sort by", "x": "Chart score", "view": "View", "page": "Page", "per_page": "Models per page"}
 ONE_OF = "Must be one of:"
 
 
