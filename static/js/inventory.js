@@ -69,3 +69,22 @@
     }
   });
 })();
+
+// The results re-render on a filter change, and whenever a load ends elsewhere ("modelsChanged"): a
+// keyboard user on a model's name stays on that model's name, not thrown back to the top of the page.
+(function () {
+  let focusedName = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.target.id !== "model-results") return;
+    const active = document.activeElement;
+    focusedName = active && active.matches("#model-results .model-name") ? active.dataset.modelName : null;
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    if (focusedName === null) return;
+    const name = focusedName;
+    focusedName = null;
+    if (document.activeElement && document.activeElement !== document.body) return; // moved on meanwhile
+    const again = Array.from(document.querySelectorAll("#model-results .model-name")).find((b) => b.dataset.modelName === name);
+    if (again) again.focus({ preventScroll: true });
+  });
+})();
