@@ -28,9 +28,9 @@
   function banner() {
     let element = document.getElementById("connection-banner");
     if (!element) {
-      // Made here rather than in base.html so that the page works the same without this script.
-      // A live region stays in the page (empty when connected): one added or shown at the moment it
-      // has something to say is often not announced.
+      // Made by this script, which is what retries: without it a page has nothing to say "retrying" about.
+      // Made once, at load, and left in the page (empty while connected): a live region added at the
+      // moment it has something to say is often not announced.
       element = document.createElement("div");
       element.id = "connection-banner";
       element.className = "connection-banner";
