@@ -71,6 +71,7 @@ def _register_views(app: Flask) -> None:
     from modelhub.api.http import ModelNameConverter, SchemaKeywords, add_etag, model_name_parameter
     from modelhub.api.discovery import blp as discovery_api
     from modelhub.api.exchange import blp as exchange_api
+    from modelhub.api.health import blp as health_api
     from modelhub.api.loading import blp as loading_api
     from modelhub.api.measuring import blp as measuring_api
     from modelhub.api.models import blp as models_api
@@ -91,5 +92,6 @@ def _register_views(app: Flask) -> None:
     api.register_blueprint(compatibility_api)
     api.register_blueprint(preflight_api)
     api.register_blueprint(autoconfigure_api)
+    api.register_blueprint(health_api)
     app.register_blueprint(views.bp)
     app.after_request(add_etag)

@@ -37,8 +37,10 @@ WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 TOKEN_MIN_LENGTH = 16
 COOKIE_NAME = "modelhub_session"
 COOKIE_MAX_AGE = 30 * 24 * 3600
-# Views that must answer without the token: signing in, and what the sign-in page needs to render.
-OPEN_ENDPOINTS = frozenset({"views.sign_in.sign_in_form", "views.sign_in.sign_in", "views.sign_in.sign_out", "static"})
+# Views that must answer without the token: signing in, what the sign-in page needs to render, and the
+# health check (it says only that the server is up).
+OPEN_ENDPOINTS = frozenset({"views.sign_in.sign_in_form", "views.sign_in.sign_in", "views.sign_in.sign_out", "static",
+                            "health.Health"})
 
 CSP = "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",

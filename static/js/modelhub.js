@@ -507,6 +507,9 @@
     const flash = document.getElementById("flash");
     const xhr = event.detail.xhr;
     if (!flash || !xhr || opensModal(event)) return; // a modal that can't open says so itself (above)
+    // No answer at all (status 0) is no refusal: the server could not be reached (static/js/connection.js
+    // says so and retries), or the request was cancelled.
+    if (xhr.status === 0) return;
     if (event.detail.successful) {
       flash.hidden = true;
       return;

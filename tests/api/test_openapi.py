@@ -52,6 +52,7 @@ EXPECTED = {
     ("/api/autoconfigure-runs/{run_id}/apply", "post"): {"201", "404", "409", "503"},
     ("/api/environments", "get"): {"200", "503"},
     ("/api/environments/{environment_id}", "get"): {"200", "404", "503"},
+    ("/api/health", "get"): {"200"},
 }
 
 
@@ -138,6 +139,7 @@ OPERATION_IDS = {
     ("/api/autoconfigure-runs/{run_id}/apply", "post"): "applyAutoconfigureResult",
     ("/api/environments", "get"): "listEnvironments",
     ("/api/environments/{environment_id}", "get"): "getEnvironment",
+    ("/api/health", "get"): "getHealth",
 }
 
 

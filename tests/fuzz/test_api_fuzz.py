@@ -103,7 +103,9 @@ def test_stateful(api_schema, fuzz_app, calls):
     """Sequences that follow the OpenAPI links: register a model, then read, edit, load, measure,
     unload and delete it, with every check on every response."""
 
-    class Scenario(api_schema.as_state_machine()):
+    # Without GET /api/health: it takes nothing and links nowhere, so a step there proves nothing about a
+    # sequence, while its mere presence reshuffles the derandomized sequences (it is fuzzed on its own above).
+    class Scenario(api_schema.exclude(path="/api/health").as_state_machine()):
         def setup(self):
             # Each scenario starts from an empty registry with no worker running, so that a failing
             # one replays the same way (the app outlives the scenarios).

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ROOT / "modelhub" / "views"
 API = ROOT / "modelhub" / "api"
-API_PLUMBING = {"__init__", "http", "openapi"}  # the API's own machinery, not a feature
+API_PLUMBING = {"__init__", "http", "openapi", "health"}  # the API's own machinery, not a feature
 TEMPLATES = ROOT / "templates"
 
 
