@@ -19,6 +19,20 @@
     if (head) head.scrollLeft = scroller.scrollLeft;
   }, true);
 
+  // ---- a column header sorts the list as the filter form shows it now -------------------------------
+  // The header's link was drawn with the search of its time: the form is sent instead, with the link's sort
+  // (the hidden sort input is the form's), so a search typed just before stays; the form's hx-sync lets
+  // this request replace the one leaving the search box on the same click.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[data-sort-field]");
+    const form = document.getElementById("compare-filters");
+    const sort = form && document.querySelector('input[name="sort"][form="compare-filters"]');
+    if (!link || !sort || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    sort.value = new URL(link.href).searchParams.get("sort") || "model_name";
+    htmx.trigger(form, "submit");
+  });
+
   // ---- the chart's dots open the details, as a name in the table does --------------------------------
   // The same request as the name button's hx-get; static/js/modelhub.js shows the dialog when it arrives.
   function openDetails(point) {

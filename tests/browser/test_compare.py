@@ -317,3 +317,31 @@ def test_load_from_the_details_on_this_page_is_sent_and_said(page, many_models):
     expect(page.locator("#toast")).to_have_text(f"Loading {name}…")
     expect(page.locator(f'.compare-row[data-model-name="{name}"] .status-badge')).to_have_text("testing")
     assert ("POST", f"{page.url.split('/compare')[0]}/models/{name}/load") in page.watch.writes()
+
+
+# The form's request leaves the search box when a header is clicked (its "change" on blur), still with the
+# old sort: held back here, so that it would answer after the header's, unless the header's replaced it.
+HOLD_BACK_OLD_SORT = """() => {
+  const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) { this.__url = String(url); return open.call(this, method, url, ...rest); };
+  XMLHttpRequest.prototype.send = function (body) {
+    if (!this.__url.includes("/compare") || this.__url.includes("mmlu_score")) return send.call(this, body);
+    setTimeout(() => { try { send.call(this, body); } catch (e) { /* aborted meanwhile */ } }, 700);
+  };
+}"""
+
+
+def test_a_header_clicked_straight_after_a_search_sorts_the_searched_list(page, models):
+    page.goto("/compare")
+    names = page.locator(".compare-name")
+    expect(names).to_have_count(7)
+    page.evaluate(HOLD_BACK_OLD_SORT)
+    page.locator("#filter-q").fill("i")  # the form's request on input is held back too
+    page.locator("thead a", has_text="MMLU").click()  # blur: the form's "change" request, then the header's
+    expect(page.locator("thead a", has_text="MMLU")).to_have_text("MMLU▼, sorted highest first")
+    page.wait_for_timeout(1500)  # every held-back request would have answered by now
+    assert "sort=-mmlu_score" in page.url and "q=i" in page.url
+    expect(page.locator("thead a", has_text="MMLU")).to_have_text("MMLU▼, sorted highest first")
+    expect(page.locator("#filter-q")).to_have_value("i")
+    searched = [name for name, *_ in sorted(MODELS, key=lambda model: -model[2]) if "i" in name.lower()]
+    expect(names).to_have_text(searched)  # the search typed, sorted by the header
