@@ -9,7 +9,8 @@ import pytest
 
 from modelhub.extensions import db
 from modelhub.models import ModelCopy
-from tests.api.test_copy_choice import NAME as TINY, _scan, scanned, two_copies  # noqa: F401 (fixtures)
+from tests.api.test_copy_choice import NAME as TINY, scanned, two_copies  # noqa: F401 (fixtures)
+from tests.discovery.test_scan_api import scan
 from tests.views import library_copies
 from tests.views.library_copies import GGUF_ONLY, NAME
 
@@ -126,7 +127,7 @@ def test_a_rescan_keeps_the_choice_and_a_plain_load_reads_that_copy(scanned, two
     assert chosen.status_code == 200, chosen.json
     assert (chosen.json["cache_location"], chosen.json["cache_path"]) == ("secondary", copies["secondary"]["path"])
 
-    _scan(client)
+    scan(client)
     model = client.get(f"/api/models/{TINY}")
     assert (model.json["cache_location"], model.json["cache_path"]) == ("secondary", copies["secondary"]["path"])
     assert model.headers["ETag"] == chosen.headers["ETag"]  # the rescan wrote nothing over the choice
@@ -138,7 +139,7 @@ def test_a_rescan_keeps_the_choice_and_a_plain_load_reads_that_copy(scanned, two
 
     # The chosen copy goes: the next scan makes the copy still here the primary one, and it cannot be chosen.
     shutil.rmtree(two_copies)
-    _scan(client)
+    scan(client)
     model = client.get(f"/api/models/{TINY}").json
     assert (model["cache_location"], model["cache_path"]) == ("primary", copies["primary"]["path"])
     missing = put(client, TINY, {"copy_id": copies["secondary"]["id"]})
