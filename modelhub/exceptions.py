@@ -118,10 +118,12 @@ class NotLoaded(ModelhubError):
 
 class UnknownCopy(ModelhubError, LookupError):
     """A load, a measurement, a preflight or the primary-copy choice named a copy the model does not have:
-    no such copy, so 404 (a well-formed id, like a model name that is not registered); ``messages`` are per
-    field (the API answers them as ``errors.json.copy_id``, or ``errors.query.copy_id``)."""
+    409, as for a copy gone missing. Not 404: the address (the model) exists, and a client reading 404 would
+    conclude the model is gone; not 422: the id is well-formed, it just names none of this model's copies
+    now. ``messages`` are per field (the API answers them as ``errors.json.copy_id``, or
+    ``errors.query.copy_id``) and list the copies it has."""
 
-    status = 404
+    status = 409
 
     def __init__(self, model_name: str, copy_id, copy_ids: list[int]):
         ids = ", ".join(str(known) for known in copy_ids) or "none (it has no copy on record)"

@@ -8,7 +8,7 @@ from marshmallow import Schema, validate
 
 from modelhub import registry
 from modelhub.api.http import Blueprint, if_match
-from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, NOT_FOUND_OR_COPY, PRECONDITION, _document, _model_response
+from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, PRECONDITION, _document, _model_response
 from modelhub.discovery import locations_summary
 from modelhub.exceptions import UnknownCopy
 from modelhub.fields import StrictInteger
@@ -56,11 +56,12 @@ class PrimaryCopySchema(Schema):
 
     copy_id = StrictInteger(required=True, validate=validate.Range(min=1), metadata={
         "description": "One of the ids of GET /api/models/{name}/copies, present on disk. Another model's copy, or "
-                       "an unknown id, is a 404 naming the model's copies; a copy the latest scan did not find is a "
-                       "409."})
+                       "an unknown id, is a 409 naming the model's copies; so is a copy the latest scan did not "
+                       "find."})
 
 
-COPY_MISSING = (409, "That copy is missing: the latest scan did not find it; nothing was written.")
+COPY_REFUSED = (409, "That copy_id names none of the model's copies (errors name the ones it has), or the copy is "
+                     "missing: the latest scan did not find it; nothing was written.")
 
 
 @blp.route("/models/<path:model_name>/primary-copy")
@@ -68,7 +69,7 @@ class PrimaryCopy(MethodView):
     @blp.doc(operationId="setPrimaryCopy")
     @blp.arguments(PrimaryCopySchema())
     @blp.response(200, ModelSchema)
-    @_document(*BODY_ERRORS, NOT_FOUND_OR_COPY, COPY_MISSING, PRECONDITION, BUSY, guarded=True)
+    @_document(*BODY_ERRORS, NOT_FOUND, COPY_REFUSED, PRECONDITION, BUSY, guarded=True)
     def put(self, body, model_name):
         """Choose which copy a load (or a measurement) reads when its request names no copy_id: the model's
         cache_path and cache_location become that copy's, one write that moves its version (ETag). A rescan

@@ -7,7 +7,7 @@ from flask_smorest import abort
 
 from modelhub import registry
 from modelhub.api.http import Blueprint
-from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, NOT_FOUND_OR_COPY, _document
+from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
 from modelhub.exceptions import UnknownCopy, UnknownHost
 from modelhub.loading import attempts, host_jobs
 from modelhub.loading.schemas import (
@@ -28,7 +28,8 @@ from modelhub.schemas import (
 blp = Blueprint("loading", __name__, url_prefix="/api", description="Loading models, their attempts, the plugins.")
 CONFLICT = (409, "Already loading; or marked incompatible (reset it to 'unknown' or send force); or not loaded; "
                 "or this server's Python lacks torch/transformers (the message says what to install); or, for "
-                "another host, the same load already waits for it; or the copy asked for (copy_id) is missing.")
+                "another host, the same load already waits for it; or copy_id names none of the model's copies (errors "
+                "name the ones it has), or a copy the latest scan did not find.")
 UNKNOWN_HOST = (400, "host names no host of this registry (errors.json.host lists the known ones); nothing was queued.")
 NO_JOB = (404, "No host job with that id.")
 # A load answers the attempt started here, or the job queued for another host.
@@ -45,7 +46,7 @@ class Load(MethodView):
     @blp.arguments(StartLoadSchema(), required=False)
     @blp.response(202, LOAD_ANSWER, description="The attempt started here; with another host's name, the job "
                                                  "queued for that host (its modelhub picks it up).")
-    @_document(*BODY_ERRORS, UNKNOWN_HOST, NOT_FOUND_OR_COPY, CONFLICT, BUSY)
+    @_document(*BODY_ERRORS, UNKNOWN_HOST, NOT_FOUND, CONFLICT, BUSY)
     def post(self, options, model_name):
         """Start loading the model in a worker process (follow it with GET .../attempts), or ask another host
         sharing this registry to load it (follow the job with GET /api/host-jobs/{id})."""
@@ -65,7 +66,7 @@ class Load(MethodView):
 
 
 def with_copy_checked(start):
-    """``start()`` a load or a measurement; a copy_id that names none of the model's copies is a 404 with
+    """``start()`` a load or a measurement; a copy_id that names none of the model's copies is a 409 with
     the message on that field, in the shape of every validation error."""
     try:
         return start()

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from modelhub import registry
 from modelhub.api.http import Blueprint
 from modelhub.api.loading import CONFLICT, with_copy_checked
-from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, NOT_FOUND_OR_COPY, _document
+from modelhub.api.models import BODY_ERRORS, BUSY, NOT_FOUND, _document
 from modelhub.measuring import measurements
 from modelhub.measuring.schemas import BenchmarkRequestSchema, MeasurementSchema
 
@@ -18,7 +18,7 @@ class Benchmark(MethodView):
     @blp.doc(operationId="startBenchmark")
     @blp.arguments(BenchmarkRequestSchema(), required=False)
     @blp.response(202, MeasurementSchema)
-    @_document(*BODY_ERRORS, NOT_FOUND_OR_COPY, CONFLICT, BUSY)
+    @_document(*BODY_ERRORS, NOT_FOUND, CONFLICT, BUSY)
     def post(self, options, model_name):
         """Measure TTFT, throughput, perplexity and memory in a worker; follow it with GET .../measurements."""
         measurement = with_copy_checked(lambda: current_app.extensions["modelhub.supervisor"].measure(model_name,

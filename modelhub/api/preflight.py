@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from modelhub import preflight, registry
 from modelhub.loading.schemas import CopyReadSchema
 from modelhub.api.http import Blueprint
-from modelhub.api.models import BUSY, NOT_FOUND_OR_COPY, _document
+from modelhub.api.models import BUSY, NOT_FOUND, _document
 from modelhub.exceptions import UnknownCopy
 from modelhub.fields import Choice
 from modelhub.preflight.schemas import PreflightCopyQuerySchema
@@ -22,7 +22,8 @@ VERDICTS = ("fits", "tight", "wont_fit", "cannot_load", "unknown")
 TERMS = ("weights", "kv_cache", "activations", "overhead", "calibration")
 PROBLEM_KINDS = ("missing_package", "refused", "capability")
 CONFIG_SOURCES = ("saved", "given")
-COPY_MISSING = (409, "The copy asked for (copy_id) is missing: the latest scan did not find it.")
+COPY_REFUSED = (409, "copy_id names none of the model's copies (errors name the ones it has), or the copy is missing: "
+                     "the latest scan did not find it.")
 
 
 class PreflightTermSchema(Schema):
@@ -110,7 +111,7 @@ class ModelPreflight(MethodView):
     @blp.doc(operationId="getModelPreflight")
     @blp.arguments(PreflightCopyQuerySchema(), location="query")
     @blp.response(200, PreflightSchema)
-    @_document(NOT_FOUND_OR_COPY, COPY_MISSING, BUSY)
+    @_document(NOT_FOUND, COPY_REFUSED, BUSY)
     def get(self, query, model_name):
         """Whether the model would load here with its load_config, or with the one given (not saved): the
         predicted peak memory per device, term by term, against what is free on this host now; the

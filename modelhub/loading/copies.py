@@ -8,7 +8,7 @@ from modelhub.models import ModelRegistry
 
 def chosen_path(model: ModelRegistry, copy_id: int | None) -> str | None:
     """The path a run on ``model`` loads: copy ``copy_id``'s, or the model's cache_path when None.
-    Raises UnknownCopy (404) for an id that is not one of the model's copies, CopyMissing (409) for a
+    Raises UnknownCopy (409) for an id that is not one of the model's copies, CopyMissing (409) for a
     copy the latest scan did not find (registry.present_copy)."""
     if copy_id is None:
         return model.cache_path

@@ -19,8 +19,8 @@ def copy_id(**kwargs) -> StrictInteger:
     return StrictInteger(validate=validate.Range(min=1), metadata={
         "description": "Which copy of the model's files to load: one of the ids of GET /api/models/{name}/copies "
                        "(a folder, or a GGUF file). Default: the model's cache_path (its primary copy). Another "
-                       "model's copy, or an unknown id, is a 404 naming the model's copies; a copy the latest scan "
-                       "did not find is a 409."}, **kwargs)
+                       "model's copy, or an unknown id, is a 409 naming the model's copies; so is a copy the latest "
+                       "scan did not find."}, **kwargs)
 
 
 class StartLoadSchema(LoadRequestSchema):

@@ -79,7 +79,7 @@ def test_a_load_reads_the_copy_asked_for_and_records_it(scanned):
 
 
 @SQLITE_ONLY
-def test_an_unknown_copy_is_a_404_naming_the_models_copies_and_nothing_starts(scanned):
+def test_an_unknown_copy_is_a_409_naming_the_models_copies_and_nothing_starts(scanned):
     loader, copies = scanned
     other = loader.register("other", copies["secondary"]["path"])["model_name"]
     others_copy = loader.client.get(f"/api/models/{other}/copies").json[0]["id"]
@@ -87,7 +87,7 @@ def test_an_unknown_copy_is_a_404_naming_the_models_copies_and_nothing_starts(sc
     for path in (f"/api/models/{NAME}/load", f"/api/models/{NAME}/benchmark"):
         for wrong in (others_copy, 999_999, 9_223_372_036_854_775_808):
             response = loader.client.post(path, json={"copy_id": wrong})
-            assert response.status_code == 404, response.json
+            assert response.status_code == 409, response.json
             (message,) = response.json["errors"]["json"]["copy_id"]
             assert f"{NAME!r} has no copy {wrong}" in message
             assert f"its copies (GET /api/models/{NAME}/copies): {ids[0]}, {ids[1]}." in message

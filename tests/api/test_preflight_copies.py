@@ -69,18 +69,18 @@ def test_each_copy_is_counted_from_its_own_files(client, copies):
     assert default == stored["huggingface"]
 
 
-def test_an_unknown_copy_is_a_404_as_for_a_load(client, copies):
+def test_an_unknown_copy_is_a_409_as_for_a_load(client, copies):
     client.post("/api/models", json={"model_name": "other/model", "cache_location": "custom",
                                      "cache_path": copies["ollama"]["path"]})
     others = client.get("/api/models/other/model/copies").json[0]["id"]
     ids = ", ".join(str(copy_id) for copy_id in sorted(copy["id"] for copy in copies.values()))
     for wrong in (others, 999_999, 9_223_372_036_854_775_808):
         response = client.get(API, query_string={"copy_id": wrong})
-        assert response.status_code == 404, response.json
+        assert response.status_code == 409, response.json
         (message,) = response.json["errors"]["query"]["copy_id"]
         assert message == f"{NAME!r} has no copy {wrong}; its copies (GET /api/models/{NAME}/copies): {ids}."
         load = client.post(f"/api/models/{NAME}/load", json={"copy_id": wrong})  # the load says the same
-        assert load.status_code == 404 and load.json["errors"]["json"]["copy_id"] == [message]
+        assert load.status_code == 409 and load.json["errors"]["json"]["copy_id"] == [message]
     for bad in ("abc", "0", "-3", "1.5", ""):
         response = client.get(API, query_string={"copy_id": bad})
         assert response.status_code == 422 and "copy_id" in response.json["errors"]["query"], (bad, response.json)
@@ -116,6 +116,6 @@ def test_a_model_without_files_names_no_copy(client, app):
     body = client.get("/api/models/nowhere/model/preflight").json
     assert (body["verdict"], body["copy"]) == ("unknown", None)
     response = client.get("/api/models/nowhere/model/preflight", query_string={"copy_id": 1})
-    assert response.status_code == 404
+    assert response.status_code == 409
     assert response.json["errors"]["query"]["copy_id"] == [
         "'nowhere/model' has no copy 1; its copies (GET /api/models/nowhere/model/copies): none (it has no copy on record)."]

@@ -68,11 +68,11 @@ def test_a_custom_copy_stays_custom(app, client, libraries):
     assert (response.json["cache_location"], response.json["cache_path"]) == ("custom", "/mnt/models/tinyllama")
 
 
-def test_an_unknown_copy_is_a_404_naming_the_models_copies_and_nothing_changes(client, libraries, stored):
+def test_an_unknown_copy_is_a_409_naming_the_models_copies_and_nothing_changes(client, libraries, stored):
     ids = ", ".join(map(str, libraries.ids[NAME]))
     for wrong in (libraries.ids[GGUF_ONLY][0], 999_999, 9_223_372_036_854_775_808):
         response = put(client, NAME, {"copy_id": wrong})
-        assert response.status_code == 404, response.json
+        assert response.status_code == 409, response.json
         (message,) = response.json["errors"]["json"]["copy_id"]
         assert message == f"{NAME!r} has no copy {wrong}; its copies (GET /api/models/{NAME}/copies): {ids}."
     for bad in ({"copy_id": "1"}, {"copy_id": True}, {"copy_id": 1.5}, {"copy_id": 0}, {"copy_id": None}, {},

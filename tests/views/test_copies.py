@@ -182,7 +182,7 @@ def test_make_default_refusals_say_why_and_change_nothing(client, libraries):
     assert '<span class="copies-note refused" role="status">' in missing.text
     other = libraries.ids[GGUF_ONLY][0]
     unknown = client.post(f"/models/{NAME}/copies/{other}/primary", headers={"If-Match": etag})
-    assert unknown.status_code == 404 and f"has no copy {other}" in html.unescape(unknown.text)
+    assert unknown.status_code == 409 and f"has no copy {other}" in html.unescape(unknown.text)
 
     assert client.patch(f"/api/models/{NAME}/config", json={"compatibility_notes": "someone else"}).status_code == 200
     stale = client.post(f"/models/{NAME}/copies/{q4}/primary", headers={"If-Match": etag})
