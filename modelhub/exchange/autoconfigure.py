@@ -217,7 +217,9 @@ def link_tries(model_id: int, added: list, as_utc) -> None:
     query = select(LoadAttempt.started_at, LoadAttempt.id).where(LoadAttempt.model_id == model_id)
     ids = {as_utc(moment): attempt_id for moment, attempt_id in db.session.execute(query)}
     for row, tries in added:
-        row.tries = None if tries is None else [_try_from_document(entry, ids) for entry in tries]
+        # A document without its tries (null) still gives a run with a chain, empty: every run has one, as the
+        # API's AutoconfigureRun.tries (an array) says.
+        row.tries = [_try_from_document(entry, ids) for entry in tries or []]
 
 
 def _try_from_document(entry: dict, ids: dict) -> dict:

@@ -228,3 +228,16 @@ def test_a_document_without_runs_or_their_fields_still_imports(app, other_app):
     assert result["summary"]["attempts_added"] == 4 and result["summary"]["autoconfigure_runs_added"] == 0
     assert runs_of(other_app) == []
     assert {details[1:] for details in attempt_details(other_app)} == {(None, None, None, None)}
+
+
+def test_a_run_imported_without_its_tries_has_an_empty_chain_as_the_api_documents(app, other_app):
+    """A document may hold ``"tries": null``; the API answers every run's tries as an array."""
+    searched(app)
+    document = json.loads(export_text(app))
+    document["models"][0]["autoconfigure_runs"][1]["tries"] = None
+    import_text(other_app, json.dumps(document))
+    client = other_app.test_client()
+    runs = client.get(f"/api/models/{NAME}/autoconfigure").json["items"]
+    assert sorted(len(run["tries"]) for run in runs) == [0, 3]
+    for run in runs:
+        assert client.get(f"/api/autoconfigure-runs/{run['id']}").json["tries"] == run["tries"]
