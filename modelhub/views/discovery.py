@@ -25,6 +25,14 @@ def scan_status():
     return _status_fragment()
 
 
+@bp.get("/scan/roots")
+def library_roots():
+    """Each place a scan looks in with what the registry holds there (``_library_roots.html``), loaded after
+    the Models page's first render."""
+    status = locations_summary.with_roots(current_app.extensions["modelhub.scanner"].status)
+    return render_template("discovery/_library_roots.html", roots=status.get("roots") or [])
+
+
 def _status_fragment(message: str | None = None):
     status = locations_summary.with_roots(current_app.extensions["modelhub.scanner"].status)
     response = make_response(render_template("discovery/_scan_status.html", scan=status, message=message))

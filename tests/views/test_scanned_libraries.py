@@ -59,7 +59,9 @@ def test_a_scan_shows_each_library_with_what_it_holds(client, machine):
     texts = [" ".join(re.sub(r"<[^>]+>", " ", badge).split())
              for badge in re.findall(r'<li class="badge copy-badge.*?</li>', card, re.S)]
     assert texts == ["LM Studio GGUF Q4_K_M, Q8_0", "Ollama GGUF Q4_K_M"]
-    page = html.unescape(client.get("/models").text)
-    section = re.search(r'<details class="library-roots">.*?</details>', page, re.S).group(0)
+    page = client.get("/models").text  # the roots follow the first render: the page asks for them once shown
+    assert 'hx-get="/scan/roots" hx-trigger="load"' in page and '<details class="library-roots">' not in page
+    section = html.unescape(client.get("/scan/roots").text)
+    assert section.lstrip().startswith('<details class="library-roots">')
     assert "~/.lmstudio/models" in section and "~/.ollama/models" in section
     assert "notes.Q4_K_M.gguf" in section  # the problem, on its library's row
