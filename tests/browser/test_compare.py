@@ -7,7 +7,7 @@ import random
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, watched_page
 
 pytestmark = pytest.mark.slow
 
@@ -66,16 +66,6 @@ def many_models(registry):
     for model in models:
         registry.add(**model)
     return models
-
-
-def open_at(browser, server, viewport):
-    context = browser.new_context(viewport=viewport, base_url=server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    page.errors = errors
-    return context, page
 
 
 def box(locator) -> dict:
@@ -140,8 +130,7 @@ def test_empty_chart_state(page, registry):
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_header_row_and_model_column_stay_in_view(browser, server, many_models, viewport):
-    context, page = open_at(browser, server, viewport)
-    try:
+    with watched_page(browser, server.url, **viewport) as page:
         page.goto("/compare?sort=-mmlu_score")
         rows = page.locator(".compare-body-table tbody tr")
         expect(rows).to_have_count(100)
@@ -182,15 +171,11 @@ def test_header_row_and_model_column_stay_in_view(browser, server, many_models, 
             assert abs(head_cell["x"] - body_cell["x"]) < 1 and abs(head_cell["width"] - body_cell["width"]) < 1
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         screenshot(page, f"compare-sticky-column-{viewport['width']}", full_page=False)
-        assert not page.errors
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_chart_fills_its_panel_with_full_names_that_never_overlap(browser, server, many_models, viewport):
-    context, page = open_at(browser, server, viewport)
-    try:
+    with watched_page(browser, server.url, **viewport) as page:
         page.goto("/compare")
         chart = page.locator(".chart-frame > svg:visible")
         expect(chart).to_have_count(1)
@@ -230,15 +215,11 @@ def test_chart_fills_its_panel_with_full_names_that_never_overlap(browser, serve
         second.focus()
         expect(callout).to_have_text(second.get_attribute("data-model-name"))
         screenshot(page, f"compare-chart-{viewport['width']}", full_page=False)
-        assert not page.errors
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_a_dot_and_a_name_open_the_models_details(browser, server, many_models, viewport):
-    context, page = open_at(browser, server, viewport)
-    try:
+    with watched_page(browser, server.url, **viewport) as page:
         page.goto("/compare?sort=-mmlu_score")
         dialog = page.locator("#model-modal")
         chart = page.locator(".chart-frame > svg:visible")
@@ -275,9 +256,6 @@ def test_a_dot_and_a_name_open_the_models_details(browser, server, many_models, 
         screenshot(page, f"compare-modal-{viewport['width']}", full_page=False)
         page.keyboard.press("Escape")
         expect(row_name).to_be_focused()
-        assert not page.errors
-    finally:
-        context.close()
 
 
 def test_a_save_in_the_details_shows_in_the_row_and_the_chart(page, many_models):

@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, screenshot
+from tests.browser.test_modal import open_modal
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +25,8 @@ def pretty(text: str) -> str:
     return json.dumps(json.loads(text), indent=2)
 
 
-def open_modal(page, name: str = NAME):
-    page.locator(f'.model-name[data-model-name="{name}"]').click()
-    dialog = page.locator("#model-modal")
-    expect(dialog).to_be_visible()
-    expect(dialog.locator("#modal-title")).to_have_text(name)
-    return dialog
-
-
 def edit_config(page, config: str) -> None:
-    open_modal(page)
+    open_modal(page, NAME)
     page.get_by_label("Custom Load Configuration (JSON)").fill(config)
     page.get_by_role("button", name="Save All Changes").click()
     expect(page.locator("#model-modal")).to_be_hidden()
@@ -55,7 +48,7 @@ def test_edit_twice_see_the_history_with_diffs_and_restore_the_first(page, regis
     edit_config(page, SECOND)
     edit_config(page, THIRD)
 
-    open_modal(page)
+    open_modal(page, NAME)
     history = page.locator("#config-history")
     history.locator("summary").first.click()
     expect(history.locator("summary").first).to_contain_text("3 versions, version 3 in force")
@@ -108,7 +101,7 @@ def test_a_restore_after_someone_else_changed_the_model_is_refused_and_says_so(p
     registry.patch(NAME, load_config=SECOND)
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto("/")
-    open_modal(page)
+    open_modal(page, NAME)
     page.locator("#config-history summary").first.click()
     registry.patch(NAME, compatibility_notes="edited elsewhere meanwhile")
 
@@ -141,7 +134,7 @@ def test_a_suggestion_saved_as_applied_is_a_suggestion_version_and_typing_makes_
     _latest_failure_with_suggestion(registry, {"device_map": "auto"})
     page.goto("/")
 
-    open_modal(page)
+    open_modal(page, NAME)
     page.get_by_role("button", name="Apply to Custom Load Configuration").click()
     page.get_by_role("button", name="Save All Changes").click()
     expect(page.locator("#model-modal")).to_be_hidden()
@@ -152,7 +145,7 @@ def test_a_suggestion_saved_as_applied_is_a_suggestion_version_and_typing_makes_
     assert newest["diff"]["added"] == [{"key": "device_map", "value": "auto"}]
 
     _latest_failure_with_suggestion(registry, {"torch_dtype": "float16"})
-    open_modal(page)
+    open_modal(page, NAME)
     page.get_by_role("button", name="Apply to Custom Load Configuration").click()
     page.get_by_label("Custom Load Configuration (JSON)").press("End")
     page.get_by_label("Custom Load Configuration (JSON)").type(" ")

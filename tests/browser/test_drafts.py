@@ -9,6 +9,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_modal import open_modal
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +22,6 @@ def screenshot(page, name: str, full_page: bool = False):
     copy onto the form re-read on the next open, which the Content-Security-Policy then reports."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page, caret="initial")
-
-
-def open_modal(page, name: str = NAME):
-    page.locator(f'.model-name[data-model-name="{name}"]').click()
-    dialog = page.locator("#model-modal")
-    expect(dialog).to_be_visible()
-    expect(dialog.locator("#modal-title")).to_have_text(name)
-    return dialog
 
 
 def notes(page):
@@ -50,7 +43,7 @@ def versions(registry, name: str = NAME) -> list:
 def test_escape_with_a_draft_asks_then_a_second_escape_drops_it(page, registry):
     registry.add(model_name=NAME, compatibility_notes="saved notes")
     page.goto("/")
-    dialog = open_modal(page)
+    dialog = open_modal(page, NAME)
     notes(page).click()
     notes(page).press("End")
     notes(page).press_sequentially(" and a draft")
@@ -66,7 +59,7 @@ def test_escape_with_a_draft_asks_then_a_second_escape_drops_it(page, registry):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     assert page.watch.writes() == []
-    open_modal(page)
+    open_modal(page, NAME)
     expect(notes(page)).to_have_value("saved notes")  # the draft was dropped
     expect(bar(page)).to_be_hidden()
 
@@ -74,7 +67,7 @@ def test_escape_with_a_draft_asks_then_a_second_escape_drops_it(page, registry):
 def test_cancel_keep_editing_then_save_shows_a_toast_and_updates_the_card(page, registry):
     registry.add(model_name=NAME)
     page.goto("/")
-    dialog = open_modal(page)
+    dialog = open_modal(page, NAME)
     notes(page).fill("works with eager attention")
 
     page.get_by_role("button", name="Cancel").click()
@@ -102,7 +95,7 @@ def test_cancel_keep_editing_then_save_shows_a_toast_and_updates_the_card(page, 
 def test_every_way_of_closing_asks_and_discard_closes(page, registry, how):
     registry.add(model_name=NAME)
     page.goto("/")
-    dialog = open_modal(page)
+    dialog = open_modal(page, NAME)
     page.get_by_label("Compatibility Status").select_option("compatible")
     if how == "outside click":
         page.mouse.click(5, 450)
@@ -125,7 +118,7 @@ def test_every_way_of_closing_asks_and_discard_closes(page, registry, how):
 def test_no_changes_close_at_once(page, registry):
     registry.add(model_name=NAME, load_config=SAVED)
     page.goto("/")
-    dialog = open_modal(page)
+    dialog = open_modal(page, NAME)
     notes(page).fill("typed")
     notes(page).fill("")  # typed and undone: as rendered again
     page.keyboard.press("Escape")
@@ -137,7 +130,7 @@ def test_the_load_config_field_placeholder_pretty_print_and_format(page, registr
     registry.add(model_name=NAME)
     registry.add(model_name="gpt2", load_config=SAVED)
     page.goto("/")
-    open_modal(page)
+    open_modal(page, NAME)
     expect(config_field(page)).to_have_value("")
     expect(config_field(page)).to_have_attribute("placeholder", "Using system defaults (empty = no custom settings)")
     screenshot(page, "drafts-load-config-placeholder", full_page=False)
@@ -169,7 +162,7 @@ def test_notes_and_config_boxes_grow_with_their_content(page, registry):
     memory = {str(gpu): "15GiB" for gpu in range(10)}
     registry.add(model_name=NAME, load_config=json.dumps({"device_map": "auto", "max_memory": memory}))
     page.goto("/")
-    open_modal(page)
+    open_modal(page, NAME)
     height = lambda locator: locator.evaluate("e => e.getBoundingClientRect().height")  # noqa: E731
     expect(config_field(page)).to_have_attribute("rows", "15")  # its 15 pretty-printed lines, shown whole
     small = height(notes(page))
@@ -193,7 +186,7 @@ def test_a_refused_score_shows_its_whole_message_above_the_save_bar_on_a_phone(b
     registry.add(model_name=NAME)
     with watched_page(browser, registry.server.url, width=390, height=844) as page:
         page.goto("/")
-        open_modal(page)
+        open_modal(page, NAME)
         page.get_by_text("📊 Benchmark Metrics").click()
         field = page.get_by_label("TruthfulQA")
         field.fill("150")

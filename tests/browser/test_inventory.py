@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from modelhub import display
 from tests import inventory_models
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, watched_page
 from tests.browser.test_layout_widths import DESKTOP, PHONE, WIDTHS, no_sideways_scroll
 
 pytestmark = pytest.mark.slow
@@ -33,23 +33,13 @@ def largest_on_disk() -> int:
     return max(sizes.values())
 
 
-def open_at(browser, server, viewport):
-    context = browser.new_context(viewport=viewport, base_url=server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    return context, page, errors
-
-
 def table_rows(page):
     return page.locator("#model-rows tr.model-row")
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_both_views_of_200_models_fit_the_window(browser, inventory, viewport):
-    context, page, errors = open_at(browser, inventory, viewport)
-    try:
+    with watched_page(browser, inventory.url, **viewport) as page:
         page.goto("/models?sort=-last_tested")  # the latest loaded first: Llama
         expect(page.locator(".model-card")).to_have_count(50)
         # The totals arrive after the list: copies, bytes per place, the untested.
@@ -90,14 +80,10 @@ def test_both_views_of_200_models_fit_the_window(browser, inventory, viewport):
         # Infinite scroll works in the table too.
         page.locator("#model-rows .load-more").scroll_into_view_if_needed()
         expect(table_rows(page)).to_have_count(100)
-        assert not errors
-    finally:
-        context.close()
 
 
 def test_the_view_is_remembered_across_a_reload_without_the_parameter(browser, inventory):
-    context, page, errors = open_at(browser, inventory, DESKTOP)
-    try:
+    with watched_page(browser, inventory.url, **DESKTOP) as page:
         page.goto("/")
         expect(page.locator(".model-card")).to_have_count(50)
         page.get_by_text("Table", exact=True).click()
@@ -111,14 +97,10 @@ def test_the_view_is_remembered_across_a_reload_without_the_parameter(browser, i
         expect(page.locator(".model-card")).to_have_count(50)
         page.goto("/")
         expect(page.locator(".model-card")).to_have_count(50)
-        assert not errors
-    finally:
-        context.close()
 
 
 def test_inventory_filters_and_sorts(browser, inventory):
-    context, page, errors = open_at(browser, inventory, DESKTOP)
-    try:
+    with watched_page(browser, inventory.url, **DESKTOP) as page:
         page.goto("/models?view=table")
         page.select_option("#filter-format", "GPTQ")
         expect(table_rows(page)).to_have_count(40)
@@ -139,9 +121,6 @@ def test_inventory_filters_and_sorts(browser, inventory):
         page.select_option("#filter-sort", "-last_tested")
         expect(table_rows(page).first.locator(".model-name")).to_have_text("meta-llama/Llama-3.1-8B-Instruct")
         expect(page.locator("#filter-sort option:checked")).to_have_text("Last tested (recent first)")
-        assert not errors
-    finally:
-        context.close()
 
 
 def _query(url: str) -> dict:
@@ -150,8 +129,7 @@ def _query(url: str) -> dict:
 
 @pytest.mark.parametrize("view", ["cards", "table"])
 def test_keyboard_slash_arrows_and_enter(browser, inventory, view):
-    context, page, errors = open_at(browser, inventory, DESKTOP)
-    try:
+    with watched_page(browser, inventory.url, **DESKTOP) as page:
         page.goto(f"/models?view={view}")
         names = page.locator("#model-results .model-name")
         expect(names).to_have_count(50)
@@ -189,17 +167,13 @@ def test_keyboard_slash_arrows_and_enter(browser, inventory, view):
             page.evaluate("htmx.trigger(document.body, 'modelsChanged')")
         expect(page.locator(f'#model-results .model-name[data-model-name="{target}"]')).to_be_focused()
         screenshot(page, f"inventory-keyboard-{view}", full_page=False)
-        assert not errors
-    finally:
-        context.close()
 
 
 def test_a_long_note_is_whole_on_focus(browser, server):
     note = "Loads only with attn_implementation=eager on ROCm 6.4; sdpa crashes the first load. " * 12
     assert requests.post(f"{server.url}/api/models", json={"model_name": "org/noted", "compatibility_notes": note},
                          timeout=5).status_code == 201
-    context, page, errors = open_at(browser, server, PHONE)
-    try:
+    with watched_page(browser, server.url, **PHONE) as page:
         page.goto("/")
         notes = page.locator(".model-notes")
         expect(notes).to_have_text(note.strip())  # the whole note is in the page
@@ -210,6 +184,3 @@ def test_a_long_note_is_whole_on_focus(browser, server):
         assert opened > clamped * 2
         no_sideways_scroll(page)
         screenshot(page, "inventory-note-focused-390", full_page=False)
-        assert not errors
-    finally:
-        context.close()

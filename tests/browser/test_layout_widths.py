@@ -5,7 +5,7 @@ modal on a phone is a full-screen sheet whose Save/Cancel bar is always on scree
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, watched_page
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +28,6 @@ def long_models(registry):
                  mmlu_score=72.5, humaneval_score=45.2, max_throughput_tokens_sec=38.7, quantization="GGUF Q4_K_M")
     registry.add(model_name=SEGMENTED, compatibility_status="incompatible", compatibility_notes=LONG_WORD_NOTES)
     registry.add(model_name="microsoft/phi-2", compatibility_status="compatible", mmlu_score=56.7)
-
-
-def open_at(browser, server, viewport):
-    context = browser.new_context(viewport=viewport, base_url=server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return context, page
 
 
 def no_sideways_scroll(page) -> None:
@@ -68,8 +61,7 @@ def nothing_clipped(page, selector: str) -> None:
 
 @pytest.mark.parametrize("viewport", [*WIDTHS, pytest.param({"width": 360, "height": 740}, id="360")])
 def test_models_page_never_scrolls_sideways(browser, server, long_models, viewport):
-    context, page = open_at(browser, server, viewport)
-    try:
+    with watched_page(browser, server.url, **viewport) as page:
         page.goto("/")
         expect(page.locator(".model-card")).to_have_count(3)
         no_sideways_scroll(page)
@@ -88,26 +80,20 @@ def test_models_page_never_scrolls_sideways(browser, server, long_models, viewpo
         assert notes.get_attribute("title") == NOTES
         assert notes.get_attribute("tabindex") == "0"  # focusable, so the title is reachable from the keyboard
         screenshot(page, f"layout-models-{viewport['width']}")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 @pytest.mark.parametrize("path", ["/compare", "/exchange"])
 def test_other_pages_never_scroll_sideways(browser, server, long_models, viewport, path):
-    context, page = open_at(browser, server, viewport)
-    try:
+    with watched_page(browser, server.url, **viewport) as page:
         page.goto(path)
         no_sideways_scroll(page)
         right_edges_inside(page, ".topbar, .tab, main > *")
         screenshot(page, f"layout{path.replace('/', '-')}-{viewport['width']}")
-    finally:
-        context.close()
 
 
 def test_phone_header_and_filters_fit(browser, server, long_models):
-    context, page = open_at(browser, server, PHONE)
-    try:
+    with watched_page(browser, server.url, **PHONE) as page:
         page.goto("/")
         # The tabs sit on one line, each tab on one line ("Import / Export" does not wrap).
         tabs = page.locator(".topbar .tab")
@@ -133,21 +119,16 @@ def test_phone_header_and_filters_fit(browser, server, long_models):
         # Filtering from the folded form still works.
         page.get_by_label("Status").select_option("incompatible")
         expect(page.locator(".model-card")).to_have_count(1)
-    finally:
-        context.close()
 
 
 def test_desktop_filters_stay_open(browser, server, long_models):
-    context, page = open_at(browser, server, DESKTOP)
-    try:
+    with watched_page(browser, server.url, **DESKTOP) as page:
         page.goto("/")
         expect(page.locator(".filters-toggle > summary")).to_have_count(1)  # the fold is there, its button hidden
         expect(page.locator(".filters-toggle > summary")).to_be_hidden()
         expect(page.get_by_label("Search")).to_be_visible()
         expect(page.get_by_label("Status")).to_be_visible()
         expect(page.get_by_label("Sort by")).to_be_visible()
-    finally:
-        context.close()
 
 
 def save_bar_on_screen(page) -> None:
@@ -159,8 +140,7 @@ def save_bar_on_screen(page) -> None:
 
 
 def test_phone_modal_is_a_full_screen_sheet_with_its_save_bar_on_screen(browser, server, long_models):
-    context, page = open_at(browser, server, PHONE)
-    try:
+    with watched_page(browser, server.url, **PHONE) as page:
         page.goto("/")
         page.locator(f'.model-name[data-model-name="{UNBROKEN}"]').click()
         dialog = page.locator("#model-modal")
@@ -178,13 +158,10 @@ def test_phone_modal_is_a_full_screen_sheet_with_its_save_bar_on_screen(browser,
         assert scroller.evaluate("(el) => el.scrollWidth <= el.clientWidth"), widest(page)
         no_sideways_scroll(page)
         screenshot(page, "layout-phone-modal-end", full_page=False)
-    finally:
-        context.close()
 
 
 def test_desktop_modal_stays_a_centred_dialog(browser, server, long_models):
-    context, page = open_at(browser, server, DESKTOP)
-    try:
+    with watched_page(browser, server.url, **DESKTOP) as page:
         page.goto("/")
         page.locator('.model-name[data-model-name="microsoft/phi-2"]').click()
         dialog = page.locator("#model-modal")
@@ -195,5 +172,3 @@ def test_desktop_modal_stays_a_centred_dialog(browser, server, long_models):
         button = dialog.get_by_role("button", name="Save All Changes").bounding_box()
         assert button["y"] + button["height"] <= DESKTOP["height"]
         screenshot(page, "layout-desktop-modal", full_page=False)
-    finally:
-        context.close()
